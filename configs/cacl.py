@@ -1,0 +1,133 @@
+"""CACL (seed 000): Table 1 ablation rows and Table 2 positive-pair sets, paper size and CPU size.
+
+Variant = `<row>.<size>`, e.g. `--config=configs/cacl.py:sdp_vmoco_t.r3d18` or `...:sdp.tiny`.
+
+Rows, Table 1 (C3D in the paper):
+  sdp            SDP only: shuffle-degree prediction, uniform degree sampling (no contrastive)
+  sdp_star       SDP*: the same with degrees as uniformly random permutations give them
+  vmoco          V-MoCo: MoCo on G(x) with two augmentations of one clip (no SDP, no T)
+  sdp_vmoco      SDP + V-MoCo (G sees [x, x~]; = Table 2 row 1)
+  vmoco_t        V-MoCo + T: the four cross-architecture positives, no SDP
+  sdp_vmoco_t    SDP + V-MoCo + T: full CACL (= Table 2 row 4)
+Rows, Table 2 (SDP + V-MoCo with the positives added in the paper's order):
+  pairs_gg       (Gq,Gk)
+  pairs_gg_gtq   (Gq,Gk), (Gq,Tq)
+  pairs_gg_gtq_gtk  (Gq,Gk), (Gq,Tq), (Gq,Tk)
+  pairs_all      all four (= sdp_vmoco_t)
+Sizes:
+  c3d, r3d10, r3d18, r2plus1d10, r2plus1d18
+         paper: 16 x 112 x 112 clips at stride 2, batch 64, SGD momentum 0.9, lr 1e-3 cosine,
+         wd 5e-4, 300 epochs of UCF101 split 1 (9,537 videos -> 149 steps/epoch -> 44,700 steps);
+         queue 6400, tau 0.07, m 0.999 (released code); T: 768-d, 6 layers, 6 heads over a frozen
+         ResNet-50 from `configs/frames.py:resnet50` in runs/frames/resnet50.
+  tiny   CPU, synthetic_motion: narrow R3D-10 (x0.25), 8 frames x 48 px at stride 4, batch 32,
+         200 steps; T 64-d, 2 layers, 2 heads over a resnet10 (x0.25) from
+         `configs/frames.py:tiny` in runs/cacl_table1/frames (scripts/cacl_table1.sh).
+The released code's differences (lr 0.01, wd 1e-4, SDP weight 0.0, 'independent' positives)
+are one override away: --config.optim.base_learning_rate=0.01 --config.optim.weight_decay=1e-4
+--config.cacl.sdp_weight=0 --config.cacl.positive_aggregation=independent.
+"""
+
+from jaxvssl import config as config_lib
+
+ALL_PAIRS = ('gq_gk', 'gq_tq', 'gq_tk', 'tq_tk')
+
+# row -> config.cacl values that define it.
+ROWS = {
+    'sdp': dict(contrastive_weight=0.0, sdp_weight=1.0),
+    'sdp_star': dict(contrastive_weight=0.0, sdp_weight=1.0, sdp_uniform=False),
+    'vmoco': dict(sdp_weight=0.0, positive_pairs=('gq_gk',), contrast_input='clip'),
+    'sdp_vmoco': dict(positive_pairs=('gq_gk',)),
+    'vmoco_t': dict(sdp_weight=0.0, positive_pairs=ALL_PAIRS, contrast_input='clip'),
+    'sdp_vmoco_t': dict(positive_pairs=ALL_PAIRS),
+    'pairs_gg': dict(positive_pairs=('gq_gk',)),
+    'pairs_gg_gtq': dict(positive_pairs=('gq_gk', 'gq_tq')),
+    'pairs_gg_gtq_gtk': dict(positive_pairs=('gq_gk', 'gq_tq', 'gq_tk')),
+    'pairs_all': dict(positive_pairs=ALL_PAIRS),
+}
+PAPER_SIZES = ('c3d', 'r3d10', 'r3d18', 'r2plus1d10', 'r2plus1d18')
+SIZES = PAPER_SIZES + ('tiny',)
+
+# UCF101 split 1: 9,537 training videos; batch 64 with drop_remainder -> 149 steps per epoch.
+UCF101_SPLIT1_TRAIN_VIDEOS = 9_537
+PAPER_EPOCHS = 300
+
+
+def get_config(arg: str = 'sdp_vmoco_t.tiny'):
+  row, _, size = arg.partition('.')
+  if row not in ROWS or size not in SIZES:
+    raise ValueError(f'unknown variant {arg!r} of configs/cacl.py; choose <row>.<size> with row '
+                     f'in {sorted(ROWS)} and size in {SIZES}')
+  config = config_lib.base_config('cacl')
+  if size == 'tiny':
+    tiny(config)
+  else:
+    paper(config, size)
+  for key, value in ROWS[row].items():
+    config.cacl[key] = value
+  return config
+
+
+def paper(config, backbone: str):
+  """Seed 000 Sec. 4.1 on UCF101 split 1."""
+  config.data.name = 'ucf101/split1'
+  config.data.num_frames = 16
+  config.data.stride = 2
+  config.data.crop_size = 112
+  config.data.resize_short_side = 128       # frames 128 x 171, random 112 x 112 crops
+  config.model.backbone = backbone
+  config.batch_size = 64
+  config.num_steps = PAPER_EPOCHS * (UCF101_SPLIT1_TRAIN_VIDEOS // config.batch_size)
+  config.optim.name = 'sgd'
+  config.optim.base_learning_rate = 1e-3     # paper (released code: 0.01)
+  config.optim.reference_batch_size = 64
+  config.optim.momentum = 0.9
+  config.optim.weight_decay = 5e-4           # paper (released code: 1e-4)
+  config.optim.schedule = 'cosine'
+  config.optim.warmup_steps = 0
+  c = config.cacl
+  c.queue_size = 6_400
+  c.temperature = 0.07
+  c.momentum = 0.999
+  c.embed_dim = 128
+  c.transformer_dim = 768
+  c.transformer_layers = 6
+  c.transformer_heads = 6
+  c.frame_encoder = 'resnet50'
+  c.frame_encoder_width = 1.0
+  c.frame_encoder_workdir = 'runs/frames/resnet50'
+  config.checkpoint_every_steps = 2_000
+  config.log_every_steps = 50
+  return config
+
+
+def tiny(config):
+  """CPU scale, like configs/moco.py:tiny (same data, backbone, batch and steps)."""
+  config.data.name = 'synthetic_motion/default'
+  config.data.num_frames = 8
+  config.data.stride = 4
+  config.data.crop_size = 48
+  config.model.backbone = 'r3d10'
+  config.model.width_multiplier = 0.25
+  config.batch_size = 32
+  config.num_steps = 200
+  config.optim.name = 'sgd'
+  config.optim.base_learning_rate = 0.1
+  config.optim.reference_batch_size = 32
+  config.optim.weight_decay = 1e-4
+  config.optim.warmup_steps = 10
+  c = config.cacl
+  c.queue_size = 1_024                       # 16 steps of G + T keys
+  c.temperature = 0.1
+  c.momentum = 0.99
+  c.transformer_dim = 64
+  c.transformer_layers = 2
+  c.transformer_heads = 2
+  c.frame_encoder = 'resnet10'
+  c.frame_encoder_width = 0.25
+  c.frame_encoder_workdir = 'runs/cacl_table1/frames'
+  config.checkpoint_every_steps = 100
+  config.log_every_steps = 10
+  config.evaluation.num_clips = 4
+  config.evaluation.batch_size = 16
+  return config

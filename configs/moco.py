@@ -1,0 +1,62 @@
+"""MoCo video baseline (CACL Table 1 "V-MoCo"; CVRL-style two-clip views).
+
+Variants (`--config=configs/moco.py:<variant>`):
+  r3d18  paper size: R3D-18, 16 frames x 112 x 112 at stride 2, global batch 64, SGD, 300 epochs
+         of UCF101 split 1 (9,537 videos -> 149 steps/epoch -> 44,700 steps).
+  tiny   CPU: a narrow R3D-10 on synthetic_motion (64x64 videos, 48 px crops), ~10 min here.
+"""
+
+from jaxvssl import config as config_lib
+
+
+def get_config(arg: str = 'tiny'):
+  config = config_lib.base_config('moco')
+  if arg == 'r3d18':
+    config.data.name = 'ucf101/split1'
+    config.data.num_frames = 16
+    config.data.stride = 2
+    config.data.crop_size = 112
+    config.model.backbone = 'r3d18'
+    config.batch_size = 64
+    config.num_steps = 44_700
+    config.optim.name = 'sgd'
+    config.optim.base_learning_rate = 0.01
+    config.optim.reference_batch_size = 64
+    config.optim.weight_decay = 5e-4
+    config.optim.warmup_steps = 1_000
+    config.moco.queue_size = 6_400 * 10
+    config.moco.temperature = 0.07
+    config.moco.momentum = 0.999
+    config.checkpoint_every_steps = 2_000
+    config.log_every_steps = 50
+  elif arg == 'tiny':
+    tiny(config)
+  else:
+    raise ValueError(f'unknown variant {arg!r} of configs/moco.py; choose r3d18 or tiny')
+  return config
+
+
+def tiny(config):
+  """The CPU variant used by the README's main command and the smoke test."""
+  config.data.name = 'synthetic_motion/default'
+  config.data.num_frames = 8
+  config.data.stride = 4
+  config.data.crop_size = 48
+  config.model.backbone = 'r3d10'
+  config.model.width_multiplier = 0.25
+  config.batch_size = 32
+  config.num_steps = 200
+  config.optim.name = 'sgd'
+  config.optim.base_learning_rate = 0.1
+  config.optim.reference_batch_size = 32
+  config.optim.weight_decay = 1e-4
+  config.optim.warmup_steps = 10
+  config.moco.queue_size = 1024
+  config.moco.temperature = 0.1
+  config.moco.momentum = 0.99
+  config.moco.head_hidden_dim = 128
+  config.checkpoint_every_steps = 100
+  config.log_every_steps = 10
+  config.evaluation.num_clips = 4
+  config.evaluation.batch_size = 16
+  return config

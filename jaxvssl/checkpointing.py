@@ -1,0 +1,50 @@
+"""Orbax checkpoints: async saves, keep-N, automatic resume from the workdir.
+
+A checkpoint holds the whole `TrainState` (params, optimizer state, and the method's state:
+momentum encoders, BatchNorm statistics, queues and pointers, frozen networks), the step and the
+RNG. The data position needs no extra record: the input pipeline is a pure function of
+(seed, step), so restoring `step` restores it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from jax.sharding import Mesh
+
+from jaxvssl import parallel
+
+
+def make_manager(workdir: str, keep: int, every_steps: int, async_save: bool = True
+                 ) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=keep, save_interval_steps=every_steps, enable_async_checkpointing=async_save,
+      create=True)
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
+                               options=options)
+
+
+def abstract_like(tree: Any, mesh: Mesh) -> Any:
+  """ShapeDtypeStructs with replicated shardings, the restore target for `tree`."""
+  sharding = parallel.replicated_sharding(mesh)
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = False) -> bool:
+  return manager.save(step, args=ocp.args.StandardSave(state), force=force)
+
+
+def restore(manager: ocp.CheckpointManager, abstract_state: Any, step: int | None = None) -> Any:
+  step = manager.latest_step() if step is None else step
+  return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def checkpoint_path(manager: ocp.CheckpointManager, step: int | None) -> str:
+  """A human-readable name of a checkpoint for messages."""
+  if step is None:
+    return 'none (no checkpoint was saved yet)'
+  return os.path.join(str(manager.directory), str(step))

@@ -1,0 +1,771 @@
+"""The tf.data video pipeline: sharded reading, deterministic sampling, views.
+
+Stages (training):
+  1. read     `load_split`: TFDS split, per-process shard, frames kept as JPEG
+              bytes (SkipDecoding), each example tagged with its global
+              'index'; or a caller's in-memory `source` (see `local_split`).
+  2. order    `_example_stream`: epoch e is the local shard shuffled with a
+              seed derived from (seed, process, e); every example gets its own
+              stateless seed from (seed, process, e, position in epoch).
+              Resuming at step s skips whole epochs arithmetically and the
+              rest of one epoch BEFORE decoding, so it costs at most one
+              epoch of record reading and no JPEG decoding.
+  3. sample   per temporal group one window start ('random' | 'targeted'),
+              extras (`views.Extra`), then only the needed frames are decoded
+              (each distinct frame once).
+  4. augment  per view: random resized crop, flip, colour jitter, grayscale,
+              blur (one draw per augment group, same for every frame), then
+              mean/std normalisation.
+  5. batch    drop_remainder=True, prefetch.
+
+Because every random draw is a stateless function of the example seed, the
+batch at step s is a pure function of (seed, process_index, process_count,
+s, data) -- independent of parallelism, and `start_step=s` reproduces the
+stream an uninterrupted run would have seen from step s. (TF's shuffle op
+mixes in the global TF seed: a program that calls `tf.random.set_seed` must
+call it with the same value on resume; jaxvssl never calls it.)
+
+Evaluation (`make_eval_dataset`): N uniformly spaced clips per video
+(`ops.eval_clip_starts`), centre or three crops, no randomness (except the
+fixed-seed frame shuffle for shuffle sensitivity), last batch padded with
+valid=False rows so no video is dropped; every process yields the same number
+of batches (multi-host collectives stay in step).
+
+TensorFlow is the input pipeline only: GPUs are hidden from it on import.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+
+import ml_collections
+from ml_collections import config_dict
+
+from jaxvssl.data.tf_setup import import_tensorflow
+
+# TF must never grab an accelerator that JAX owns: hide GPUs before TFDS (or
+# anything else) touches TF.
+tf = import_tensorflow()
+import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from jaxvssl.data import ops  # pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxvssl.data import views as views_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+ViewSpec = views_lib.ViewSpec
+Extra = views_lib.Extra
+
+EVAL_CROPS = {'center': 1, 'three_crop': 3}
+# Label of the padding rows of an evaluation batch (valid=False).
+PAD_LABEL = -1
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+  """Every setting of the input pipeline, with its default.
+
+  Data set:
+    name, data_dir          TFDS builder name and directory (None = TFDS default).
+    train_split, eval_split TFDS split strings ('train', 'test', 'train[:90%]', ...).
+  Clips:
+    num_frames, stride      default clip length / frame interval (eval, and
+                            what method configs usually copy into ViewSpecs).
+    pad_mode                'clamp' (repeat the last frame) | 'loop' (wrap
+                            around) for videos shorter than a clip, ops doc.
+    temporal_jitter         max frames each index moves (0 = off; order kept).
+    targeted_beta           SCVRL softmax temperature of targeted sampling
+                            (inf = uniform over windows).
+    motion_window_seconds   window length the stored motion scores used.
+  Spatial (training):
+    crop_size               output side of every view.
+    resize_short_side       resize frames (short side) before cropping; None =
+                            keep the stored size (builders store 128).
+    min_area, max_area      random resized crop area fraction range.
+    min_aspect_ratio, max_aspect_ratio  crop width/height range.
+    crop_max_attempts       draws before the whole frame is used.
+    flip_prob               horizontal flip probability.
+    color_jitter_strength   (brightness, contrast, saturation, hue).
+    color_jitter_prob       probability the jitter is applied.
+    color_jitter_random_order  apply the four adjustments in random order.
+    grayscale_prob          probability of converting to grayscale.
+    blur_prob, blur_sigma   Gaussian blur probability and sigma range.
+    blur_truncate           kernel radius = ceil(blur_truncate * sigma).
+    mean, std               per-channel normalisation of [0, 1] pixels.
+  Evaluation:
+    eval_num_clips          clips per video (uniformly spaced).
+    eval_crop               'center' | 'three_crop'.
+    eval_resize_short_side  short side before the eval crop; None = use
+                            resize_short_side (then the stored size).
+    eval_shuffle_seed       seed of the frame permutations of shuffle_frames.
+  Frame data set (CACL's image MoCo):
+    frame_step              take every frame_step-th frame of each video.
+    frame_shuffle_buffer    shuffle buffer in frames.
+  tf.data:
+    shuffle_buffer          examples (whole videos as JPEG bytes: memory!).
+    num_parallel_calls      map parallelism (-1 = AUTOTUNE).
+    prefetch                batches prefetched.
+    cache                   cache the skip-decoded examples in memory (small
+                            data sets such as synthetic_motion).
+    num_threads             private thread pool size (0 = TF's default pool).
+  """
+  c = ml_collections.ConfigDict()
+  c.name = 'synthetic_motion'
+  c.data_dir = config_dict.placeholder(str)
+  c.train_split = 'train'
+  c.eval_split = 'test'
+
+  c.num_frames = 16
+  c.stride = 2
+  c.pad_mode = 'clamp'
+  c.temporal_jitter = 0
+  c.targeted_beta = 5.0
+  c.motion_window_seconds = 1.0
+
+  c.crop_size = 112
+  c.resize_short_side = config_dict.placeholder(int)
+  c.min_area = 0.3
+  c.max_area = 1.0
+  c.min_aspect_ratio = 3 / 4
+  c.max_aspect_ratio = 4 / 3
+  c.crop_max_attempts = 10
+  c.flip_prob = 0.5
+  c.color_jitter_strength = (0.4, 0.4, 0.4, 0.1)
+  c.color_jitter_prob = 0.8
+  c.color_jitter_random_order = True
+  c.grayscale_prob = 0.2
+  c.blur_prob = 0.5
+  c.blur_sigma = (0.1, 2.0)
+  c.blur_truncate = 3.0
+  c.mean = (0.485, 0.456, 0.406)
+  c.std = (0.229, 0.224, 0.225)
+
+  c.eval_num_clips = 10
+  c.eval_crop = 'center'
+  c.eval_resize_short_side = config_dict.placeholder(int)
+  c.eval_shuffle_seed = 0
+
+  c.frame_step = 10
+  c.frame_shuffle_buffer = 16384
+
+  c.shuffle_buffer = 1024
+  c.num_parallel_calls = -1
+  c.prefetch = 2
+  c.cache = False
+  c.num_threads = 0
+  return c
+
+
+def validate_data_config(cfg: ml_collections.ConfigDict) -> None:
+  """Fails with a message naming the key on an impossible value."""
+  missing = set(default_data_config().keys()) - set(cfg.keys())
+  if missing:
+    raise ValueError(f'data config: missing keys {sorted(missing)} (see '
+                     'jaxvssl.data.pipeline.default_data_config).')
+
+  def check(ok, key, what):
+    if not ok:
+      raise ValueError(f'data config: {key}={cfg[key]!r} {what}.')
+
+  check(cfg.num_frames >= 1, 'num_frames', 'must be >= 1')
+  check(cfg.stride >= 1, 'stride', 'must be >= 1')
+  check(cfg.pad_mode in ops.PAD_MODES, 'pad_mode', f'must be one of {ops.PAD_MODES}')
+  check(cfg.temporal_jitter >= 0, 'temporal_jitter', 'must be >= 0')
+  check(cfg.targeted_beta > 0, 'targeted_beta', 'must be > 0 (inf = uniform)')
+  check(cfg.motion_window_seconds > 0, 'motion_window_seconds', 'must be > 0')
+  check(cfg.crop_size >= 1, 'crop_size', 'must be >= 1')
+  for key in ('resize_short_side', 'eval_resize_short_side'):
+    check(cfg[key] is None or cfg[key] >= 1, key, 'must be None or >= 1')
+  check(0 < cfg.min_area <= cfg.max_area <= 1, 'min_area',
+        f'and max_area={cfg.max_area} must satisfy 0 < min_area <= max_area <= 1')
+  check(0 < cfg.min_aspect_ratio <= cfg.max_aspect_ratio, 'min_aspect_ratio',
+        f'and max_aspect_ratio={cfg.max_aspect_ratio} must satisfy 0 < min <= max')
+  check(cfg.crop_max_attempts >= 1, 'crop_max_attempts', 'must be >= 1')
+  for key in ('flip_prob', 'color_jitter_prob', 'grayscale_prob', 'blur_prob'):
+    check(0 <= cfg[key] <= 1, key, 'must be a probability in [0, 1]')
+  strength = tuple(cfg.color_jitter_strength)
+  check(len(strength) == 4 and all(s >= 0 for s in strength) and strength[3] <= 0.5,
+        'color_jitter_strength', 'must be 4 non-negative numbers (b, c, s, h), h <= 0.5')
+  sigma = tuple(cfg.blur_sigma)
+  check(len(sigma) == 2 and 0 < sigma[0] <= sigma[1], 'blur_sigma',
+        'must be (min, max) with 0 < min <= max')
+  check(cfg.blur_truncate > 0, 'blur_truncate', 'must be > 0')
+  check(len(cfg.mean) == 3, 'mean', 'must have 3 channels')
+  check(len(cfg.std) == 3 and all(s > 0 for s in cfg.std), 'std', 'must be 3 positive numbers')
+  check(cfg.eval_num_clips >= 1, 'eval_num_clips', 'must be >= 1')
+  check(cfg.eval_crop in EVAL_CROPS, 'eval_crop', f'must be one of {tuple(EVAL_CROPS)}')
+  check(cfg.frame_step >= 1, 'frame_step', 'must be >= 1')
+  check(cfg.frame_shuffle_buffer >= 0, 'frame_shuffle_buffer', 'must be >= 0')
+  check(cfg.shuffle_buffer >= 0, 'shuffle_buffer', 'must be >= 0')
+  check(cfg.num_parallel_calls == -1 or cfg.num_parallel_calls >= 1, 'num_parallel_calls',
+        'must be -1 (AUTOTUNE) or >= 1')
+  check(cfg.prefetch >= 0, 'prefetch', 'must be >= 0')
+  check(cfg.num_threads >= 0, 'num_threads', 'must be >= 0')
+
+
+# ----------------------------------------------------------------------------
+# Reading.
+
+
+class LocalSplit(NamedTuple):
+  """This process's shard of a split.
+
+  dataset: examples in a FIXED order, skip-decoded ('video' tf.string [T]),
+    each with 'index' int32: its position in the whole split.
+  num_examples: examples in this shard.
+  total_examples: examples in the whole split.
+  max_examples: the largest shard over all processes (eval padding target).
+  """
+  dataset: tf.data.Dataset
+  num_examples: int
+  total_examples: int
+  max_examples: int
+
+
+def _graph_fn(fn):
+  """Marks a tf.data function as plain graph code: it has no tensor-dependent
+  Python control flow (tf.cond / while_loop are explicit), so AutoGraph's
+  conversion would only slow down every pipeline build."""
+  return tf.autograph.experimental.do_not_convert(fn)
+
+
+def _with_index(ds: tf.data.Dataset, offset: int = 0, step: int = 1) -> tf.data.Dataset:
+  """Adds 'index' = offset + step * position, unless examples already carry one
+  (a filtered `load_split` keeps its split positions, so seeds derived from
+  the index do not depend on the filter)."""
+  if 'index' in ds.element_spec:
+    return ds
+  return ds.enumerate().map(_graph_fn(
+      lambda i, ex: {**ex, 'index': tf.cast(i * step + offset, tf.int32)}))
+
+
+def load_split(data_cfg: ml_collections.ConfigDict, split: str, process_index: int = 0,
+               process_count: int = 1) -> tf.data.Dataset:
+  """This process's shard of a TFDS split, frames undecoded ('video' tf.string [T]).
+
+  Examples keep the TFDS features and gain 'index' (int32 position in the
+  split). The result can be filtered / taken and passed back as `source`
+  to any `make_*_dataset`. See `local_split` for the counts.
+  """
+  return _tfds_local_split(data_cfg, split, process_index, process_count).dataset
+
+
+def _tfds_local_split(data_cfg: ml_collections.ConfigDict, split: str, process_index: int,
+                      process_count: int) -> LocalSplit:
+  """Sharding uses `tfds.split_for_jax_process`: each process reads only its
+  contiguous part of the split; shards are disjoint and cover it. Records are
+  read in a fixed order (shuffle_files=False): shuffling happens in the
+  pipeline with explicit seeds, which is what makes resume exact.
+  """
+  _check_process(process_index, process_count)
+  builder = tfds.builder(data_cfg.name, data_dir=data_cfg.data_dir)
+  subsplits = [tfds.split_for_jax_process(split, process_index=i, process_count=process_count)
+               for i in range(process_count)]
+  sizes = [builder.info.splits[s].num_examples for s in subsplits]
+  ds = builder.as_dataset(split=subsplits[process_index], shuffle_files=False,
+                          decoders={'video': tfds.decode.SkipDecoding()})
+  offset = sum(sizes[:process_index])
+  return LocalSplit(_with_index(ds, offset), sizes[process_index], sum(sizes), max(sizes))
+
+
+def _count(ds: tf.data.Dataset) -> int:
+  n = int(ds.cardinality())
+  if n >= 0:
+    return n
+  if n == tf.data.INFINITE_CARDINALITY:
+    raise ValueError('pipeline: source must be finite (one pass over the data set).')
+  return int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
+
+
+def _source_local_split(source: tf.data.Dataset, process_index: int,
+                        process_count: int) -> LocalSplit:
+  """Process p takes examples p, p + P, p + 2P, ... of a finite `source`;
+  'index' is the position in `source` unless examples have one. Counting a
+  source of unknown cardinality (e.g. a filtered `load_split`) reads it once.
+  """
+  _check_process(process_index, process_count)
+  total = _count(source)
+  ds = _with_index(source.shard(process_count, process_index), process_index, process_count)
+  return LocalSplit(ds, len(range(process_index, total, process_count)), total,
+                    -(-total // process_count))
+
+
+def _check_process(process_index: int, process_count: int) -> None:
+  if not 0 <= process_index < process_count:
+    raise ValueError(f'pipeline: process_index={process_index} not in [0, '
+                     f'process_count={process_count}).')
+
+
+def local_split(data_cfg: ml_collections.ConfigDict, split: str | None, *,
+                source: tf.data.Dataset | None = None, process_index: int = 0,
+                process_count: int = 1) -> LocalSplit:
+  """This process's shard with its counts: of `source` if given, else of the
+  TFDS split `split` of data set `data_cfg.name`."""
+  if source is not None:
+    return _source_local_split(source, process_index, process_count)
+  return _tfds_local_split(data_cfg, split, process_index, process_count)
+
+
+def _require(example: Mapping[str, Any], key: str, why: str) -> tf.Tensor:
+  if key not in example:
+    raise KeyError(f'pipeline: examples have no {key!r} (needed for {why}); '
+                   f'keys are {sorted(example)}.')
+  return example[key]
+
+
+# ----------------------------------------------------------------------------
+# Deterministic example order.
+
+
+def _root_seed(seed: int, process_index: int) -> tf.Tensor:
+  return tf.constant([seed, process_index], tf.int64)
+
+
+def _example_stream(ds: tf.data.Dataset, num_per_epoch: int | None, *, seed: int,
+                    process_index: int, start_position: int,
+                    shuffle_buffer: int) -> tf.data.Dataset:
+  """An endless stream of `(element, seed [2])`, resumable at any position.
+
+  Epoch e = `ds` shuffled with a seed derived from (seed, process, e); the
+  element at position i of epoch e gets seed fold_in(seed, process, e, i).
+  The stream starts at the `start_position`-th element (0-based) of the
+  uninterrupted stream; earlier epochs are skipped without reading them.
+
+  Args:
+    ds: finite, re-iterable, fixed-order data set (one epoch).
+    num_per_epoch: elements per epoch; only needed when start_position > 0.
+  """
+  root = _root_seed(seed, process_index)
+  shuffle_root = views_lib.named_seed(root, 'shuffle')
+  element_root = views_lib.named_seed(root, 'element')
+  if start_position > 0:
+    if not num_per_epoch:
+      raise ValueError('pipeline: cannot resume in an empty data set.')
+    start_epoch, skip = divmod(start_position, num_per_epoch)
+  else:
+    start_epoch, skip = 0, 0
+
+  def epoch_dataset(epoch):
+    epoch_ds = ds
+    if shuffle_buffer > 1:
+      shuffle_seed = tf.random.stateless_uniform(
+          [], ops.fold_in(shuffle_root, epoch), minval=None, maxval=None, dtype=tf.int64)
+      epoch_ds = epoch_ds.shuffle(shuffle_buffer, seed=shuffle_seed,
+                                  reshuffle_each_iteration=False)
+    epoch_ds = epoch_ds.enumerate().skip(
+        tf.where(epoch == start_epoch, tf.constant(skip, tf.int64), tf.constant(0, tf.int64)))
+    epoch_seed = ops.fold_in(element_root, epoch)
+    return epoch_ds.map(_graph_fn(lambda i, el: (el, ops.fold_in(epoch_seed, i))))
+
+  return tf.data.Dataset.counter(start_epoch).flat_map(_graph_fn(epoch_dataset))
+
+
+def _options(cfg: ml_collections.ConfigDict) -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = True
+  if cfg.num_threads:
+    options.threading.private_threadpool_size = cfg.num_threads
+  return options
+
+
+def _parallel(cfg: ml_collections.ConfigDict) -> int:
+  return tf.data.AUTOTUNE if cfg.num_parallel_calls == -1 else cfg.num_parallel_calls
+
+
+# ----------------------------------------------------------------------------
+# Per-example processing.
+
+
+def _augment(frames: tf.Tensor, seed: tf.Tensor, cfg: ml_collections.ConfigDict,
+             crop_size: int) -> tf.Tensor:
+  """Training spatial augmentation of `[T, H, W, 3]` float [0, 1], one draw per clip.
+
+  Returns normalised float32 `[T, crop_size, crop_size, 3]`.
+  """
+  crop_seed, flip_seed, color_seed, gray_seed, blur_seed = tf.unstack(ops.split_seed(seed, 5))
+  x = ops.random_resized_crop(frames, crop_seed, crop_size,
+                              (cfg.min_area, cfg.max_area),
+                              (cfg.min_aspect_ratio, cfg.max_aspect_ratio),
+                              cfg.crop_max_attempts)
+  x = ops.random_flip(x, flip_seed, cfg.flip_prob)
+  x = ops.color_jitter(x, color_seed, tuple(cfg.color_jitter_strength), cfg.color_jitter_prob,
+                       cfg.color_jitter_random_order)
+  x = ops.random_grayscale(x, gray_seed, cfg.grayscale_prob)
+  x = ops.random_gaussian_blur(x, blur_seed, cfg.blur_prob, tuple(cfg.blur_sigma),
+                               cfg.blur_truncate)
+  return ops.normalize(x, cfg.mean, cfg.std)
+
+
+class _Augmenter:
+  """`_augment` as one traced function per output size, called for every view.
+
+  Tracing the augmentation graph once and calling it per view (instead of
+  inlining a copy per view) keeps pipeline builds fast for methods with many
+  views; the computation is the same.
+  """
+
+  def __init__(self, cfg: ml_collections.ConfigDict):
+    self._cfg = cfg
+    self._fns = {}
+
+  def __call__(self, frames: tf.Tensor, seed: tf.Tensor, crop_size: int) -> tf.Tensor:
+    if crop_size not in self._fns:
+      self._fns[crop_size] = tf.function(
+          lambda x, s: _augment(x, s, self._cfg, crop_size),
+          input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
+                           tf.TensorSpec([2], tf.int64)],
+          autograph=False)
+    return self._fns[crop_size](frames, tf.cast(seed, tf.int64))
+
+
+def _decode(video: tf.Tensor, indices: tf.Tensor, resize_short_side: int | None) -> tf.Tensor:
+  """float32 [0, 1] frames `video[indices]`, each distinct frame decoded once."""
+  unique, inverse = tf.unique(indices)
+  frames = ops.to_float(ops.decode_frames(video, unique))
+  if resize_short_side:
+    frames = ops.resize_smallest(frames, resize_short_side)
+  return tf.gather(frames, inverse)
+
+
+def _group_start(group: views_lib.TemporalGroup, example, num_available, seed, cfg):
+  if group.sampler == 'random':
+    return ops.sample_start(num_available, group.span, seed)
+  scores = _require(example, 'motion_scores', f'targeted sampling of {group.key}')
+  fps = _require(example, 'fps', f'targeted sampling of {group.key}')
+  return ops.targeted_start(num_available, group.span, scores, fps, float(cfg.targeted_beta),
+                            seed, float(cfg.motion_window_seconds))
+
+
+def make_train_example_fn(data_cfg: ml_collections.ConfigDict, plan: views_lib.ViewPlan):
+  """`fn(example, seed) -> batch row` for one training example (see module doc)."""
+  cfg = data_cfg
+  augment = _Augmenter(cfg)
+
+  def fn(example, seed):
+    video = _require(example, 'video', 'decoding')
+    n = tf.shape(video)[0]
+    example = {**example, 'num_frames': n}
+    out = {}
+    for extra in plan.extras:
+      produced = dict(extra.fn(example, views_lib.named_seed(seed, 'extra:' + extra.name)))
+      if set(produced) != set(extra.keys):
+        raise ValueError(f'pipeline: extra {extra.name!r} returned keys {sorted(produced)}, '
+                         f'declared {sorted(extra.keys)}.')
+      out.update(produced)
+
+    indices = {}
+    for group in plan.temporal_groups:
+      start_seed, jitter_seed = tf.unstack(
+          ops.split_seed(views_lib.named_seed(seed, 'time:' + group.key), 2))
+      start = _group_start(group, example, n, start_seed, cfg)
+      for v in group.views:
+        idx = ops.clip_indices(start + v.offset, v.num_frames, v.stride, n, cfg.pad_mode)
+        indices[v.name] = ops.temporal_jitter(idx, cfg.temporal_jitter, n, jitter_seed)
+    for v in plan.extra_views:
+      idx = tf.ensure_shape(tf.cast(out[v.indices_key], tf.int32), [v.num_frames])
+      indices[v.name] = ops.wrap_indices(idx, n, cfg.pad_mode)
+
+    names = [v.name for v in plan.views]
+    frames = _decode(video, tf.concat([indices[k] for k in names], 0), cfg.resize_short_side)
+    begin = 0
+    for v in plan.views:
+      clip = frames[begin:begin + v.num_frames]
+      begin += v.num_frames
+      size = v.crop_size or cfg.crop_size
+      clip = augment(clip, views_lib.named_seed(seed, 'aug:' + v.augment_key), size)
+      out[v.name] = tf.ensure_shape(clip, [v.num_frames, size, size, 3])
+    out['label'] = tf.cast(_require(example, 'label', 'the label'), tf.int32)
+    out['index'] = tf.cast(example['index'], tf.int32)
+    return out
+
+  return fn
+
+
+# ----------------------------------------------------------------------------
+# Public data sets.
+
+
+def make_train_dataset(data_cfg: ml_collections.ConfigDict, views: Sequence[ViewSpec], *,
+                       global_batch_size: int, seed: int, process_index: int = 0,
+                       process_count: int = 1, start_step: int = 0,
+                       source: tf.data.Dataset | None = None,
+                       extras: Sequence[Extra] = ()) -> tf.data.Dataset:
+  """Endless training batches of this process.
+
+  Args:
+    data_cfg: see `default_data_config`.
+    views: the method's ViewSpecs.
+    global_batch_size: over all processes; must be divisible by process_count.
+    seed: data seed; the stream is a pure function of (seed, step).
+    process_index, process_count: this process and how many read.
+    start_step: first step to produce (resume): the batches equal those an
+      uninterrupted run yields from that step on.
+    source: in-memory examples (TFDS format, SkipDecoding) instead of TFDS
+      `data_cfg.name` / `data_cfg.train_split`.
+    extras: per-example TF functions, see `views.Extra`.
+  Returns:
+    Dataset of dicts, B = global_batch_size // process_count:
+      view.name: float32 [B, T, S, S, 3] (normalised) for every view;
+      'label': int32 [B]; 'index': int32 [B] (position in the split);
+      every extra key: [B, ...].
+  """
+  validate_data_config(data_cfg)
+  if global_batch_size % process_count:
+    raise ValueError(f'make_train_dataset: global_batch_size={global_batch_size} is not '
+                     f'divisible by process_count={process_count}.')
+  if start_step < 0:
+    raise ValueError(f'make_train_dataset: start_step={start_step} must be >= 0.')
+  local_batch = global_batch_size // process_count
+  plan = views_lib.plan_views(views, extras)
+  local = local_split(data_cfg, data_cfg.train_split, source=source,
+                      process_index=process_index, process_count=process_count)
+  if local.num_examples < local_batch:
+    raise ValueError(f'make_train_dataset: {local.num_examples} examples in process '
+                     f'{process_index} cannot fill a local batch of {local_batch}.')
+  ds = local.dataset
+  if data_cfg.cache:
+    ds = ds.cache()
+  ds = _example_stream(ds, local.num_examples, seed=seed, process_index=process_index,
+                       start_position=start_step * local_batch,
+                       shuffle_buffer=data_cfg.shuffle_buffer)
+  ds = ds.map(_graph_fn(make_train_example_fn(data_cfg, plan)),
+              num_parallel_calls=_parallel(data_cfg),
+              deterministic=True)
+  ds = ds.batch(local_batch, drop_remainder=True)
+  ds = ds.prefetch(data_cfg.prefetch)
+  return ds.with_options(_options(data_cfg))
+
+
+def make_eval_example_fn(data_cfg: ml_collections.ConfigDict, *, num_clips: int,
+                         num_frames: int, stride: int, crop: str, shuffle_frames: bool):
+  """`fn(example) -> row` with N = num_clips x crops clips (clip-major order)."""
+  cfg = data_cfg
+  size = cfg.crop_size
+  num_crops = EVAL_CROPS[crop]
+  resize = cfg.eval_resize_short_side or cfg.resize_short_side
+  shuffle_root = views_lib.named_seed(tf.constant([cfg.eval_shuffle_seed, 0], tf.int64),
+                                      'eval_shuffle')
+
+  def fn(example):
+    video = _require(example, 'video', 'decoding')
+    n = tf.shape(video)[0]
+    idx = ops.eval_clip_indices(n, num_clips, num_frames, stride, cfg.pad_mode)
+    frames = _decode(video, tf.reshape(idx, [-1]), resize)      # [N*T, H, W, 3]
+    if not resize:
+      frames = ops.ensure_min_size(frames, size)
+    if crop == 'center':
+      clips = tf.reshape(ops.center_crop(frames, size), [num_clips, num_frames, size, size, 3])
+    else:
+      crops = tf.reshape(ops.three_crop(frames, size),
+                         [3, num_clips, num_frames, size, size, 3])
+      clips = tf.reshape(tf.transpose(crops, [1, 0, 2, 3, 4, 5]),
+                         [num_clips * 3, num_frames, size, size, 3])
+    if shuffle_frames:
+      # One fixed permutation per temporal clip, shared by its spatial crops,
+      # seeded by (eval_shuffle_seed, video index, clip): the same on every run.
+      video_seed = ops.fold_in(shuffle_root, example['index'])
+      perms = tf.stack([ops.non_identity_permutation(num_frames, ops.fold_in(video_seed, c))
+                        for c in range(num_clips)])
+      perms = tf.repeat(perms, num_crops, axis=0)               # [N, T]
+      clips = tf.gather(clips, perms, axis=1, batch_dims=1)
+    clips = ops.normalize(clips, cfg.mean, cfg.std)
+    video_id = example.get('video_id')
+    if video_id is None:
+      video_id = tf.strings.as_string(example['index'])
+    return {
+        'clips': tf.ensure_shape(clips, [num_clips * num_crops, num_frames, size, size, 3]),
+        'label': tf.cast(_require(example, 'label', 'the label'), tf.int32),
+        'video_id': tf.ensure_shape(tf.cast(video_id, tf.string), []),
+        'valid': tf.constant(True),
+    }
+
+  return fn
+
+
+def make_eval_dataset(data_cfg: ml_collections.ConfigDict, split: str | None = None, *,
+                      batch_size: int, num_clips: int | None = None,
+                      num_frames: int | None = None, stride: int | None = None,
+                      crop: str | None = None, shuffle_frames: bool = False,
+                      source: tf.data.Dataset | None = None, process_index: int = 0,
+                      process_count: int = 1) -> tf.data.Dataset:
+  """One deterministic pass over this process's shard of an evaluation split.
+
+  Args:
+    data_cfg: see `default_data_config`.
+    split: TFDS split (None = data_cfg.eval_split); ignored with `source`.
+    batch_size: rows per batch of THIS process (the global eval batch is
+      batch_size * process_count).
+    num_clips: uniformly spaced clips per video (None = data_cfg.eval_num_clips).
+    num_frames, stride: clip shape (None = data_cfg.num_frames / stride).
+    crop: 'center' | 'three_crop' (None = data_cfg.eval_crop).
+    shuffle_frames: permute the frames of every clip with a fixed seed
+      (data_cfg.eval_shuffle_seed), never the identity: shuffle sensitivity.
+    source: in-memory examples instead of TFDS.
+    process_index, process_count: sharding; every process yields the same
+      number of batches, ceil(ceil(total / process_count) / batch_size).
+  Returns:
+    Dataset of dicts:
+      'clips': float32 [B, N, T, S, S, 3], N = num_clips * crops, clip-major
+               (row c * crops + k = clip c, crop k; crops left/centre/right
+               or top/centre/bottom);
+      'label': int32 [B] (-1 on padding rows);
+      'video_id': string [B] ('' on padding rows);
+      'valid': bool [B], False on padding rows.
+  """
+  validate_data_config(data_cfg)
+  num_clips = data_cfg.eval_num_clips if num_clips is None else num_clips
+  num_frames = data_cfg.num_frames if num_frames is None else num_frames
+  stride = data_cfg.stride if stride is None else stride
+  crop = data_cfg.eval_crop if crop is None else crop
+  if crop not in EVAL_CROPS:
+    raise ValueError(f'make_eval_dataset: crop={crop!r} not in {tuple(EVAL_CROPS)}.')
+  if batch_size < 1 or num_clips < 1 or num_frames < 1 or stride < 1:
+    raise ValueError(f'make_eval_dataset: batch_size={batch_size}, num_clips={num_clips}, '
+                     f'num_frames={num_frames}, stride={stride} must all be >= 1.')
+  if shuffle_frames and num_frames < 2:
+    raise ValueError('make_eval_dataset: shuffle_frames needs num_frames >= 2.')
+  local = local_split(data_cfg, split or data_cfg.eval_split, source=source,
+                      process_index=process_index, process_count=process_count)
+  fn = make_eval_example_fn(data_cfg, num_clips=num_clips, num_frames=num_frames,
+                            stride=stride, crop=crop, shuffle_frames=shuffle_frames)
+  ds = local.dataset.map(_graph_fn(fn), num_parallel_calls=_parallel(data_cfg),
+                         deterministic=True)
+  num_batches = -(-local.max_examples // batch_size)
+  num_pad = num_batches * batch_size - local.num_examples
+  if num_pad:
+    pad = {
+        'clips': tf.zeros(ds.element_spec['clips'].shape, tf.float32),
+        'label': tf.constant(PAD_LABEL, tf.int32),
+        'video_id': tf.constant('', tf.string),
+        'valid': tf.constant(False),
+    }
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(pad).repeat(num_pad))
+  ds = ds.batch(batch_size, drop_remainder=True).prefetch(data_cfg.prefetch)
+  return ds.with_options(_options(data_cfg))
+
+
+def make_frame_dataset(data_cfg: ml_collections.ConfigDict, *, global_batch_size: int,
+                       seed: int, frame_step: int | None = None, split: str | None = None,
+                       crop_size: int | None = None, process_index: int = 0,
+                       process_count: int = 1, start_step: int = 0,
+                       source: tf.data.Dataset | None = None) -> tf.data.Dataset:
+  """Endless batches of single frames with two augmentations (image MoCo).
+
+  Every `frame_step`-th frame (0, k, 2k, ...) of every video of the split is
+  one element (CACL's frame-encoder pretraining set); elements are shuffled
+  per epoch and seeded exactly like `make_train_dataset`, so the stream is a
+  pure function of (seed, step). Resuming (start_step > 0) counts the frames
+  of the shard once (one pass of record reading, no decoding).
+
+  Returns:
+    Dataset of dicts, B = global_batch_size // process_count:
+      'query', 'key': float32 [B, S, S, 3], two independent augmentations;
+      'label': int32 [B] (the video's); 'index': int32 [B] (the video's
+      position in the split); 'frame_index': int32 [B].
+  """
+  validate_data_config(data_cfg)
+  k = data_cfg.frame_step if frame_step is None else frame_step
+  size = data_cfg.crop_size if crop_size is None else crop_size
+  if k < 1:
+    raise ValueError(f'make_frame_dataset: frame_step={k} must be >= 1.')
+  if global_batch_size % process_count:
+    raise ValueError(f'make_frame_dataset: global_batch_size={global_batch_size} is not '
+                     f'divisible by process_count={process_count}.')
+  local_batch = global_batch_size // process_count
+  local = local_split(data_cfg, split or data_cfg.train_split, source=source,
+                      process_index=process_index, process_count=process_count)
+
+  def video_frames(example):
+    video = _require(example, 'video', 'decoding')
+    frame_index = tf.range(0, tf.shape(video)[0], k, dtype=tf.int32)
+    count = tf.shape(frame_index)[0]
+    return tf.data.Dataset.from_tensor_slices({
+        'frame': tf.gather(video, frame_index),
+        'frame_index': frame_index,
+        'label': tf.fill([count], tf.cast(_require(example, 'label', 'the label'), tf.int32)),
+        'index': tf.fill([count], example['index']),
+    })
+
+  frames = local.dataset.flat_map(_graph_fn(video_frames))
+  if data_cfg.cache:
+    frames = frames.cache()
+  num_per_epoch = None
+  if start_step > 0:
+    num_per_epoch = int(local.dataset.reduce(
+        tf.constant(0, tf.int64),
+        lambda c, ex: c + tf.cast((tf.shape(ex['video'])[0] + k - 1) // k, tf.int64)))
+  ds = _example_stream(frames, num_per_epoch, seed=seed, process_index=process_index,
+                       start_position=start_step * local_batch,
+                       shuffle_buffer=data_cfg.frame_shuffle_buffer)
+  cfg = data_cfg
+  augment = _Augmenter(cfg)
+
+  def fn(element, elem_seed):
+    frame = ops.to_float(tf.io.decode_jpeg(element['frame'], channels=3))[None]
+    if cfg.resize_short_side:
+      frame = ops.resize_smallest(frame, cfg.resize_short_side)
+    out = {key: tf.ensure_shape(
+        augment(frame, views_lib.named_seed(elem_seed, 'aug:' + key), size)[0],
+        [size, size, 3]) for key in ('query', 'key')}
+    out.update(label=element['label'], index=element['index'],
+               frame_index=element['frame_index'])
+    return out
+
+  ds = ds.map(_graph_fn(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True)
+  ds = ds.batch(local_batch, drop_remainder=True).prefetch(data_cfg.prefetch)
+  return ds.with_options(_options(data_cfg))
+
+
+# ----------------------------------------------------------------------------
+# Data-wait measurement.
+
+
+class TimedIterator:
+  """Wraps an iterator and records the seconds each `next()` waited.
+
+  The training loop wraps `tfds.as_numpy(ds)` (or any iterator) and reads
+  `pop_wait()` every log interval to log the data-wait share:
+
+      batches = TimedIterator(iter(tfds.as_numpy(ds)))
+      ...
+      wait_s, n = batches.pop_wait()
+      share = wait_s / elapsed_s
+
+  Attributes:
+    last_wait: seconds of the latest next().
+    total_wait: seconds over the iterator's life.
+    num_batches: next() calls that returned a batch.
+  """
+
+  def __init__(self, iterator: Iterator[Any], clock=time.perf_counter):
+    self._iterator = iter(iterator)
+    self._clock = clock
+    self.last_wait = 0.0
+    self.total_wait = 0.0
+    self.num_batches = 0
+    self._window_wait = 0.0
+    self._window_batches = 0
+
+  def __iter__(self) -> 'TimedIterator':
+    return self
+
+  def __next__(self) -> Any:
+    t0 = self._clock()
+    batch = next(self._iterator)   # StopIteration passes through
+    self.last_wait = self._clock() - t0
+    self.total_wait += self.last_wait
+    self._window_wait += self.last_wait
+    self.num_batches += 1
+    self._window_batches += 1
+    return batch
+
+  def pop_wait(self) -> tuple[float, int]:
+    """(seconds waited, batches) since the previous pop_wait(); resets both."""
+    out = (self._window_wait, self._window_batches)
+    self._window_wait, self._window_batches = 0.0, 0
+    return out
+
+
+def data_wait_share(wait_seconds: float, elapsed_seconds: float) -> float:
+  """Fraction of wall time spent waiting for data, in [0, 1] (0 if no time)."""
+  if elapsed_seconds <= 0:
+    return 0.0
+  return min(max(wait_seconds / elapsed_seconds, 0.0), 1.0)

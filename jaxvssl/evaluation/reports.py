@@ -1,0 +1,157 @@
+"""Result files of every evaluation and the side-by-side comparison table.
+
+Each evaluation writes into its own output directory:
+  * `results.json`: `{"run": str, "protocol": str, "metrics": {name: float}, "details": {...}}`;
+    metric names are namespaced (`retrieval/R@1`, `linear_probe/clip_top1`, ...), values are
+    fractions in [0, 1] (accuracy drops too: original minus shuffled, so positive = a drop).
+  * `results.md`: the same metrics as a two-column markdown table, values in percent.
+
+`average_splits(paths, out_dir)` averages one method's runs over the data set splits (UCF101 /
+HMDB51 splits 1-3) into a results.json of its own.
+
+`compare(paths, out_path)` reads several runs (a run = a directory searched recursively for
+`results.json`, or a `results.json` file) and renders one markdown table shaped like the papers'
+ablation tables: one row per run, columns `COLUMNS`, missing cells '-'.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# (metric name in results.json, column header in the comparison table)
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("retrieval/R@1", "R@1"),
+    ("retrieval/R@5", "R@5"),
+    ("retrieval/R@10", "R@10"),
+    ("retrieval/R@20", "R@20"),
+    ("retrieval/R@50", "R@50"),
+    ("linear_probe/clip_top1", "Linear clip"),
+    ("linear_probe/video_top1", "Linear video"),
+    ("finetune/clip_top1", "Finetune clip"),
+    ("finetune/video_top1", "Finetune video"),
+    ("shuffle/clip_drop", "Shuffle drop clip"),
+    ("shuffle/video_drop", "Shuffle drop video"),
+)
+MISSING = "-"
+PERCENT_DECIMALS = 1
+
+
+def _fmt(value: Any) -> str:
+  if value is None:
+    return MISSING
+  if isinstance(value, (int, float)):
+    return f"{100.0 * float(value):.{PERCENT_DECIMALS}f}"
+  return str(value)
+
+
+def write_results(out_dir: str | os.PathLike, metrics: Mapping[str, float], *, protocol: str,
+                  run_name: str | None = None,
+                  details: Mapping[str, Any] | None = None) -> tuple[str, str]:
+  """Writes `results.json` and `results.md` into `out_dir`; returns their paths."""
+  out_dir = os.fspath(out_dir)
+  os.makedirs(out_dir, exist_ok=True)
+  run = run_name or os.path.basename(os.path.normpath(out_dir))
+  payload = {"run": run, "protocol": protocol,
+             "metrics": {k: float(v) for k, v in metrics.items()},
+             "details": dict(details or {})}
+  json_path = os.path.join(out_dir, "results.json")
+  with open(json_path, "w") as f:
+    json.dump(payload, f, indent=2, sort_keys=True, default=repr)
+  lines = [f"## {protocol}: {run}", "", "| metric | value (%) |", "|---|---|"]
+  lines += [f"| {k} | {_fmt(v)} |" for k, v in payload["metrics"].items()]
+  md_path = os.path.join(out_dir, "results.md")
+  with open(md_path, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  return json_path, md_path
+
+
+def read_results(path: str | os.PathLike) -> dict[str, Any]:
+  """Parses one `results.json`, checking its schema."""
+  with open(path) as f:
+    payload = json.load(f)
+  if not isinstance(payload, dict) or not isinstance(payload.get("metrics"), dict):
+    raise ValueError(f"{path}: not a results.json (needs a 'metrics' object)")
+  return payload
+
+
+def collect_run(path: str | os.PathLike) -> tuple[str, dict[str, float]]:
+  """Merges every results.json of one run.
+
+  Args:
+    path: a run directory (searched recursively) or one results.json file.
+  Returns:
+    `(run name, merged metrics)`; the run name is the directory's basename (for a file, the
+    `run` field of the file).
+  """
+  path = os.fspath(path)
+  if os.path.isfile(path):
+    payload = read_results(path)
+    return str(payload.get("run") or os.path.basename(os.path.dirname(path))), dict(payload["metrics"])
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"compare: {path} is neither a results.json nor a directory")
+  files = sorted(glob.glob(os.path.join(path, "**", "results.json"), recursive=True))
+  if not files:
+    raise FileNotFoundError(f"compare: no results.json under {path}")
+  merged: dict[str, float] = {}
+  origin: dict[str, str] = {}
+  for f in files:
+    for k, v in read_results(f)["metrics"].items():
+      if k in merged and merged[k] != v:
+        raise ValueError(f"compare: metric {k} differs between {origin[k]} and {f}")
+      merged[k], origin[k] = v, f
+  return os.path.basename(os.path.normpath(path)), merged
+
+
+def comparison_table(runs: Sequence[tuple[str, Mapping[str, float]]],
+                     columns: Sequence[tuple[str, str]] = COLUMNS) -> str:
+  """Markdown table, rows = runs, columns = metrics (percent, 1 decimal), '-' when missing."""
+  header = "| run | " + " | ".join(h for _, h in columns) + " |"
+  sep = "|---|" + "---|" * len(columns)
+  rows = [f"| {name} | " + " | ".join(_fmt(m.get(key)) for key, _ in columns) + " |"
+          for name, m in runs]
+  return "\n".join([header, sep] + rows) + "\n"
+
+
+def compare(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike | None = None,
+            columns: Sequence[tuple[str, str]] = COLUMNS) -> str:
+  """Renders several runs side by side; writes the markdown to `out_path` if given.
+
+  Extra metrics not in `columns` are ignored; a run without any metric still gets a row of '-'.
+  """
+  runs = [collect_run(p) for p in paths]
+  table = comparison_table(runs, columns)
+  if out_path is not None:
+    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(out_path))), exist_ok=True)
+    with open(out_path, "w") as f:
+      f.write(table)
+  return table
+
+
+def average_splits(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
+                   run_name: str | None = None) -> dict[str, float]:
+  """Mean of each metric over several runs (one per split), written as results.json / .md.
+
+  Only metrics present in every run are averaged (a partial average would not be comparable);
+  the others are listed in details['skipped']. details also holds each split's value and the
+  population standard deviation.
+  """
+  runs = [collect_run(p) for p in paths]
+  if len(runs) < 2:
+    raise ValueError(f"average_splits: need >= 2 runs, got {len(runs)}")
+  common = set(runs[0][1]).intersection(*(set(m) for _, m in runs[1:]))
+  every = set().union(*(set(m) for _, m in runs))
+  metrics, per_split, std = {}, {}, {}
+  for key in sorted(common):
+    values = [float(m[key]) for _, m in runs]
+    mean = sum(values) / len(values)
+    metrics[key] = mean
+    per_split[key] = values
+    std[key] = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+  write_results(out_dir, metrics, protocol="average_over_splits", run_name=run_name,
+                details={"runs": [name for name, _ in runs], "per_split": per_split, "std": std,
+                         "skipped": sorted(every - common)})
+  return metrics

@@ -1,0 +1,164 @@
+"""What a method is: the views it needs, the networks it builds, how its loss is combined.
+
+A method does not re-implement the loop, the data reading or the objectives. The training loop
+(`jaxvssl/train.py`) owns optimisation, sharding, checkpoints and logging; it calls
+
+  params, state = method.init(rng, batch)                      # once (abstractly for restore)
+  loss, (metrics, state) = method.loss_fn(params, state, batch, rng, step)   # inside jit+grad
+  state = method.after_update(params, state, step)             # e.g. momentum encoders (EMA)
+
+`params` are the trainable parameters (the optimizer sees exactly these); `state` holds
+everything else that must survive a restart: BatchNorm statistics, momentum encoders, queues and
+their pointers, frozen networks. Both are pytrees of arrays, replicated over the mesh.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxvssl import models
+
+PyTree = Any
+Metrics = dict[str, jax.Array]
+
+
+class Method(abc.ABC):
+  """Base class of every self-supervised method."""
+
+  name: ClassVar[str]
+
+  def __init__(self, config: ml_collections.ConfigDict, num_devices: int = 1):
+    self.config = config
+    self.num_devices = num_devices
+
+  # --- configuration ---------------------------------------------------------------------------
+  @classmethod
+  @abc.abstractmethod
+  def defaults(cls) -> ml_collections.ConfigDict:
+    """The defaults of `config.<name>`; every key a user may set."""
+
+  @classmethod
+  def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+    """Raises `jaxvssl.config.ConfigError` naming the key for impossible values."""
+
+  # --- data --------------------------------------------------------------------------------------
+  @abc.abstractmethod
+  def views(self) -> Sequence[Any]:
+    """The `jaxvssl.data.views.ViewSpec`s the input pipeline must build for a training batch."""
+
+  def extras(self) -> Sequence[Any]:
+    """Per-example TF functions adding labels (permutations, segment indices...)."""
+    return ()
+
+  def train_dataset(self, *, global_batch_size: int, seed: int, process_index: int,
+                    process_count: int, start_step: int, source: Any = None) -> Any:
+    """This process's training stream (a tf.data.Dataset of local batches) at `start_step`.
+
+    The default builds `self.views()` and `self.extras()` from videos; a method on other inputs
+    (e.g. CACL's frame-encoder stage on single frames) overrides it.
+    """
+    from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
+    return pipeline.make_train_dataset(
+        self.config.data, self.views(), global_batch_size=global_batch_size, seed=seed,
+        process_index=process_index, process_count=process_count, start_step=start_step,
+        source=source, extras=self.extras())
+
+  def example_batch(self, batch_size: int) -> dict[str, jax.Array]:
+    """Zeros shaped like a training batch (init and restore need shapes only)."""
+    size = self.config.data.crop_size
+    return {view.name: jnp.zeros((batch_size, view.num_frames, size, size, 3), jnp.float32)
+            for view in self.views()}
+
+  # --- networks and loss -------------------------------------------------------------------------
+  @abc.abstractmethod
+  def init(self, rng: jax.Array, batch: dict[str, jax.Array]) -> tuple[PyTree, PyTree]:
+    """Returns (params, state) for a batch of the shapes the pipeline produces."""
+
+  @abc.abstractmethod
+  def loss_fn(self, params: PyTree, state: PyTree, batch: dict[str, jax.Array], rng: jax.Array,
+              step: jax.Array) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
+    """Scalar loss, scalar metrics and the new state (BN statistics, queues)."""
+
+  def after_update(self, params: PyTree, state: PyTree, step: jax.Array) -> PyTree:
+    """Called with the updated params after each optimizer step (momentum encoders)."""
+    del params, step
+    return state
+
+  @abc.abstractmethod
+  def backbone_variables(self, params: PyTree, state: PyTree) -> dict[str, PyTree]:
+    """The variables of the network kept for downstream use (`self.backbone()`)."""
+
+  # --- shared helpers ------------------------------------------------------------------------
+  def backbone(self) -> nn.Module:
+    """The video backbone of `config.model` (the one evaluated downstream)."""
+    return build_backbone(self.config, self.num_devices)
+
+
+def build_backbone(config: ml_collections.ConfigDict, num_devices: int = 1) -> nn.Module:
+  """`config.model` -> flax module; per-device BatchNorm uses one statistics group per device."""
+  m = config.model
+  bn_groups = num_devices if m.bn_mode == 'per_device' else 1
+  return models.get_backbone(m.backbone, width_multiplier=m.width_multiplier, bn_groups=bn_groups,
+                             dtype=jnp.dtype(m.dtype), **dict(m.kwargs))
+
+
+def ema(momentum_tree: PyTree, online_tree: PyTree, momentum: float) -> PyTree:
+  """Momentum-encoder update: m * key + (1 - m) * query, leaf by leaf."""
+  return jax.tree_util.tree_map(lambda k, q: momentum * k + (1.0 - momentum) * q, momentum_tree,
+                                online_tree)
+
+
+def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
+  x = x.astype(jnp.float32)
+  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=axis, keepdims=True), eps))
+
+
+@flax.struct.dataclass
+class Queue:
+  """A FIFO of L2-normalised keys, `[size, dim]`, and its write pointer."""
+  keys: jax.Array
+  pointer: jax.Array
+
+  @classmethod
+  def create(cls, rng: jax.Array, size: int, dim: int) -> 'Queue':
+    # Random unit vectors, as in MoCo: the first steps see uninformative negatives.
+    return cls(keys=l2_normalize(jax.random.normal(rng, (size, dim))),
+               pointer=jnp.zeros((), jnp.int32))
+
+  def push(self, new_keys: jax.Array) -> 'Queue':
+    """Writes `new_keys` [n, dim] (n divides size, checked at config load) at the pointer."""
+    n = new_keys.shape[0]
+    keys = jax.lax.dynamic_update_slice(self.keys, new_keys.astype(self.keys.dtype),
+                                        (self.pointer, 0))
+    return Queue(keys=keys, pointer=(self.pointer + n) % self.keys.shape[0])
+
+
+def shuffled_apply(fn, x: jax.Array, rng: jax.Array | None):
+  """Shuffle-BN (MoCo): run `fn` on a random permutation of the batch, then undo it.
+
+  With per-device BatchNorm statistics the keys of a sample are then normalised with the
+  statistics of other samples than its query, which removes the BN shortcut. With global
+  statistics it is a no-op and is skipped (`rng=None`).
+  """
+  if rng is None:
+    return fn(x)
+  perm = jax.random.permutation(rng, x.shape[0])
+  inverse = jnp.argsort(perm)
+  out, aux = fn(x[perm])
+  return jax.tree_util.tree_map(lambda o: o[inverse], out), aux
+
+
+def submodule_variables(params: PyTree, batch_stats: PyTree, name: str) -> dict[str, PyTree]:
+  """The variables of submodule `name` (e.g. the backbone inside an encoder-with-head)."""
+  variables = {'params': params[name]}
+  if name in batch_stats:
+    variables['batch_stats'] = batch_stats[name]
+  return variables

@@ -1,0 +1,271 @@
+"""`frames`: image MoCo of a 2D frame encoder on single frames (CACL's frame-encoder stage).
+
+CACL's video transformer T reads every frame through a FROZEN 2D ResNet-50 that was itself
+pretrained with MoCo on frames sampled every 10th frame of the pretraining videos (seed 000,
+Sec. 4.1: ~180k frames of UCF101 split 1). No weights can be downloaded, so this stage is an
+ordinary jaxvssl run: `jaxvssl train --config=configs/frames.py:resnet50 --workdir=W` writes a run
+directory whose checkpoint `cacl` loads (`config.cacl.frame_encoder_workdir = W`) with
+`load_frame_encoder`.
+
+MoCo (He et al., CVPR 2020), on frames:
+  q = head(f(frame_q)), k = head_m(f_m(frame_k)) (momentum copy), queue of past keys,
+  loss_i = -log( exp(q_i.k_i / tau) / (exp(q_i.k_i / tau) + sum_j exp(q_i.n_j / tau)) ).
+
+Batches come from `jaxvssl.data.pipeline.make_frame_dataset` ('query', 'key': [B, S, S, 3], two
+independent augmentations of one frame), not from video views.
+
+The run's `backbone()` is the 2D encoder applied to every frame of a clip and averaged over time
+(`FramewiseEncoder`), so `jaxvssl evaluate` on a frames run gives the appearance-only baseline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxvssl import models, objectives
+from jaxvssl.config import ConfigError
+from jaxvssl.methods import base
+from jaxvssl.models.heads import MLPHead
+
+
+class FrameEncoderError(ValueError):
+  """A frame-encoder checkpoint is missing or does not match what the consumer expects."""
+
+
+class FramewiseEncoder(nn.Module):
+  """A 2D encoder as a video backbone: `[B, T, H, W, C]` -> mean over T of `[B*T, D]` features.
+
+  Images `[B, H, W, C]` pass straight through the encoder (the frames pretraining batches).
+  """
+  encoder: nn.Module
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False, return_stages: bool = False):
+    if x.ndim == 5:
+      b, t = x.shape[:2]
+      feature = self.encoder(x.reshape((b * t,) + x.shape[2:]), train=train)
+      feature = jnp.mean(feature.reshape(b, t, -1).astype(jnp.float32), axis=1)
+    else:
+      feature = self.encoder(x, train=train)
+    # 'pool5' for retrieval's pool5 feature: the pooled frame feature is the last pooling layer.
+    return (feature, {'pool5': feature}) if return_stages else feature
+
+
+class EncoderWithHead(nn.Module):
+  """backbone -> projection head; returns (embedding [B, dim], pooled feature [B, D])."""
+  backbone: nn.Module
+  head: nn.Module
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
+    feature = self.backbone(x, train=train)
+    return self.head(feature, train=train), feature
+
+
+class Frames(base.Method):
+  """Image MoCo (queue, momentum encoder, optional shuffle-BN) of a 2D frame encoder."""
+
+  name = 'frames'
+
+  @classmethod
+  def defaults(cls) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(
+        encoder='resnet50',       # jaxvssl.models.available_frame_encoders()
+        width_multiplier=1.0,     # < 1: the narrow CPU variants
+        embed_dim=128,
+        head_hidden_dim=0,        # 0: linear head (MoCo v1, "the same practice as in MoCo")
+        queue_size=65536,         # a multiple of config.batch_size
+        temperature=0.07,
+        momentum=0.999,
+        shuffle_bn=True,          # effective with model.bn_mode='per_device'
+    ))
+
+  @classmethod
+  def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+    c = config.frames
+    if c.encoder not in models.available_frame_encoders():
+      raise ConfigError(f'config.frames.encoder={c.encoder!r} is unknown; known: '
+                        f'{models.available_frame_encoders()}')
+    if c.width_multiplier <= 0:
+      raise ConfigError(f'config.frames.width_multiplier={c.width_multiplier} must be positive')
+    if c.queue_size <= 0 or c.queue_size % config.batch_size:
+      raise ConfigError(f'config.frames.queue_size={c.queue_size} must be a positive multiple of '
+                        f'config.batch_size={config.batch_size}')
+    if c.temperature <= 0:
+      raise ConfigError(f'config.frames.temperature={c.temperature} must be positive')
+    if not 0.0 <= c.momentum < 1.0:
+      raise ConfigError(f'config.frames.momentum={c.momentum} must be in [0, 1)')
+    if c.embed_dim <= 0 or c.head_hidden_dim < 0:
+      raise ConfigError(f'config.frames.embed_dim={c.embed_dim} must be positive and '
+                        f'head_hidden_dim={c.head_hidden_dim} >= 0')
+
+  # --- data ----------------------------------------------------------------------------------
+  def views(self) -> Sequence[Any]:
+    return ()  # single frames, not video views: see train_dataset
+
+  def train_dataset(self, *, global_batch_size, seed, process_index, process_count, start_step,
+                    source=None):
+    from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
+    # Every data.frame_step-th frame of every training video (10 in the paper), two augmentations.
+    return pipeline.make_frame_dataset(
+        self.config.data, global_batch_size=global_batch_size, seed=seed,
+        process_index=process_index, process_count=process_count, start_step=start_step,
+        source=source)
+
+  def example_batch(self, batch_size: int) -> dict[str, jax.Array]:
+    size = self.config.data.crop_size
+    return {name: jnp.zeros((batch_size, size, size, 3), jnp.float32) for name in ('query', 'key')}
+
+  # --- networks ------------------------------------------------------------------------------
+  def frame_encoder(self) -> nn.Module:
+    """The bare 2D encoder `[N, H, W, C]` -> `[N, D]` (what cacl freezes)."""
+    c = self.config.frames
+    bn_groups = self.num_devices if self.config.model.bn_mode == 'per_device' else 1
+    return models.get_frame_encoder(c.encoder, width_multiplier=c.width_multiplier,
+                                    bn_groups=bn_groups, dtype=jnp.dtype(self.config.model.dtype))
+
+  def backbone(self) -> nn.Module:
+    return FramewiseEncoder(encoder=self.frame_encoder())
+
+  def encoder(self) -> EncoderWithHead:
+    c = self.config.frames
+    head = MLPHead(hidden_dims=(c.head_hidden_dim,) if c.head_hidden_dim else (),
+                   out_dim=c.embed_dim)
+    return EncoderWithHead(backbone=self.backbone(), head=head)
+
+  def init(self, rng, batch):
+    c = self.config.frames
+    init_rng, queue_rng = jax.random.split(rng)
+    variables = self.encoder().init(init_rng, batch['query'], train=False)
+    params = variables['params']
+    batch_stats = variables.get('batch_stats', {})
+    state = dict(batch_stats=batch_stats, key_params=params, key_batch_stats=batch_stats,
+                 queue=base.Queue.create(queue_rng, c.queue_size, c.embed_dim))
+    return params, state
+
+  def loss_fn(self, params, state, batch, rng, step):
+    del step
+    c = self.config.frames
+    encoder = self.encoder()
+    (q, _), updates = encoder.apply({'params': params, 'batch_stats': state['batch_stats']},
+                                    batch['query'], train=True, mutable=['batch_stats'])
+
+    def key_fn(x):
+      (k, _), key_updates = encoder.apply(
+          {'params': state['key_params'], 'batch_stats': state['key_batch_stats']}, x,
+          train=True, mutable=['batch_stats'])
+      return k, key_updates
+
+    shuffle_rng = rng if c.shuffle_bn and self.config.model.bn_mode == 'per_device' else None
+    k, key_updates = base.shuffled_apply(key_fn, batch['key'], shuffle_rng)
+    k = jax.lax.stop_gradient(base.l2_normalize(k))
+    queue = state['queue']
+    losses = objectives.info_nce(q, k, queue.keys, c.temperature)
+    qn = base.l2_normalize(q)
+    pos = jnp.sum(qn * k, axis=-1)
+    neg = qn @ queue.keys.T
+    metrics = dict(contrastive_loss=jnp.mean(losses),
+                   contrastive_accuracy=jnp.mean(pos > jnp.max(neg, axis=-1)),
+                   positive_similarity=jnp.mean(pos), negative_similarity=jnp.mean(neg))
+    new_state = dict(state, batch_stats=updates.get('batch_stats', {}),
+                     key_batch_stats=key_updates.get('batch_stats', {}), queue=queue.push(k))
+    return jnp.mean(losses), (metrics, new_state)
+
+  def after_update(self, params, state, step):
+    del step
+    return dict(state, key_params=base.ema(state['key_params'], params,
+                                           self.config.frames.momentum))
+
+  def backbone_variables(self, params, state):
+    return base.submodule_variables(params, state['batch_stats'], 'backbone')
+
+  def frame_encoder_variables(self, params, state) -> dict[str, Any]:
+    """{'params', 'batch_stats'} of the bare 2D encoder (`frame_encoder()`), query side."""
+    variables = self.backbone_variables(params, state)
+    return {collection: tree['encoder'] for collection, tree in variables.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the frozen encoder for cacl.
+# ---------------------------------------------------------------------------------------------
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+  """'path' -> shape of every leaf (arrays or ShapeDtypeStructs)."""
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
+
+
+def describe_mismatch(expected: Any, found: Any, limit: int = 5) -> str:
+  """'' when both trees have the same leaves and shapes; otherwise what differs (a few keys)."""
+  e, f = _shapes(expected), _shapes(found)
+  problems = [f'missing {k} {e[k]}' for k in sorted(set(e) - set(f))]
+  problems += [f'unexpected {k} {f[k]}' for k in sorted(set(f) - set(e))]
+  problems += [f'{k}: expected shape {e[k]}, found {f[k]}'
+               for k in sorted(set(e) & set(f)) if e[k] != f[k]]
+  if not problems:
+    return ''
+  more = f' (and {len(problems) - limit} more)' if len(problems) > limit else ''
+  return '; '.join(problems[:limit]) + more
+
+
+def load_frame_encoder(workdir: str, *, encoder: str, width_multiplier: float, crop_size: int,
+                       step: int | None = None) -> dict[str, Any]:
+  """The 2D encoder variables {'params', 'batch_stats'} (NumPy) of a `frames` run.
+
+  Args:
+    workdir: the frames run directory (config.json + checkpoints/).
+    encoder, width_multiplier: the architecture the caller builds; anything else is an error.
+    crop_size: the frame side the caller feeds (only used to build the expected shapes).
+    step: a checkpoint step (None: the latest).
+  Raises:
+    FrameEncoderError naming the path and the mismatch: no run / no checkpoint there, a run of
+    another method, another architecture, or variables whose names or shapes differ from
+    `models.get_frame_encoder(encoder, width_multiplier=...)`. Never a silent partial load.
+  """
+  from jaxvssl import config as config_lib, export  # pylint: disable=g-import-not-at-top
+  where = f'frame-encoder run {workdir!r} (config.cacl.frame_encoder_workdir)'
+  config_path = os.path.join(workdir, 'config.json')
+  if not workdir or not os.path.exists(config_path):
+    raise FrameEncoderError(
+        f'{where}: {config_path} does not exist. Run the frames stage first, e.g. '
+        f'`jaxvssl train --config=configs/frames.py:<variant> --workdir={workdir or "DIR"}`.')
+  try:
+    run_config = config_lib.config_from_json(config_path)
+  except ConfigError as e:
+    raise FrameEncoderError(f'{where}: {config_path} is not a valid config: {e}') from e
+  if run_config.method != 'frames':
+    raise FrameEncoderError(f'{where}: it is a {run_config.method!r} run, not a frames run')
+  found = (run_config.frames.encoder, float(run_config.frames.width_multiplier))
+  wanted = (encoder, float(width_multiplier))
+  if found != wanted:
+    raise FrameEncoderError(
+        f'{where}: architecture mismatch: the run trained frames.encoder={found[0]!r} with '
+        f'width_multiplier={found[1]:g}, but config.cacl expects frame_encoder={wanted[0]!r} with '
+        f'frame_encoder_width={wanted[1]:g}')
+  try:
+    # Eager even when called while a caller is being traced (cacl's init runs under jit).
+    with jax.ensure_compile_time_eval():
+      _, method, params, state, restored_step = export.load_run(workdir, step)
+      variables = jax.tree_util.tree_map(np.asarray,
+                                         method.frame_encoder_variables(params, state))
+  except FileNotFoundError as e:
+    raise FrameEncoderError(f'{where}: {e}') from e
+  except (ValueError, KeyError) as e:  # orbax: a checkpoint that does not match its config
+    raise FrameEncoderError(f'{where}: could not restore checkpoint step {step or "latest"}: '
+                            f'{e}') from e
+  module = models.get_frame_encoder(encoder, width_multiplier=width_multiplier)
+  expected = jax.eval_shape(module.init, jax.random.PRNGKey(0),
+                            jnp.zeros((1, crop_size, crop_size, 3), jnp.float32))
+  mismatch = describe_mismatch(expected, variables)
+  if mismatch:
+    raise FrameEncoderError(f'{where}, checkpoint step {restored_step}: variables do not match '
+                            f'{encoder} (width {width_multiplier:g}): {mismatch}')
+  return variables

@@ -1,0 +1,132 @@
+"""Metric writers (TensorBoard + metrics.jsonl through clu), step timing and the NaN guard."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from clu import metric_writers
+
+
+class JsonlWriter(metric_writers.MetricWriter):
+  """Appends one JSON object per `write_scalars` call to `<workdir>/metrics.jsonl`.
+
+  A plain, greppable record next to TensorBoard's event files; the plots of
+  `jaxvssl.evaluation.plots` read it. On resume, lines of steps > the resumed step are dropped
+  first so the file never holds two records of one step (the checkpoint at the resumed step
+  saw every record up to it).
+  """
+
+  def __init__(self, path: str, resume_step: int = 0):
+    self._path = path
+    if resume_step and os.path.exists(path):
+      with open(path) as f:
+        kept = [line for line in f if line.strip() and json.loads(line)['step'] <= resume_step]
+      with open(path, 'w') as f:
+        f.writelines(kept)
+    self._file = open(path, 'a')
+
+  def write_summaries(self, step, values, metadata=None):
+    del step, values, metadata
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    record = {'step': int(step)}
+    record.update({k: float(v) for k, v in scalars.items()})
+    self._file.write(json.dumps(record) + '\n')
+    self._file.flush()
+
+  def write_images(self, step, images):
+    del step, images
+
+  def write_videos(self, step, videos):
+    del step, videos
+
+  def write_audios(self, step, audios, *, sample_rate):
+    del step, audios, sample_rate
+
+  def write_texts(self, step, texts):
+    del step, texts
+
+  def write_histograms(self, step, arrays, num_buckets=None):
+    del step, arrays, num_buckets
+
+  def write_hparams(self, hparams):
+    del hparams
+
+  def flush(self):
+    self._file.flush()
+
+  def close(self):
+    self._file.close()
+
+
+def create_writer(workdir: str, is_main_process: bool, resume_step: int = 0
+                  ) -> metric_writers.MetricWriter:
+  """TensorBoard + logging + metrics.jsonl on process 0; logging only elsewhere."""
+  if not is_main_process:
+    return metric_writers.create_default_writer(workdir, just_logging=True)
+  return metric_writers.MultiWriter([
+      metric_writers.create_default_writer(workdir, asynchronous=False),
+      JsonlWriter(os.path.join(workdir, 'metrics.jsonl'), resume_step),
+  ])
+
+
+class NonFiniteLossError(RuntimeError):
+  """Training produced a NaN/Inf loss; names the step and the last good checkpoint."""
+
+
+def first_non_finite(steps: list[int], losses: np.ndarray) -> int | None:
+  """The first step whose loss is NaN or Inf, or None."""
+  for step, loss in zip(steps, np.asarray(losses, dtype=np.float64).reshape(-1)):
+    if not math.isfinite(loss):
+      return step
+  return None
+
+
+class StepTimer:
+  """Splits wall time into data wait (host blocked on the input pipeline) and compute.
+
+  The loop calls `data_start()` before fetching a batch and `data_end()` after; compute is the rest
+  (dispatch, device time the host waits for when it reads metrics, checkpointing).
+  """
+
+  def __init__(self):
+    self.reset()
+
+  def reset(self) -> None:
+    self._t0 = time.perf_counter()
+    self._data = 0.0
+    self._steps = 0
+    self._mark = None
+
+  def data_start(self) -> None:
+    self._mark = time.perf_counter()
+
+  def data_end(self) -> None:
+    self._data += time.perf_counter() - self._mark
+    self._steps += 1
+
+  def summary(self, clips_per_step: int) -> dict[str, float]:
+    elapsed = max(time.perf_counter() - self._t0, 1e-9)
+    steps = max(self._steps, 1)
+    return {
+        'perf/steps_per_sec': self._steps / elapsed,
+        'perf/clips_per_sec': self._steps * clips_per_step / elapsed,
+        'perf/data_wait_fraction': self._data / elapsed,
+        'perf/data_wait_ms_per_step': 1000 * self._data / steps,
+        'perf/compute_ms_per_step': 1000 * (elapsed - self._data) / steps,
+    }
+
+
+def progress_bar(total: int, initial: int, enabled: bool):
+  """A tqdm bar on an interactive terminal, else None (logs carry the progress)."""
+  if not enabled or not sys.stdout.isatty():
+    return None
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm(total=total, initial=initial, unit='step', dynamic_ncols=True)

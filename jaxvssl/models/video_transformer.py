@@ -1,0 +1,182 @@
+"""CACL's video transformer T over per-frame features, and its frozen-frame-encoder wrapper.
+
+CACL (METHODS.md section 1): every frame goes through a FROZEN 2D ResNet-50 (2048-d); a trainable
+linear layer maps the features to 768-d tokens; a learnable CLS token is prepended; learned
+position embeddings cover 1 + S tokens (S = 32: the 16 frames of the clip followed by the 16 of its
+shuffled copy, fed as one sequence); 6 pre-norm blocks with 6 heads and MLP ratio 4; a final
+LayerNorm; the CLS token is the output. The 768 -> 128 projection is a head (heads.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+Dtype = Any
+
+_dense_init = nn.initializers.truncated_normal(0.02)
+_LN_EPS = 1e-6
+
+
+class SelfAttention(nn.Module):
+  """Multi-head self-attention, softmax in float32. `[B, N, D]` -> `[B, N, D]`."""
+
+  num_heads: int
+  attention_dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    b, n, d = x.shape
+    if d % self.num_heads:
+      raise ValueError(f'jaxvssl/models/video_transformer.py: token_dim {d} is not divisible by '
+                       f'num_heads {self.num_heads}.')
+    hd = d // self.num_heads
+    qkv = nn.Dense(3 * d, dtype=self.dtype, param_dtype=self.param_dtype,
+                   kernel_init=_dense_init, name='qkv')(x)
+    q, k, v = jnp.split(qkv.reshape(b, n, 3, self.num_heads, hd), 3, axis=2)
+    q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]  # [B, N, heads, hd]
+    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd ** -0.5
+    weights = jax.nn.softmax(logits, axis=-1)
+    weights = nn.Dropout(self.attention_dropout, deterministic=not train)(weights)
+    out = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v).reshape(b, n, d)
+    return nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype,
+                    kernel_init=_dense_init, name='proj')(out)
+
+
+class TransformerBlock(nn.Module):
+  """Pre-norm block: x + Attn(LN(x)), then x + MLP(LN(x)) with GELU."""
+
+  num_heads: int
+  mlp_ratio: float = 4.0
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    d = x.shape[-1]
+    norm = functools.partial(nn.LayerNorm, _LN_EPS, dtype=self.dtype,
+                             param_dtype=self.param_dtype)
+    dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype,
+                              kernel_init=_dense_init)
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    y = SelfAttention(self.num_heads, self.attention_dropout, self.dtype, self.param_dtype,
+                      name='attn')(norm(name='norm1')(x), train)
+    x = x + drop(y)
+    y = dense(int(d * self.mlp_ratio), name='mlp_fc1')(norm(name='norm2')(x))
+    y = dense(d, name='mlp_fc2')(drop(nn.gelu(y, approximate=False)))
+    return x + drop(y)
+
+
+class VideoTransformer(nn.Module):
+  """Transformer over a sequence of frame features: `[B, S, F]` -> CLS `[B, token_dim]`.
+
+  The position embeddings are learned for the sequence length S seen at `init` (1 + S entries);
+  applying to another length raises.
+
+  Attributes:
+    token_dim: width of the tokens (768 in CACL; tiny CPU config 32).
+    num_layers, num_heads, mlp_ratio: 6, 6, 4 in CACL (tiny: 2, 2, 4).
+    dropout, attention_dropout: dropout rates (RNG stream 'dropout' when train=True).
+    dtype, param_dtype: computation and parameter dtypes.
+  """
+
+  token_dim: int = 768
+  num_layers: int = 6
+  num_heads: int = 6
+  mlp_ratio: float = 4.0
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @property
+  def feature_dim(self) -> int:
+    return self.token_dim
+
+  @nn.compact
+  def __call__(self, features: jax.Array, train: bool = False) -> jax.Array:
+    """`features` `[B, S, F]` (e.g. S = 32 frame features of clip + shuffled clip) -> `[B, D]`."""
+    if features.ndim != 3:
+      raise ValueError('jaxvssl/models/video_transformer.py: features must be [B, S, F], got '
+                       f'{features.shape}.')
+    b, s, _ = features.shape
+    d = self.token_dim
+    x = nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init,
+                 name='embed')(features.astype(self.dtype))
+    cls_token = self.param('cls_token', _dense_init, (1, 1, d), self.param_dtype)
+    pos = self.param('pos_embed', _dense_init, (1, 1 + s, d), self.param_dtype)
+    if pos.shape[1] != 1 + s:
+      raise ValueError(
+          f'jaxvssl/models/video_transformer.py: the position embeddings were initialised for '
+          f'{pos.shape[1] - 1} tokens but the input has S={s}.')
+    x = jnp.concatenate([jnp.broadcast_to(cls_token.astype(self.dtype), (b, 1, d)), x], axis=1)
+    x = nn.Dropout(self.dropout, deterministic=not train)(x + pos.astype(self.dtype))
+    for i in range(self.num_layers):
+      x = TransformerBlock(self.num_heads, self.mlp_ratio, self.dropout, self.attention_dropout,
+                           self.dtype, self.param_dtype, name=f'block{i}')(x, train)
+    x = nn.LayerNorm(_LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)
+    return x[:, 0]
+
+
+class FrameEncoderTransformer(nn.Module):
+  """CACL's T: a frozen per-frame encoder followed by a trainable `VideoTransformer`.
+
+  frames `[B, S, H, W, C]` -> frozen encoder on all B*S frames with train=False (BatchNorm uses its
+  running statistics), under `jax.lax.stop_gradient` -> `[B, S, F]` -> transformer -> `[B, D]`.
+
+  The frozen encoder's variables are NOT variables of this module: they are an argument of
+  `__call__`. Keep them outside the trainable params (e.g. a separate field of the train state,
+  loaded from the `frames` pretraining stage and never given to the optimizer), so that no
+  optimizer update, weight decay or momentum-encoder EMA can touch them. This module's own
+  variables are only the transformer's ('params/transformer/...').
+
+  Attributes:
+    frame_encoder: an unbound frame encoder (e.g. `get_frame_encoder('resnet50')`) mapping
+      `[N, H, W, C]` -> `[N, F]`; it is only ever applied with the given variables.
+    transformer: the `VideoTransformer`.
+    frame_chunk_size: if set, the frames are encoded `frame_chunk_size` at a time with
+      `jax.lax.map` to bound activation memory (must divide B*S); None encodes all at once.
+  """
+
+  frame_encoder: nn.Module
+  transformer: VideoTransformer
+  frame_chunk_size: Optional[int] = None
+
+  def setup(self):
+    # An unbound copy that is never registered as a child, so its variables cannot leak into
+    # this module's collections; `self.transformer` is adopted as the child 'transformer'.
+    object.__setattr__(self, '_frozen_encoder', self.frame_encoder.clone(parent=None))
+
+  def encode_frames(self, frames: jax.Array, frame_encoder_variables: Mapping[str, Any]
+                    ) -> jax.Array:
+    """Frozen per-frame features: `[B, S, H, W, C]` -> `[B, S, F]` (no gradient)."""
+    b, s = frames.shape[:2]
+    flat = frames.reshape((b * s,) + frames.shape[2:])
+    encode = lambda x: self._frozen_encoder.apply(frame_encoder_variables, x, train=False)
+    if self.frame_chunk_size is None:
+      feats = encode(flat)
+    else:
+      if (b * s) % self.frame_chunk_size:
+        raise ValueError(
+            f'jaxvssl/models/video_transformer.py: frame_chunk_size={self.frame_chunk_size} '
+            f'does not divide B*S={b * s}.')
+      chunks = flat.reshape((-1, self.frame_chunk_size) + flat.shape[1:])
+      feats = jax.lax.map(encode, chunks).reshape(b * s, -1)
+    return jax.lax.stop_gradient(feats).reshape(b, s, -1)
+
+  def __call__(self, frames: jax.Array, frame_encoder_variables: Mapping[str, Any],
+               train: bool = False) -> jax.Array:
+    """`frames` `[B, S, H, W, C]`, the frozen encoder's variables ({'params', 'batch_stats'})
+    -> CLS feature `[B, token_dim]`."""
+    if frames.ndim != 5:
+      raise ValueError('jaxvssl/models/video_transformer.py: frames must be [B, S, H, W, C], got '
+                       f'{frames.shape}.')
+    return self.transformer(self.encode_frames(frames, frame_encoder_variables), train=train)

@@ -1,0 +1,130 @@
+"""InfoNCE-family contrastive objectives.
+
+All functions are pure and jit-able, compute in float32 whatever the input dtype, and use
+`logsumexp` so that logits of any magnitude (e.g. 1e4) give finite losses and gradients.
+
+Notation: h(u, v) = exp(cos(u, v) / tau) (seed 003 eq. 1).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxvssl.objectives._utils import HIGHEST, as_f32, cosine_logits, l2_normalize
+
+
+def info_nce(query: jax.Array, key: jax.Array, negatives: jax.Array,
+             temperature: float) -> jax.Array:
+  """InfoNCE with one positive per query (seed 003 eq. 1, seed 002 eq. 1, MoCo).
+
+  loss_i = -log( exp(c(q_i, k_i)/tau) / (exp(c(q_i, k_i)/tau) + sum_n exp(c(q_i, n)/tau)) ),
+  c = cosine similarity (inputs are L2-normalised inside).
+
+  Args:
+    query: [B, D].
+    key: [B, D], the positive of each query.
+    negatives: [N, D] shared by every query (a queue / memory bank), or [B, N, D] per-query
+      negatives (e.g. SCVRL's shuffled copies of the positive, mlfo's feature augmentations).
+    temperature: tau > 0.
+  Returns:
+    float32 [B] per-sample losses (reduce them as the method wants).
+  """
+  q = l2_normalize(query)
+  k = l2_normalize(key)
+  n = l2_normalize(negatives)
+  pos = jnp.sum(q * k, axis=-1, keepdims=True) / temperature  # [B, 1]
+  if n.ndim == 2:
+    neg = jnp.matmul(q, n.T, precision=HIGHEST) / temperature  # [B, N]
+  elif n.ndim == 3:
+    neg = jnp.einsum('bd,bnd->bn', q, n, precision=HIGHEST) / temperature  # [B, N]
+  else:
+    raise ValueError(f'info_nce: negatives must be [N, D] or [B, N, D], got shape {n.shape}')
+  logits = jnp.concatenate([pos, neg], axis=-1)
+  # log_softmax subtracts the row max first, so the loss is exact even for logits ~1e4 (where a
+  # float32 "logsumexp - pos" would lose the result in the rounding of two huge numbers).
+  return -jax.nn.log_softmax(logits, axis=-1)[:, 0]
+
+
+def multi_positive_info_nce(positive_logits: jax.Array, negative_logits: jax.Array,
+                            aggregation: str = 'sum') -> jax.Array:
+  """InfoNCE with several positives per sample (cacl, seed 000 eq. 3-4).
+
+  Logits are already divided by the temperature.
+  - 'sum' (the paper, eq. 4): -log( sum_p e^{pos_p} / (sum_p e^{pos_p} + sum_n e^{neg_n}) ).
+  - 'independent' (the authors' code): mean_p -log( e^{pos_p} / (e^{pos_p} + sum_n e^{neg_n}) ).
+
+  Args:
+    positive_logits: [B, P].
+    negative_logits: [B, N].
+    aggregation: 'sum' | 'independent'.
+  Returns:
+    float32 [B].
+  """
+  pos = as_f32(positive_logits)
+  neg = as_f32(negative_logits)
+  # Shift by the row max (a constant for the gradient) so differences of huge logits stay exact.
+  shift = jax.lax.stop_gradient(jnp.maximum(jnp.max(pos, -1, keepdims=True),
+                                            jnp.max(neg, -1, keepdims=True)))
+  pos, neg = pos - shift, neg - shift
+  lse_neg = jax.nn.logsumexp(neg, axis=-1)  # [B]
+  if aggregation == 'sum':
+    lse_pos = jax.nn.logsumexp(pos, axis=-1)
+    return jnp.logaddexp(lse_pos, lse_neg) - lse_pos
+  if aggregation == 'independent':
+    return jnp.mean(jnp.logaddexp(pos, lse_neg[:, None]) - pos, axis=-1)
+  raise ValueError(
+      f"multi_positive_info_nce: aggregation must be 'sum' or 'independent', got {aggregation!r}")
+
+
+def mlfo_instance_loss(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
+  """Two-view instance discrimination of mlfo, L_ins (seed 003 eq. 2-3).
+
+  For sample i and view a in {1, 2}:
+    loss_i^a = -log( h(z_i^1, z_i^2) / (h(z_i^1, z_i^2) + sum_{j != i} [h(z_i^a, z_j^1) + h(z_i^a, z_j^2)]) )
+  i.e. every other sample contributes both of its views as negatives.
+
+  Args:
+    z1, z2: [B, D] projections of the two views.
+    temperature: tau > 0 (0.07 in the authors' code).
+  Returns:
+    float32 scalar: mean over the B samples and the 2 views (eq. 2 sums; the mean keeps the
+    scale independent of the batch size).
+  """
+  b = z1.shape[0]
+  s11 = cosine_logits(z1, z1, temperature)
+  s12 = cosine_logits(z1, z2, temperature)
+  s22 = cosine_logits(z2, z2, temperature)
+  pos = jnp.diagonal(s12)  # [B]
+  off_diag = ~jnp.eye(b, dtype=bool)
+  neg_inf = jnp.float32(-jnp.inf)
+
+  def view_loss(same_view, cross_view):
+    # Negatives: other samples' two views. The i == j entries are excluded (masked to -inf).
+    neg = jnp.concatenate([jnp.where(off_diag, same_view, neg_inf),
+                           jnp.where(off_diag, cross_view, neg_inf)], axis=-1)  # [B, 2B]
+    logits = jnp.concatenate([pos[:, None], neg], axis=-1)
+    return -jax.nn.log_softmax(logits, axis=-1)[:, 0]
+
+  loss1 = view_loss(s11, s12)      # anchor view 1: h(z_i^1, z_j^1), h(z_i^1, z_j^2)
+  loss2 = view_loss(s22, s12.T)    # anchor view 2: h(z_i^2, z_j^2), h(z_i^2, z_j^1)
+  return 0.5 * (jnp.mean(loss1) + jnp.mean(loss2))
+
+
+def temporal_augmentation_loss(e1: jax.Array, e2: jax.Array, aug1: jax.Array, aug2: jax.Array,
+                               temperature: float) -> jax.Array:
+  """mlfo L_aug (seed 003 eq. 11-12): temporally augmented features are the negatives.
+
+  loss_i^a = -log( h(e_i^1, e_i^2) / (h(e_i^1, e_i^2) + sum_k h(e_i^a, aug_k(e_i^a))) ),
+  where e^a = MLP(pool(ME(f^a))) and aug_k(e^a) = MLP(pool(ME(Aug_k(f^a)))).
+
+  Args:
+    e1, e2: [B, D] embeddings of the two views' (un-augmented) feature maps.
+    aug1, aug2: [B, A, D] embeddings of the A temporal augmentations (shuffle, reverse, ...) of
+      view 1 / view 2's feature maps; each view is contrasted only with its own augmentations.
+    temperature: tau > 0.
+  Returns:
+    float32 scalar, mean over samples and the two views.
+  """
+  return 0.5 * (jnp.mean(info_nce(e1, e2, aug1, temperature)) +
+                jnp.mean(info_nce(e2, e1, aug2, temperature)))

@@ -1,0 +1,132 @@
+"""Temporal objectives: mlfo timestamp retrieval and rate_order's shuffle distance."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxvssl.objectives._utils import HIGHEST, as_f32, l2_normalize, safe_norm
+
+
+def timestamp_retrieval_loss(short: jax.Array, long: jax.Array, positions: jax.Array,
+                             temperature: float) -> jax.Array:
+  """mlfo L_ret (seed 003 eq. 13), in both directions.
+
+  short -> long: each timestamp t of the short clip retrieves long[positions[t]] among all Tl
+  timestamps of the long sequence of the same sample (eq. 13).
+  long -> short: each matched long timestamp long[positions[t]] retrieves short[t] among the Ts
+  timestamps of the short clip.
+  Similarities are cosine / temperature.
+
+  Args:
+    short: [B, Ts, D] per-timestamp features of the short clip.
+    long: [B, Tl, D] per-timestamp features of the long sequence.
+    positions: int [B, Ts], index into `long` of each short timestamp; distinct within a row
+      (otherwise the long -> short direction has two correct answers).
+    temperature: tau > 0.
+  Returns:
+    float32 scalar: mean over samples, timestamps and the two directions.
+  """
+  s = l2_normalize(short)
+  l = l2_normalize(long)
+  positions = positions.astype(jnp.int32)
+  logits = jnp.einsum('bsd,bld->bsl', s, l, precision=HIGHEST) / temperature  # [B, Ts, Tl]
+  log_p = jax.nn.log_softmax(logits, axis=-1)
+  short_to_long = -jnp.take_along_axis(log_p, positions[..., None], axis=-1)[..., 0]  # [B, Ts]
+  # Rows of the matched long timestamps: logits[b, :, positions[b, t]] -> [B, Ts(query), Ts].
+  matched = jnp.take_along_axis(logits, positions[:, None, :], axis=-1)  # [B, Ts, Ts]: (s, t)
+  rev = jnp.swapaxes(matched, 1, 2)  # (query t = long[positions[t]], candidate s = short[s])
+  long_to_short = -jnp.diagonal(jax.nn.log_softmax(rev, axis=-1), axis1=1, axis2=2)
+  return 0.5 * (jnp.mean(short_to_long) + jnp.mean(long_to_short))
+
+
+def _greedy_min_matching(dist: jax.Array) -> jax.Array:
+  """Greedy minimum matching on the last two axes (Algorithm 1 lines 8-13 of seed 001).
+
+  k times: take the smallest remaining entry, add it, remove its row and column.
+
+  Args:
+    dist: [..., k, k] non-negative part distances.
+  Returns:
+    [...] total of the k selected entries; gradients flow into the selected entries.
+  """
+  k = dist.shape[-1]
+  batch_shape = dist.shape[:-2]
+  flat = dist.reshape(batch_shape + (k * k,))
+  rows = jnp.arange(k * k) // k
+  cols = jnp.arange(k * k) % k
+  removed = jnp.zeros(batch_shape + (k * k,), dtype=bool)
+  total = jnp.zeros(batch_shape, dtype=dist.dtype)
+  for _ in range(k):  # k is static and small (2..5): unrolled.
+    idx = jnp.argmin(jnp.where(removed, jnp.inf, flat), axis=-1)  # ties -> first (row-major)
+    total = total + jnp.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
+    removed = removed | (rows == (idx // k)[..., None]) | (cols == (idx % k)[..., None])
+  return total
+
+
+def shuffle_distance(x: jax.Array, y: jax.Array, num_segments: int) -> jax.Array:
+  """Shuffle distance of rate_order (seed 001 Sec. F, eq. 9-12, Algorithm 1).
+
+  Both D-dim vectors are split into k = num_segments equal parts, the k x k matrix of
+  Euclidean distances ||x^(i) - y^(j)|| is built, and the greedy minimum matching (repeatedly
+  take the smallest remaining entry, remove its row and column) is summed.
+
+  Args:
+    x, y: [..., D] with broadcast-compatible leading axes; D divisible by num_segments.
+    num_segments: k, static.
+  Returns:
+    float32 [...] distance (0 iff y's parts are a permutation of x's parts).
+  """
+  x, y = as_f32(x), as_f32(y)
+  d = x.shape[-1]
+  if d % num_segments or y.shape[-1] != d:
+    raise ValueError(f'shuffle_distance: feature dims {x.shape[-1]}, {y.shape[-1]} must be equal '
+                     f'and divisible by num_segments={num_segments}')
+  xp = x.reshape(x.shape[:-1] + (num_segments, 1, d // num_segments))
+  yp = y.reshape(y.shape[:-1] + (1, num_segments, d // num_segments))
+  return _greedy_min_matching(safe_norm(xp - yp, axis=-1))
+
+
+def pairwise_shuffle_distance(query: jax.Array, keys: jax.Array, num_segments: int) -> jax.Array:
+  """Shuffle distance between every query and every key (e.g. MoCo queue negatives).
+
+  Memory O(B N k^2) instead of O(B N D): part distances come from squared norms and one
+  matmul, ||u - v||^2 = |u|^2 + |v|^2 - 2 u.v (clipped at 0 against round-off).
+
+  Args:
+    query: [B, D]. keys: [N, D]. num_segments: k, divides D.
+  Returns:
+    float32 [B, N].
+  """
+  q, kk = as_f32(query), as_f32(keys)
+  d = q.shape[-1]
+  if d % num_segments or kk.shape[-1] != d:
+    raise ValueError(f'pairwise_shuffle_distance: feature dims {d}, {kk.shape[-1]} must be equal '
+                     f'and divisible by num_segments={num_segments}')
+  qp = q.reshape(q.shape[0], num_segments, d // num_segments)   # [B, k, d]
+  kp = kk.reshape(kk.shape[0], num_segments, d // num_segments)  # [N, k, d]
+  sq = (jnp.sum(qp * qp, -1)[:, None, :, None] + jnp.sum(kp * kp, -1)[None, :, None, :]
+        - 2.0 * jnp.einsum('bid,njd->bnij', qp, kp, precision=HIGHEST))  # [B, N, k, k]
+  sq = jnp.maximum(sq, 0.0)
+  positive = sq > 0
+  dist = jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+  return _greedy_min_matching(dist)
+
+
+def shuffle_similarity_logits(query: jax.Array, keys: jax.Array, num_segments: int,
+                              temperature: float, normalize: bool = True) -> jax.Array:
+  """Contrastive logits from the shuffle distance: -distance / temperature.
+
+  The paper (seed 001) defines a distance and plugs "Sim" into InfoNCE without saying how; we
+  use the negative distance, so that closer (after greedy part alignment) means more similar.
+  With normalize=True the whole vectors are L2-normalised first, which bounds the distance by
+  2 sqrt(k) and makes the temperature comparable to cosine logits.
+
+  Args:
+    query: [B, D]. keys: [N, D]. num_segments: k. temperature: > 0.
+  Returns:
+    float32 [B, N] logits (feed the positive column and the queue columns to InfoNCE).
+  """
+  if normalize:
+    query, keys = l2_normalize(query), l2_normalize(keys)
+  return -pairwise_shuffle_distance(query, keys, num_segments) / temperature

@@ -1,0 +1,163 @@
+"""Throughput of the training input pipeline, in clips per second.
+
+In-memory source (default): procedurally drawn videos JPEG-encoded at the
+stored resolution of the builders (short side 128), so the measurement is
+decode + sampling + augmentation, not disk:
+
+    .venv/bin/python scripts/bench_pipeline.py
+    .venv/bin/python scripts/bench_pipeline.py --preset mlfo --batch_size 32
+
+A prepared TFDS data set instead (reads data_dir/name/split):
+
+    .venv/bin/python scripts/bench_pipeline.py --data_dir ~/tensorflow_datasets \\
+        --name synthetic_motion --split train
+
+clips/s counts every augmented clip produced (one per view per example);
+videos/s counts examples; clips_per_cpu_s divides by the CPU time the
+process used instead of wall time (meaningful on a shared machine). The first `--warmup` batches (tracing, buffer
+fill) are excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+
+import cv2
+import numpy as np
+
+from jaxvssl.data import pipeline
+from jaxvssl.data import views as V
+from jaxvssl.data.tf_setup import import_tensorflow
+
+tf = import_tensorflow()
+
+
+def presets(frames: int, stride: int) -> dict[str, tuple[V.ViewSpec, ...]]:
+  """View sets shaped like the methods' (the pipeline cost depends only on these)."""
+  return {
+      # cacl: one clip, two augmentations.
+      'cacl': (V.ViewSpec('query', frames, stride, temporal_group=0, augment_group=0),
+               V.ViewSpec('key', frames, stride, temporal_group=0, augment_group=1)),
+      # moco / scvrl L_V: two clips of one video.
+      'moco': (V.ViewSpec('query', frames, stride),
+               V.ViewSpec('key', frames, stride)),
+      # mlfo: 2*frames window -> first half, second half, long subsampled.
+      'mlfo': (V.ViewSpec('a', frames, stride, temporal_group=0),
+               V.ViewSpec('b', frames, stride, temporal_group=0, offset=frames * stride),
+               V.ViewSpec('long', frames, 2 * stride, temporal_group=0)),
+  }
+
+
+def synthetic_source(num_videos: int, length: int, height: int, width: int,
+                     quality: int, seed: int = 0) -> tf.data.Dataset:
+  """Smooth moving patterns (JPEG size/decode cost close to natural frames)."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+  examples = []
+  for v in range(num_videos):
+    fx, fy, speed = rng.uniform(0.02, 0.15), rng.uniform(0.02, 0.15), rng.uniform(0.5, 3)
+    phase = rng.uniform(0, 6.28, size=3)
+    jpegs = []
+    for t in range(length):
+      channels = [127 + 120 * np.sin(fx * (xx + speed * t) + fy * yy + phase[c])
+                  for c in range(3)]
+      frame = np.clip(np.stack(channels, -1) + rng.normal(0, 6, (height, width, 3)), 0, 255)
+      ok, buf = cv2.imencode('.jpg', frame.astype(np.uint8),
+                             [cv2.IMWRITE_JPEG_QUALITY, quality])
+      assert ok
+      jpegs.append(buf.tobytes())
+    windows = max(1, length // 25)
+    examples.append({'video': tf.constant(jpegs), 'label': tf.constant(v % 10, tf.int64),
+                     'video_id': tf.constant(f'bench{v}'), 'fps': tf.constant(25.0),
+                     'num_frames': tf.constant(length, tf.int32),
+                     'motion_scores': tf.constant(rng.uniform(size=windows), tf.float32)})
+  ds = tf.data.Dataset.from_tensors(examples[0])
+  for ex in examples[1:]:
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(ex))
+  return ds
+
+
+def _cpu_seconds() -> float:
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  p.add_argument('--preset', default='cacl', choices=['cacl', 'moco', 'mlfo'])
+  p.add_argument('--num_frames', type=int, default=16)
+  p.add_argument('--stride', type=int, default=2)
+  p.add_argument('--crop_size', type=int, default=112)
+  p.add_argument('--batch_size', type=int, default=16)
+  p.add_argument('--steps', type=int, default=30)
+  p.add_argument('--warmup', type=int, default=5)
+  p.add_argument('--num_parallel_calls', type=int, default=-1)
+  p.add_argument('--no_photometric', action='store_true',
+                 help='switch off colour jitter, grayscale and blur')
+  p.add_argument('--num_videos', type=int, default=48)
+  p.add_argument('--video_length', type=int, default=96)
+  p.add_argument('--height', type=int, default=128)
+  p.add_argument('--width', type=int, default=171)
+  p.add_argument('--jpeg_quality', type=int, default=90)
+  p.add_argument('--data_dir', default=None, help='read a TFDS data set instead')
+  p.add_argument('--name', default='synthetic_motion')
+  p.add_argument('--split', default='train')
+  p.add_argument('--json', default=None, help='also write the result here')
+  args = p.parse_args()
+
+  cfg = pipeline.default_data_config()
+  cfg.crop_size, cfg.num_frames, cfg.stride = args.crop_size, args.num_frames, args.stride
+  cfg.num_parallel_calls = args.num_parallel_calls
+  cfg.shuffle_buffer = 64
+  if args.no_photometric:
+    cfg.color_jitter_prob = cfg.grayscale_prob = cfg.blur_prob = 0.0
+  source = None
+  if args.data_dir:
+    cfg.name, cfg.data_dir, cfg.train_split = args.name, args.data_dir, args.split
+    where = f'tfds:{args.name}/{args.split} @ {args.data_dir}'
+  else:
+    t0 = time.perf_counter()
+    source = synthetic_source(args.num_videos, args.video_length, args.height, args.width,
+                              args.jpeg_quality).cache()
+    where = (f'in-memory {args.num_videos} videos x {args.video_length} frames '
+             f'{args.height}x{args.width} JPEG q{args.jpeg_quality} '
+             f'(built in {time.perf_counter() - t0:.1f}s)')
+  views = presets(args.num_frames, args.stride)[args.preset]
+  ds = pipeline.make_train_dataset(cfg, views, global_batch_size=args.batch_size, seed=0,
+                                   source=source)
+  batches = pipeline.TimedIterator(ds.as_numpy_iterator())
+  for _ in range(args.warmup):
+    next(batches)
+  batches.pop_wait()
+  t0, cpu0 = time.perf_counter(), _cpu_seconds()
+  for _ in range(args.steps):
+    next(batches)
+  elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+  videos = args.steps * args.batch_size
+  result = {
+      'source': where, 'preset': args.preset, 'views': len(views),
+      'clip': f'{args.num_frames}x{args.crop_size}x{args.crop_size} stride {args.stride}',
+      'batch_size': args.batch_size, 'steps': args.steps,
+      'photometric': not args.no_photometric,
+      'cpu_count': os.cpu_count(), 'load_avg_1m': round(os.getloadavg()[0], 2),
+      'videos_per_s': round(videos / elapsed, 2),
+      'clips_per_s': round(videos * len(views) / elapsed, 2),
+      # Load-independent: clips per second of CPU time used by this process
+      # (on a shared machine clips_per_s mostly measures the other tenants).
+      'clips_per_cpu_s': round(videos * len(views) / cpu, 2),
+      'cpu_cores_busy': round(cpu / elapsed, 2),
+      'frames_decoded_upper_bound_per_s': round(
+          videos * sum(v.num_frames for v in views) / elapsed, 1),
+  }
+  print(json.dumps(result, indent=1))
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump(result, f, indent=1)
+
+
+if __name__ == '__main__':
+  main()

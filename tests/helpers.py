@@ -1,0 +1,56 @@
+"""Small shared helpers for tests: tiny configs and deterministic fake batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from jaxvssl import config as config_lib
+
+
+def tiny_config(method: str = 'moco', **overrides):
+  """A config small enough for a CPU train step in about a second."""
+  config = config_lib.base_config(method)
+  config.data.num_frames = 4
+  config.data.stride = 1
+  config.data.crop_size = 16
+  config.model.backbone = 'r3d10'
+  config.model.width_multiplier = 1 / 16
+  config.batch_size = 8
+  config.num_steps = 4
+  config.log_every_steps = 1
+  config.checkpoint_every_steps = 2
+  config.async_checkpointing = False
+  config.progress_bar = False
+  config.optim.warmup_steps = 1
+  if method == 'moco':
+    config.moco.queue_size = 32
+    config.moco.head_hidden_dim = 16
+    config.moco.embed_dim = 8
+    config.moco.momentum = 0.9
+  for key, value in overrides.items():
+    node = config
+    *path, last = key.split('.')
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return config_lib.validate(config)
+
+
+def fake_batches(config, method, start_step: int = 0, seed: int = 0,
+                 nan_at_step: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """Batch `s` is a pure function of (seed, s), like the real pipeline's stream."""
+  example = method.example_batch(config.batch_size)
+  step = start_step
+  while True:
+    rng = np.random.default_rng([seed, step])
+    batch = {k: rng.normal(size=v.shape).astype(np.asarray(v).dtype) if np.asarray(v).dtype.kind == 'f'
+             else rng.integers(0, 2, size=v.shape).astype(np.asarray(v).dtype)
+             for k, v in example.items()}
+    batch['label'] = rng.integers(0, 4, size=(config.batch_size,)).astype(np.int32)
+    if nan_at_step is not None and step == nan_at_step:
+      first = next(iter(example))
+      batch[first][:] = np.nan
+    yield batch
+    step += 1

@@ -1,0 +1,73 @@
+"""Config loading: unknown keys, wrong types and impossible values fail at load, naming the key."""
+
+import textwrap
+
+import pytest
+
+from jaxvssl import config as config_lib
+
+
+def _write(tmp_path, body):
+  path = tmp_path / 'cfg.py'
+  path.write_text(textwrap.dedent(body))
+  return str(path)
+
+
+def test_moco_configs_load():
+  for variant in ('tiny', 'r3d18'):
+    config = config_lib.load_config(f'configs/moco.py:{variant}')
+    assert config.method == 'moco'
+
+
+def test_unknown_key_in_file_names_the_key(tmp_path):
+  path = _write(tmp_path, """
+      from jaxvssl import config as config_lib
+      def get_config(arg=None):
+        c = config_lib.base_config('moco')
+        c.optim.learning_rat = 0.1
+        return c
+      """)
+  with pytest.raises(config_lib.ConfigError, match=r'config\.optim\.learning_rat is not a known key'):
+    config_lib.load_config(path)
+
+
+def test_unknown_override_names_the_key():
+  with pytest.raises(config_lib.ConfigError, match=r'config\.moco\.temprature'):
+    config_lib.load_config('configs/moco.py:tiny', ['moco.temprature=0.2'])
+
+
+def test_override_applies_and_coerces_types():
+  config = config_lib.load_config('configs/moco.py:tiny', ['batch_size=16', 'optim.base_learning_rate=1',
+                                                           'moco.queue_size=64'])
+  assert config.batch_size == 16 and config.optim.base_learning_rate == 1.0
+
+
+def test_wrong_type_names_the_key():
+  with pytest.raises(config_lib.ConfigError, match=r'config\.batch_size'):
+    config_lib.load_config('configs/moco.py:tiny', ['batch_size="large"'])
+
+
+@pytest.mark.parametrize('override, key', [
+    ('optim.name=lamb', 'optim.name'),
+    ('model.backbone=resnet9000', 'model.backbone'),
+    ('batch_size=-4', 'batch_size'),
+    ('moco.queue_size=1000', 'moco.queue_size'),   # not a multiple of the batch
+    ('model.bn_mode=sometimes', 'model.bn_mode'),
+    ('optim.warmup_steps=100000', 'optim.warmup_steps'),
+])
+def test_impossible_values_name_the_key(override, key):
+  with pytest.raises(config_lib.ConfigError, match=key.replace('.', r'\.')):
+    config_lib.load_config('configs/moco.py:tiny', [override])
+
+
+def test_missing_file_and_unknown_variant(tmp_path):
+  with pytest.raises(config_lib.ConfigError, match='does not exist'):
+    config_lib.load_config(str(tmp_path / 'nope.py'))
+  with pytest.raises(config_lib.ConfigError, match='unknown variant'):
+    config_lib.load_config('configs/moco.py:huge')
+
+
+def test_batch_must_divide_over_devices():
+  config = config_lib.load_config('configs/moco.py:tiny')
+  with pytest.raises(config_lib.ConfigError, match='divisible by the number of devices'):
+    config_lib.require_divisible(config, 3)
