@@ -59,4 +59,7 @@ def tiny(config):
   config.log_every_steps = 10
   config.evaluation.num_clips = 4
   config.evaluation.batch_size = 16
+  config.finetune.epochs = 3
+  config.finetune.batch_size = 32
+  config.finetune.learning_rate = 0.05
   return config

@@ -114,6 +114,14 @@ def base_config(method: str) -> ConfigDict:
       shuffle_sensitivity=True,
       finetune=False,
   ))
+  c.finetune = ConfigDict(dict(   # jaxvssl.evaluation.finetune.FinetuneConfig (paper protocol)
+      epochs=150,
+      batch_size=128,
+      learning_rate=0.1,
+      momentum=0.9,
+      weight_decay=5e-4,
+      dropout=0.5,
+  ))
   setattr(c, method, _METHOD_DEFAULTS[method]())
   return c
 

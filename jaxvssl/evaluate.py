@@ -23,8 +23,7 @@ import ml_collections
 import numpy as np
 
 from jaxvssl import config as config_lib, export
-from jaxvssl.evaluation import features as features_lib
-from jaxvssl.evaluation import linear_probe, plots, reports, retrieval, shuffle
+from jaxvssl.evaluation import plots, reports, suite
 
 GALLERY_QUERIES = 4
 GALLERY_NEIGHBOURS = 3
@@ -39,20 +38,14 @@ def _eval_dataset(config: ml_collections.ConfigDict, split: str, num_clips: int 
       num_frames=config.data.num_frames, stride=config.data.stride, source=source)
 
 
-def extract_split(config: ml_collections.ConfigDict, split: str, embed_fn: export.EmbedFn
-                  ) -> features_lib.Features:
-  """Per-clip features `[V, N, D]` of every video of `split`."""
-  return features_lib.extract_features(embed_fn, _eval_dataset(config, split).as_numpy_iterator())
-
-
-def _frames_of(config: ml_collections.ConfigDict, split: str, video_ids: Sequence[str]
-               ) -> dict[str, np.ndarray]:
+def _first_clips(config: ml_collections.ConfigDict, split: str, video_ids: Sequence[str]
+                 ) -> dict[str, np.ndarray]:
   """The first eval clip `[T, H, W, 3]` of a few videos, decoding only those videos."""
   from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
   from jaxvssl.data.tf_setup import import_tensorflow  # pylint: disable=g-import-not-at-top
   tf = import_tensorflow()
   wanted = tf.constant(sorted(set(video_ids)))
-  source = pipeline.load_split(config.data, split, 0, 1).filter(
+  source = pipeline.load_split(config.data, split).filter(
       lambda ex: tf.reduce_any(tf.equal(ex['video_id'], wanted)))
   out = {}
   for batch in _eval_dataset(config, split, num_clips=1, source=source).as_numpy_iterator():
@@ -62,27 +55,26 @@ def _frames_of(config: ml_collections.ConfigDict, split: str, video_ids: Sequenc
   return out
 
 
-def _gallery_plot(config, train_f, test_f, out_dir: str, class_names) -> str:
-  queries = retrieval.video_embeddings(test_f['features'])
-  gallery = retrieval.video_embeddings(train_f['features'])
+def gallery_plot(config: ml_collections.ConfigDict, out_dir: str,
+                 class_names: Sequence[str] | None) -> str:
+  """Query clips and their top-3 train neighbours, from `retrieval/retrieval_per_query.json`."""
+  with open(os.path.join(out_dir, 'retrieval', 'retrieval_per_query.json')) as f:
+    rows = json.load(f)
   # Evenly spread queries over the test set, so several classes show up.
-  picks = np.linspace(0, len(queries) - 1, min(GALLERY_QUERIES, len(queries))).astype(int)
-  _, neighbours = retrieval.topk_cosine(queries[picks], gallery, GALLERY_NEIGHBOURS)
-  test_ids = [str(test_f['video_ids'][i]) for i in picks]
-  train_ids = [[str(train_f['video_ids'][j]) for j in row] for row in neighbours]
-  test_frames = _frames_of(config, config.data.eval_split, test_ids)
-  train_frames = _frames_of(config, config.data.train_split, [i for row in train_ids for i in row])
+  picks = [rows[i] for i in np.linspace(0, len(rows) - 1, min(GALLERY_QUERIES, len(rows))).astype(int)]
+  queries = _first_clips(config, config.data.eval_split, [r['query_id'] for r in picks])
+  neighbours = _first_clips(config, config.data.train_split,
+                            [i for r in picks for i in r['topk_ids'][:GALLERY_NEIGHBOURS]])
   return plots.plot_retrieval_gallery(
-      [test_frames[i] for i in test_ids], [int(test_f['labels'][i]) for i in picks],
-      [[train_frames[i] for i in row] for row in train_ids],
-      [[int(train_f['labels'][j]) for j in row] for row in neighbours],
+      [queries[r['query_id']] for r in picks], [r['query_label'] for r in picks],
+      [[neighbours[i] for i in r['topk_ids'][:GALLERY_NEIGHBOURS]] for r in picks],
+      [r['topk_labels'][:GALLERY_NEIGHBOURS] for r in picks],
       os.path.join(out_dir, 'retrieval_gallery.png'), class_names=class_names)
 
 
 def _class_names(config: ml_collections.ConfigDict) -> list[str] | None:
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from jaxvssl.data import builders  # pylint: disable=g-import-not-at-top,unused-import
     builder = tfds.builder(config.data.name, data_dir=config.data.data_dir)
     return list(builder.info.features['label'].names)
   except Exception:  # pylint: disable=broad-except
@@ -114,52 +106,39 @@ def evaluate_run(workdir: str, out_dir: str | None = None, *, random_init: bool 
     config = config_lib.validate(config_lib.apply_overrides(config, overrides))
   if random_init:
     embed_fn = export.random_init_embed_fn(config)
-    source = 'random initialisation (seed %d)' % config.seed
+    source = f'random initialisation (seed {config.seed})'
+    checkpoint = None
   else:
     _, method, params, state, step = export.load_run(workdir, step)
     embed_fn = export.embed_fn_from_state(config, method, params, state)
     source = f'checkpoint step {step}'
+    checkpoint = os.path.join(workdir, 'checkpoints', str(step))
   out_dir = out_dir or os.path.join(workdir, 'eval_random_init' if random_init else 'eval')
   run_name = run_name or os.path.basename(os.path.normpath(out_dir))
   e = config.evaluation
   t0 = time.perf_counter()
   print(f'[jaxvssl] evaluating {workdir} ({source}) -> {out_dir}', flush=True)
 
-  train_f = extract_split(config, config.data.train_split, embed_fn)
-  test_f = extract_split(config, config.data.eval_split, embed_fn)
-  print(f'[jaxvssl] features: train {train_f["features"].shape}, test {test_f["features"].shape} '
-        f'({time.perf_counter() - t0:.0f} s)', flush=True)
-  results: dict[str, float] = {}
-  results.update(retrieval.evaluate_retrieval(train_f, test_f, os.path.join(out_dir, 'retrieval'),
-                                              ks=tuple(e.ks), run_name=run_name))
-  if e.linear_probe or e.shuffle_sensitivity:
-    probe_metrics, probe = linear_probe.evaluate_linear_probe(
-        train_f, test_f, out_dir=os.path.join(out_dir, 'linear_probe'), run_name=run_name)
-    results.update(probe_metrics)
-    if e.shuffle_sensitivity:
-      shuffled_f = features_lib.extract_features(
-          shuffle.shuffled_embed_fn(embed_fn),
-          _eval_dataset(config, config.data.eval_split).as_numpy_iterator())
-      results.update(shuffle.evaluate_shuffle_sensitivity(
-          probe, test_f, shuffled_f, os.path.join(out_dir, 'shuffle'), run_name=run_name))
+  protocols = ['retrieval']
+  protocols += ['linear_probe'] if e.linear_probe else []
+  protocols += ['shuffle'] if e.shuffle_sensitivity else []
+  results = suite.evaluate_frozen(
+      embed_fn, lambda: _eval_dataset(config, config.data.train_split).as_numpy_iterator(),
+      lambda: _eval_dataset(config, config.data.eval_split).as_numpy_iterator(), out_dir,
+      protocols=protocols, run_name=run_name, recall_ks=tuple(e.ks),
+      cache_dir=None if random_init else os.path.join(out_dir, 'features'), checkpoint=checkpoint,
+      eval_config={'data': config.data.to_dict(), 'evaluation': e.to_dict()})
   if finetune or e.finetune:
-    results.update(_finetune(workdir, config, out_dir, random_init, step, run_name))
-
-  class_names = _class_names(config)
-  plots.plot_embedding(test_f['features'], test_f['labels'],
-                       os.path.join(out_dir, 'embedding_pca.png'), class_names=class_names)
-  _gallery_plot(config, train_f, test_f, out_dir, class_names)
+    from jaxvssl.evaluation import finetune as finetune_lib  # pylint: disable=g-import-not-at-top
+    results.update(finetune_lib.finetune_run(
+        workdir, config, os.path.join(out_dir, 'finetune'), random_init=random_init, step=step,
+        run_name=run_name, finetune_config=config.finetune.to_dict()))
+  gallery_plot(config, out_dir, _class_names(config))
   with open(os.path.join(out_dir, 'summary.json'), 'w') as f:
     json.dump({'run': run_name, 'workdir': os.path.abspath(workdir), 'source': source,
                'metrics': results, 'seconds': time.perf_counter() - t0}, f, indent=2)
   print(reports.comparison_table([(run_name, results)]), flush=True)
   return results
-
-
-def _finetune(workdir, config, out_dir, random_init, step, run_name) -> dict[str, float]:
-  from jaxvssl.evaluation import finetune  # pylint: disable=g-import-not-at-top
-  return finetune.finetune_run(workdir, config, os.path.join(out_dir, 'finetune'),
-                               random_init=random_init, step=step, run_name=run_name)
 
 
 def compare_runs(paths: Sequence[str], out_dir: str, names: Sequence[str] | None = None) -> str:

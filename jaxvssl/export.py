@@ -18,40 +18,18 @@ import numpy as np
 
 from jaxvssl import checkpointing, config as config_lib, parallel
 from jaxvssl import methods as methods_lib
+from jaxvssl.evaluation import features as features_lib
 
-EmbedFn = Callable[[np.ndarray], np.ndarray]
-
-
-def make_embed_fn(module: Any, variables: dict[str, Any], feature: str = 'pooled') -> EmbedFn:
-  """Jitted inference (BatchNorm running statistics) of a backbone.
-
-  Args:
-    module: a backbone of `jaxvssl.models`.
-    variables: its {'params', 'batch_stats'}.
-    feature: 'pooled' (the last pooling layer, [B, D]) or 'pool5' (the spatially max-pooled last
-      conv map averaged over time, as in VCOP/CACL retrieval).
-  """
-  if feature not in ('pooled', 'pool5'):
-    raise ValueError(f"feature={feature!r} must be 'pooled' or 'pool5'")
-
-  @jax.jit
-  def apply(variables, clips):
-    if feature == 'pooled':
-      return module.apply(variables, clips, train=False)
-    _, stages = module.apply(variables, clips, train=False, return_stages=True)
-    out = stages['pool5']
-    return out.reshape(out.shape[0], -1)
-
-  def embed(clips: np.ndarray) -> np.ndarray:
-    return np.asarray(apply(variables, jnp.asarray(clips, jnp.float32)), np.float32)
-
-  return embed
+EmbedFn = features_lib.EmbedFn
 
 
 def embed_fn_from_state(config: ml_collections.ConfigDict, method: methods_lib.Method,
-                        params: Any, state: Any) -> EmbedFn:
-  variables = method.backbone_variables(params, state)
-  return make_embed_fn(method.backbone(), variables, config.evaluation.feature)
+                        params: Any, state: Any, feature: str | None = None) -> EmbedFn:
+  """The embedding of the method's downstream backbone, in chunks of one evaluation batch."""
+  e = config.evaluation
+  return features_lib.make_backbone_embed_fn(
+      method.backbone(), method.backbone_variables(params, state),
+      batch_size=e.batch_size * e.num_clips, feature=feature or e.feature)
 
 
 def random_init_embed_fn(config: ml_collections.ConfigDict, seed: int | None = None) -> EmbedFn:
@@ -88,6 +66,4 @@ def load_run(workdir: str, step: int | None = None
 def embed_fn_from_run(workdir: str, step: int | None = None, feature: str | None = None
                       ) -> tuple[ml_collections.ConfigDict, EmbedFn, int]:
   config, method, params, state, step = load_run(workdir, step)
-  variables = method.backbone_variables(params, state)
-  return config, make_embed_fn(method.backbone(), variables,
-                               feature or config.evaluation.feature), step
+  return config, embed_fn_from_state(config, method, params, state, feature), step

@@ -32,7 +32,7 @@ ROWS=(sdp sdp_star vmoco sdp_vmoco vmoco_t sdp_vmoco_t)
 NAMES=("SDP" "SDP*" "V-MoCo" "SDP+V-MoCo" "V-MoCo+T" "SDP+V-MoCo+T")
 if [ "$TABLE2" = 1 ]; then
   ROWS+=(pairs_gg_gtq pairs_gg_gtq_gtk)
-  NAMES+=("(Gq,Gk),(Gq,Tq)" "(Gq,Gk),(Gq,Tq),(Gq,Tk)")
+  NAMES+=("pairs Gq.Gk+Gq.Tq" "pairs Gq.Gk+Gq.Tq+Gq.Tk")  # --names is comma-separated
 fi
 DATA_OVERRIDES=(--config.data.name=synthetic_motion/default "--config.data.data_dir=$DATA_DIR")
 

@@ -1,6 +1,7 @@
 """cacl: shapes through G and T, the four-positive loss, the frozen frame encoder, SDP labels,
 sharded == single device, resume, and frame-encoder checkpoint errors."""
 
+import functools
 import json
 import os
 
@@ -34,7 +35,8 @@ def save_frames_run(workdir, **overrides):
   config_lib.save_config(config, str(workdir))
   method = methods.build(config, 1)
   tx = optim.make_optimizer(config)
-  ts = train.init_train_state(method, tx, method.example_batch(2), seed=3)
+  ts = jax.jit(functools.partial(train.init_train_state, method, tx, seed=3))(
+      method.example_batch(2))
   manager = checkpointing.make_manager(str(workdir), 1, 1, async_save=False)
   checkpointing.save(manager, 1, ts, force=True)
   manager.wait_until_finished()
@@ -153,10 +155,15 @@ def _losses(workdir):
     return {r['step']: r for r in map(json.loads, f) if 'loss' in r}
 
 
+@pytest.mark.slow
 def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
-  """One set of runs, several properties (each train-step compile is costly on this CPU)."""
+  """One set of runs, several properties (each train-step compile is costly on this CPU).
+
+  Slow: five train-loop runs (1 device, 8 devices, interrupted + resumed); 2-7 min on the shared
+  2-core CPU depending on load.
+  """
   frames_dir, trained_encoder = frames_run
-  config = cacl_config(frames_dir)
+  config = cacl_config(frames_dir, batch_size=8, **{'cacl.queue_size': 48})
   one = _run(config, tmp_path / 'one', jax.devices()[:1])
   eight = _run(config, tmp_path / 'eight', jax.devices()[:8])
 
@@ -198,7 +205,7 @@ def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
   assert set(one.state['key_params']) == {'backbone', 'contrast_head', 'transformer',
                                           'transformer_head'}
   np.testing.assert_allclose(one.state['queue'].keys, resumed.state['queue'].keys, atol=1e-6)
-  assert int(one.state['queue'].pointer) == int(resumed.state['queue'].pointer) == 16
+  assert int(one.state['queue'].pointer) == int(resumed.state['queue'].pointer) == 32
 
 
 def _video_source(num_videos=6, length=12, size=20):
@@ -297,3 +304,19 @@ def test_config_validation_names_keys(frames_run):
     cacl_config('')
   # Without T no frame encoder is needed (V-MoCo rows).
   cacl_config('', **{'cacl.positive_pairs': ('gq_gk',)})
+
+
+def test_table_configs_define_the_ablation_rows():
+  load = lambda row: config_lib.load_config(f'configs/cacl.py:{row}.tiny').cacl
+  assert load('sdp').contrastive_weight == 0 and load('sdp_star').sdp_uniform is False
+  assert load('vmoco').sdp_weight == 0 and load('vmoco').positive_pairs == ('gq_gk',)
+  assert load('sdp_vmoco_t').positive_pairs == cacl_lib.POSITIVE_PAIRS
+  table2 = [load(r).positive_pairs for r in ('pairs_gg', 'pairs_gg_gtq', 'pairs_gg_gtq_gtk',
+                                             'pairs_all')]
+  assert table2 == [cacl_lib.POSITIVE_PAIRS[:n] for n in (1, 2, 3, 4)]
+  paper = config_lib.load_config('configs/cacl.py:sdp_vmoco_t.c3d')
+  assert (paper.batch_size, paper.optim.base_learning_rate, paper.optim.weight_decay,
+          paper.cacl.queue_size, paper.cacl.temperature, paper.cacl.momentum,
+          paper.data.num_frames, paper.data.crop_size) == (64, 1e-3, 5e-4, 6400, 0.07, 0.999,
+                                                           16, 112)
+  assert paper.num_steps == 300 * (9537 // 64)

@@ -203,7 +203,7 @@ def test_mvit_scvrl_tokens_see_disjoint_frame_pairs():
   _, stages = jax.jit(lambda v, x: model.apply(v, x, train=False, return_stages=True))(
       variables, x)
   diff = np.abs(np.asarray(stages['stem'][0] - stages['stem'][1])).max(axis=(1, 2, 3))
-  assert diff[1] > 1e-3 and np.all(diff[[0, 2, 3]] == 0.0), diff
+  assert diff[1] > 1e-2 and np.all(diff[[0, 2, 3]] < 1e-5), diff  # (batched-conv rounding)
 
 
 def test_mvit_position_embeddings_resize_to_other_grids():

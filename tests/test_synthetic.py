@@ -226,3 +226,19 @@ def test_custom_config_name_and_validation():
     synthetic_motion.make_config("huge")
   with pytest.raises(ValueError, match="invalid num_frames=1"):
     synthetic_motion.make_config("tiny", num_frames=1)
+
+
+def test_parallel_generation_matches_serial(tmp_path):
+  from jaxvssl.data.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
+  config = synthetic_motion.make_config("tiny", num_train=16, num_test=0, num_frames=4)
+
+  def records(num_workers):
+    builder = synthetic_motion.SyntheticMotion(
+        data_dir=str(tmp_path), config=config, num_workers=num_workers)
+    return list(builder._generate_examples("train", 16))  # pylint: disable=protected-access
+
+  serial, parallel = records(0), records(2)  # 2 spawned worker processes
+  assert [k for k, _ in serial] == [k for k, _ in parallel]
+  for (_, a), (_, b) in zip(serial, parallel):
+    assert a["video"] == b["video"] and a["label"] == b["label"]
+    np.testing.assert_array_equal(a["motion_scores"], b["motion_scores"])

@@ -421,10 +421,8 @@ class VideoProcessor:
     self._pool = None
 
   def __enter__(self) -> 'VideoProcessor':
-    if self.num_workers > 1:
-      import multiprocessing  # pylint: disable=g-import-not-at-top
-      context = multiprocessing.get_context('spawn')
-      self._pool = context.Pool(self.num_workers, initializer=init_worker)
+    from jaxvssl.data import workers  # pylint: disable=g-import-not-at-top
+    self._pool = workers.spawn_pool(self.num_workers, initializer=init_worker)
     return self
 
   def __exit__(self, exc_type, exc, traceback) -> None:

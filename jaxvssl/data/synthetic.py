@@ -322,6 +322,16 @@ def draw_video(rng: np.random.Generator, cfg: SyntheticConfig) -> VideoDraw:
 
 @dataclasses.dataclass
 class ObjectStates:
+  """One object's state per frame (all arrays [T]).
+
+  Attributes:
+    x: centre x in world pixels (wrapped around the frame when drawn).
+    y: centre y in world pixels (y grows downwards).
+    scale: radius multiplier.
+    angle: orientation in radians (increasing = clockwise on screen).
+    swap: bool, show the secondary colour as primary (static_flicker).
+  """
+
   x: np.ndarray
   y: np.ndarray
   scale: np.ndarray
@@ -330,6 +340,7 @@ class ObjectStates:
 
 
 def _static(obj: ObjectDraw, u: np.ndarray) -> ObjectStates:
+  """An object that stays where it was drawn (the base of every law)."""
   t = u.shape[0]
   return ObjectStates(
       x=np.full(t, obj.position[0]), y=np.full(t, obj.position[1]),
@@ -337,6 +348,7 @@ def _static(obj: ObjectDraw, u: np.ndarray) -> ObjectStates:
 
 
 def _translate(direction: Tuple[float, float]):
+  """Law: constant-speed translation along ``direction`` (screen coordinates)."""
   d = np.asarray(direction, np.float64)
   d = d / np.linalg.norm(d)
 

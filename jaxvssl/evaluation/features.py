@@ -101,29 +101,42 @@ def extract_features(embed_fn: EmbedFn,
 
 
 def make_backbone_embed_fn(module: Any, variables: Mapping[str, Any],
-                           batch_size: int | None = None) -> EmbedFn:
-  """Embedding function from a `jaxvssl.models` backbone: pooled last-layer feature, eval mode.
+                           batch_size: int | None = None, feature: str = "pooled") -> EmbedFn:
+  """Embedding function from a `jaxvssl.models` backbone, eval mode (BN running statistics).
 
   Args:
     module: flax module with `apply(variables, x [B,T,H,W,C], train=False) -> [B, D]`.
     variables: its variables (`params` and `batch_stats`).
     batch_size: if set, clips are embedded in chunks of this size (bounds device memory) and the
       last chunk is padded to it so only one shape is ever compiled.
+    feature: 'pooled' (the last pooling layer, `[B, D]`) or 'pool5' (the backbone's
+      `return_stages=True` 'pool5' output: the spatially max-pooled last conv map, as in
+      VCOP/CACL retrieval), flattened to `[B, D']`.
   """
   import jax  # local: keeps the numpy-only parts importable without JAX initialisation
 
-  apply = jax.jit(lambda v, x: module.apply(v, x, train=False))
+  if feature not in ("pooled", "pool5"):
+    raise ValueError(f"feature={feature!r} must be 'pooled' or 'pool5'")
+
+  def forward(v, x):
+    if feature == "pooled":
+      return module.apply(v, x, train=False)
+    _, stages = module.apply(v, x, train=False, return_stages=True)
+    return stages["pool5"].reshape(x.shape[0], -1)
+
+  apply = jax.jit(forward)
 
   def embed(clips: np.ndarray) -> np.ndarray:
+    clips = np.asarray(clips, np.float32)
     if batch_size is None:
-      return np.asarray(apply(variables, clips))
+      return np.asarray(apply(variables, clips), np.float32)
     out = []
     for s in range(0, clips.shape[0], batch_size):
       chunk = clips[s:s + batch_size]
       n = chunk.shape[0]
       if n < batch_size:
         chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], chunk.dtype)])
-      out.append(np.asarray(apply(variables, chunk))[:n])
+      out.append(np.asarray(apply(variables, chunk), np.float32)[:n])
     return np.concatenate(out)
 
   return embed

@@ -265,6 +265,14 @@ class MViT(nn.Module):
   def feature_dim(self) -> int:
     return self.schedule()[-1].dim_out
 
+  def _grid_param(self, name: str, shape: tuple[int, ...]) -> jax.Array:
+    """A position embedding created with the grid of the init input; at apply time the stored
+    value is returned whatever its grid (`self.param` would reject another shape), and the
+    caller resizes it."""
+    if self.has_variable('params', name):
+      return self.get_variable('params', name)
+    return self.param(name, _dense_init, shape, self.param_dtype)
+
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False, return_stages: bool = False):
     """Encodes a clip `[B, T, H, W, C]`.
@@ -288,8 +296,8 @@ class MViT(nn.Module):
     thw = (t, h, w)
 
     # Separable position embedding; parameter shapes come from the grid seen at init.
-    pos_s = self.param('pos_embed_spatial', _dense_init, (h, w, c), self.param_dtype)
-    pos_t = self.param('pos_embed_temporal', _dense_init, (t, c), self.param_dtype)
+    pos_s = self._grid_param('pos_embed_spatial', (h, w, c))
+    pos_t = self._grid_param('pos_embed_temporal', (t, c))
     pos_cls = self.param('pos_embed_class', _dense_init, (1, c), self.param_dtype)
     cls_token = self.param('cls_token', _dense_init, (1, c), self.param_dtype)
     pos = (_resize(pos_s, (h, w))[None, :, :, :] + _resize(pos_t, (t,))[:, None, None, :])

@@ -112,7 +112,11 @@ class VideoTransformer(nn.Module):
     x = nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init,
                  name='embed')(features.astype(self.dtype))
     cls_token = self.param('cls_token', _dense_init, (1, 1, d), self.param_dtype)
-    pos = self.param('pos_embed', _dense_init, (1, 1 + s, d), self.param_dtype)
+    if self.has_variable('params', 'pos_embed'):
+      # Read the stored value so a length mismatch gets a clear error (not a flax shape error).
+      pos = self.get_variable('params', 'pos_embed')
+    else:
+      pos = self.param('pos_embed', _dense_init, (1, 1 + s, d), self.param_dtype)
     if pos.shape[1] != 1 + s:
       raise ValueError(
           f'jaxvssl/models/video_transformer.py: the position embeddings were initialised for '

@@ -23,7 +23,6 @@ num_frames=32, ...)`` builds a config named after its overrides.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from jaxvssl.data import motion as motion_lib
 from jaxvssl.data import synthetic
+from jaxvssl.data import workers as workers_lib
 from jaxvssl.data.tf_setup import import_tensorflow
 
 import_tensorflow()  # hide GPUs before TFDS initialises TensorFlow
@@ -196,14 +196,13 @@ class SyntheticMotion(tfds.core.GeneratorBasedBuilder):
     if workers is None:
       workers = min(2, os.cpu_count() or 1)
     workers = min(workers, max(1, count // 8))  # small splits: not worth a pool
-    if workers <= 1:
+    # The workers import only jaxvssl.data.synthetic (NumPy + OpenCV).
+    pool = workers_lib.spawn_pool(workers, initializer=synthetic.single_threaded_worker)
+    if pool is None:
       for job in jobs:
         yield _to_record(synthetic.encoded_example(*job))
       return
-    # 'spawn': the building process runs TensorFlow threads, forking it is
-    # unsafe. The workers import only jaxvssl.data.synthetic (NumPy + OpenCV).
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=synthetic.single_threaded_worker) as pool:
+    with pool:
       for ex in pool.imap(synthetic.encoded_example_star, jobs, chunksize=8):
         yield _to_record(ex)
 
