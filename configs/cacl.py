@@ -20,8 +20,8 @@ Sizes:
          wd 5e-4, 300 epochs of UCF101 split 1 (9,537 videos -> 149 steps/epoch -> 44,700 steps);
          queue 6400, tau 0.07, m 0.999 (released code); T: 768-d, 6 layers, 6 heads over a frozen
          ResNet-50 from `configs/frames.py:resnet50` in runs/frames/resnet50.
-  tiny   CPU, synthetic_motion: narrow R3D-10 (x0.25), 8 frames x 48 px at stride 4, batch 32,
-         200 steps; T 64-d, 2 layers, 2 heads over a resnet10 (x0.25) from
+  tiny   CPU, synthetic_motion: R3D-10 (x1/8), 8 frames x 32 px at stride 4, batch 32,
+         300 steps (jaxvssl.config.cpu_tiny); T 64-d, 2 layers, 2 heads over a resnet10 (x0.25) from
          `configs/frames.py:tiny` in runs/cacl_table1/frames (scripts/cacl_table1.sh).
 The released code's differences (lr 0.01, wd 1e-4, SDP weight 0.0, 'independent' positives)
 are one override away: --config.optim.base_learning_rate=0.01 --config.optim.weight_decay=1e-4
@@ -102,20 +102,8 @@ def paper(config, backbone: str):
 
 
 def tiny(config):
-  """CPU scale, like configs/moco.py:tiny (same data, backbone, batch and steps)."""
-  config.data.name = 'synthetic_motion/default'
-  config.data.num_frames = 8
-  config.data.stride = 4
-  config.data.crop_size = 48
-  config.model.backbone = 'r3d10'
-  config.model.width_multiplier = 0.25
-  config.batch_size = 32
-  config.num_steps = 200
-  config.optim.name = 'sgd'
-  config.optim.base_learning_rate = 0.1
-  config.optim.reference_batch_size = 32
-  config.optim.weight_decay = 1e-4
-  config.optim.warmup_steps = 10
+  """CPU scale: the data, backbone, batch and steps of every `:tiny` (config.cpu_tiny)."""
+  config_lib.cpu_tiny(config)
   c = config.cacl
   c.queue_size = 1_024                       # 16 steps of G + T keys
   c.temperature = 0.1
@@ -126,8 +114,4 @@ def tiny(config):
   c.frame_encoder = 'resnet10'
   c.frame_encoder_width = 0.25
   c.frame_encoder_workdir = 'runs/cacl_table1/frames'
-  config.checkpoint_every_steps = 100
-  config.log_every_steps = 10
-  config.evaluation.num_clips = 4
-  config.evaluation.batch_size = 16
   return config

@@ -10,7 +10,7 @@ Variants (`--config=configs/frames.py:<variant>`):
             120 and 160) on every 10th frame of UCF101 split 1 (~180k frames -> 703 steps/epoch),
             112 px crops (the resolution cacl feeds it).
   tiny      CPU: resnet10 x0.25 on every 10th frame of synthetic_motion (800 videos x 5 frames),
-            48 px crops, batch 64, 200 steps.
+            32 px crops (cacl's tiny crop), batch 64, 200 steps.
 """
 
 from jaxvssl import config as config_lib
@@ -48,16 +48,12 @@ def get_config(arg: str = 'tiny'):
     config.checkpoint_every_steps = 5_000
     config.log_every_steps = 100
   elif arg == 'tiny':
-    config.data.name = 'synthetic_motion/default'
-    config.data.crop_size = 48
+    config_lib.cpu_tiny(config)
     config.data.frame_step = 10
     config.batch_size = 64
     config.num_steps = 200
-    config.optim.name = 'sgd'
     config.optim.base_learning_rate = 0.06
     config.optim.reference_batch_size = 64
-    config.optim.weight_decay = 1e-4
-    config.optim.warmup_steps = 10
     f = config.frames
     f.encoder = 'resnet10'
     f.width_multiplier = 0.25
@@ -66,10 +62,6 @@ def get_config(arg: str = 'tiny'):
     f.queue_size = 1_024
     f.temperature = 0.1
     f.momentum = 0.99
-    config.checkpoint_every_steps = 100
-    config.log_every_steps = 10
-    config.evaluation.num_clips = 4
-    config.evaluation.batch_size = 16
   else:
     raise ValueError(f'unknown variant {arg!r} of configs/frames.py; choose resnet50 or tiny')
   return config

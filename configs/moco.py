@@ -3,7 +3,8 @@
 Variants (`--config=configs/moco.py:<variant>`):
   r3d18  paper size: R3D-18, 16 frames x 112 x 112 at stride 2, global batch 64, SGD, 300 epochs
          of UCF101 split 1 (9,537 videos -> 149 steps/epoch -> 44,700 steps).
-  tiny   CPU: a narrow R3D-10 on synthetic_motion (64x64 videos, 48 px crops), ~10 min here.
+  tiny   CPU: an R3D-10 at 1/8 width on synthetic_motion (64x64 videos, 8 frames, 32 px crops),
+         300 steps, ~10 min here.
 """
 
 from jaxvssl import config as config_lib
@@ -38,28 +39,9 @@ def get_config(arg: str = 'tiny'):
 
 def tiny(config):
   """The CPU variant used by the README's main command and the smoke test."""
-  config.data.name = 'synthetic_motion/default'
-  config.data.num_frames = 8
-  config.data.stride = 4
-  config.data.crop_size = 48
-  config.model.backbone = 'r3d10'
-  config.model.width_multiplier = 0.25
-  config.batch_size = 32
-  config.num_steps = 200
-  config.optim.name = 'sgd'
-  config.optim.base_learning_rate = 0.1
-  config.optim.reference_batch_size = 32
-  config.optim.weight_decay = 1e-4
-  config.optim.warmup_steps = 10
+  config_lib.cpu_tiny(config)
   config.moco.queue_size = 1024
   config.moco.temperature = 0.1
   config.moco.momentum = 0.99
   config.moco.head_hidden_dim = 128
-  config.checkpoint_every_steps = 100
-  config.log_every_steps = 10
-  config.evaluation.num_clips = 4
-  config.evaluation.batch_size = 16
-  config.finetune.epochs = 3
-  config.finetune.batch_size = 32
-  config.finetune.learning_rate = 0.05
   return config

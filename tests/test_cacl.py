@@ -2,6 +2,7 @@
 sharded == single device, resume, and frame-encoder checkpoint errors."""
 
 import functools
+import itertools
 import json
 import os
 
@@ -12,7 +13,7 @@ import pytest
 
 from jaxvssl import checkpointing, config as config_lib, methods, optim, train
 from jaxvssl.data import permutations
-from jaxvssl.methods import base, cacl as cacl_lib, frames as frames_lib
+from jaxvssl.methods import cacl as cacl_lib, frames as frames_lib
 from tests import helpers
 
 FRAMES = {'frames.encoder': 'resnet10', 'frames.width_multiplier': 1 / 16,
@@ -159,8 +160,8 @@ def _losses(workdir):
 def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
   """One set of runs, several properties (each train-step compile is costly on this CPU).
 
-  Slow: five train-loop runs (1 device, 8 devices, interrupted + resumed); 2-7 min on the shared
-  2-core CPU depending on load.
+  Slow: five train-loop runs (1 device, 8 devices, interrupted + resumed): ~45 s on a quiet
+  2-core CPU, several minutes under load.
   """
   frames_dir, trained_encoder = frames_run
   config = cacl_config(frames_dir, batch_size=8, **{'cacl.queue_size': 48})
@@ -259,7 +260,7 @@ def test_sdp_star_class_probabilities_follow_random_permutations():
   probs = method.sdp_class_probs()
   # Exact class frequencies of the 120 permutations of 5 frames.
   exact = np.bincount(permutations.distance_to_class(permutations.batch_levenshtein(
-      np.array(list(__import__('itertools').permutations(range(5)))), np.arange(5))), minlength=5)
+      np.array(list(itertools.permutations(range(5)))), np.arange(5))), minlength=5)
   np.testing.assert_allclose(probs, exact / exact.sum(), atol=0.01)
   assert probs[0] < 0.02 and probs.max() > 0.4  # far from uniform: what SDP* ablates
   assert method.views()[0].name == 'query' and len(method.views()) == 1  # SDP only: no key view

@@ -31,7 +31,6 @@ queue, no momentum encoders), SDP* (`sdp_uniform=False`), V-MoCo (`sdp_weight=0`
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
