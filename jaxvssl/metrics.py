@@ -1,4 +1,4 @@
-"""Metric writers (TensorBoard + metrics.jsonl through clu), step timing and the NaN guard."""
+"""Metric writers (TensorBoard + metrics.jsonl through clu), throughput and the NaN guard."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,39 +88,23 @@ def first_non_finite(steps: list[int], losses: np.ndarray) -> int | None:
   return None
 
 
-class StepTimer:
-  """Splits wall time into data wait (host blocked on the input pipeline) and compute.
+def throughput(wait_seconds: float, steps: int, elapsed_seconds: float, clips_per_step: int
+               ) -> dict[str, float]:
+  """Steps/s, clips/s and the split of wall time into data wait and compute for one interval.
 
-  The loop calls `data_start()` before fetching a batch and `data_end()` after; compute is the rest
-  (dispatch, device time the host waits for when it reads metrics, checkpointing).
+  `wait_seconds` is how long the host blocked on the input pipeline
+  (`jaxvssl.data.pipeline.TimedIterator.pop_wait()`); compute is the rest (dispatch, the device
+  time the host waits for when it reads metrics, checkpointing).
   """
-
-  def __init__(self):
-    self.reset()
-
-  def reset(self) -> None:
-    self._t0 = time.perf_counter()
-    self._data = 0.0
-    self._steps = 0
-    self._mark = None
-
-  def data_start(self) -> None:
-    self._mark = time.perf_counter()
-
-  def data_end(self) -> None:
-    self._data += time.perf_counter() - self._mark
-    self._steps += 1
-
-  def summary(self, clips_per_step: int) -> dict[str, float]:
-    elapsed = max(time.perf_counter() - self._t0, 1e-9)
-    steps = max(self._steps, 1)
-    return {
-        'perf/steps_per_sec': self._steps / elapsed,
-        'perf/clips_per_sec': self._steps * clips_per_step / elapsed,
-        'perf/data_wait_fraction': self._data / elapsed,
-        'perf/data_wait_ms_per_step': 1000 * self._data / steps,
-        'perf/compute_ms_per_step': 1000 * (elapsed - self._data) / steps,
-    }
+  elapsed = max(elapsed_seconds, 1e-9)
+  steps = max(steps, 1)
+  return {
+      'perf/steps_per_sec': steps / elapsed,
+      'perf/clips_per_sec': steps * clips_per_step / elapsed,
+      'perf/data_wait_fraction': min(max(wait_seconds / elapsed, 0.0), 1.0),
+      'perf/data_wait_ms_per_step': 1000 * wait_seconds / steps,
+      'perf/compute_ms_per_step': 1000 * max(elapsed - wait_seconds, 0.0) / steps,
+  }
 
 
 def progress_bar(total: int, initial: int, enabled: bool):

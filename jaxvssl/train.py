@@ -118,14 +118,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   manager = checkpointing.make_manager(workdir, config.keep_checkpoints,
                                        config.checkpoint_every_steps, config.async_checkpointing)
   start_step = manager.latest_step() or 0
-  if batches_fn is None:
-    batches = make_batches(config, method, start_step, source)
-  else:
-    batches = batches_fn(start_step)
-  timer = metrics_lib.StepTimer()
-  timer.data_start()
+  from jaxvssl.data.pipeline import TimedIterator  # pylint: disable=g-import-not-at-top
+  batches = TimedIterator(make_batches(config, method, start_step, source) if batches_fn is None
+                          else batches_fn(start_step))
   first = next(batches)
-  timer.data_end()
   first_global = parallel.global_batch(first, mesh)
   init_fn = functools.partial(init_train_state, method, tx, seed=config.seed)
   abstract_ts = jax.eval_shape(init_fn, first_global)
@@ -170,7 +166,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   batch_global = first_global
   end_step = config.num_steps if stop_after_steps is None else min(
       config.num_steps, start_step + stop_after_steps)
-  t_start = time.perf_counter()
+  t_start = t_interval = time.perf_counter()
+  last_logged = start_step
+  batches.pop_wait()  # the first batch's wait belongs to start-up, not to step 1
   while step < end_step:
     ts, step_metrics = step_fn(ts, batch_global)
     step += 1
@@ -180,7 +178,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
     if step % config.log_every_steps == 0 or step == end_step:
       scalars = check_pending()
-      scalars.update(timer.summary(clips_per_step))
+      now = time.perf_counter()
+      wait_s, _ = batches.pop_wait()
+      scalars.update(metrics_lib.throughput(wait_s, step - last_logged, now - t_interval,
+                                            clips_per_step))
       done = step - start_step
       eta = (time.perf_counter() - t_start) / done * (config.num_steps - step)
       scalars['perf/eta_minutes'] = eta / 60
@@ -192,7 +193,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         print(f"[jaxvssl] step {step}/{config.num_steps} loss {scalars['loss']:.4f} "
               f"{scalars['perf/clips_per_sec']:.1f} clips/s data-wait "
               f"{scalars['perf/data_wait_fraction']:.0%} eta {eta / 60:.1f} min", flush=True)
-      timer.reset()
+      t_interval, last_logged = now, step
 
     if step % config.checkpoint_every_steps == 0 or step == end_step:
       check_pending()  # never checkpoint a state that followed a NaN
@@ -203,9 +204,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       writer.write_scalars(step, monitor(method, ts))
 
     if step < end_step:
-      timer.data_start()
       batch_global = parallel.global_batch(next(batches), mesh)
-      timer.data_end()
 
   # --- Done -----------------------------------------------------------------------------------
   manager.wait_until_finished()

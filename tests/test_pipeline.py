@@ -285,8 +285,6 @@ def test_timed_iterator_records_waits():
   assert it.last_wait == 0.25 and it.total_wait == 0.75
   assert it.pop_wait() == (0.75, 2) and it.pop_wait() == (0.0, 0)
   assert next(it) == 3 and it.num_batches == 3
-  assert pipeline.data_wait_share(0.75, 3.0) == 0.25
-  assert pipeline.data_wait_share(1.0, 0.0) == 0.0
 
 
 def test_config_and_view_validation_name_the_problem():

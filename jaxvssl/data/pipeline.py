@@ -762,10 +762,3 @@ class TimedIterator:
     out = (self._window_wait, self._window_batches)
     self._window_wait, self._window_batches = 0.0, 0
     return out
-
-
-def data_wait_share(wait_seconds: float, elapsed_seconds: float) -> float:
-  """Fraction of wall time spent waiting for data, in [0, 1] (0 if no time)."""
-  if elapsed_seconds <= 0:
-    return 0.0
-  return min(max(wait_seconds / elapsed_seconds, 0.0), 1.0)
