@@ -30,10 +30,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxvssl import models, objectives
+from jaxvssl import models
 from jaxvssl.config import ConfigError
-from jaxvssl.methods import base
-from jaxvssl.models.heads import MLPHead
+from jaxvssl.methods.moco import MoCo
 
 
 class FrameEncoderError(ValueError):
@@ -59,19 +58,12 @@ class FramewiseEncoder(nn.Module):
     return (feature, {'pool5': feature}) if return_stages else feature
 
 
-class EncoderWithHead(nn.Module):
-  """backbone -> projection head; returns (embedding [B, dim], pooled feature [B, D])."""
-  backbone: nn.Module
-  head: nn.Module
+class Frames(MoCo):
+  """Image MoCo (queue, momentum encoder, optional shuffle-BN) of a 2D frame encoder.
 
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
-    feature = self.backbone(x, train=train)
-    return self.head(feature, train=train), feature
-
-
-class Frames(base.Method):
-  """Image MoCo (queue, momentum encoder, optional shuffle-BN) of a 2D frame encoder."""
+  The loss, queue, momentum update and shuffle-BN are MoCo's (`jaxvssl/methods/moco.py`); this
+  class changes the inputs (single frames) and the network (a 2D encoder).
+  """
 
   name = 'frames'
 
@@ -96,16 +88,7 @@ class Frames(base.Method):
                         f'{models.available_frame_encoders()}')
     if c.width_multiplier <= 0:
       raise ConfigError(f'config.frames.width_multiplier={c.width_multiplier} must be positive')
-    if c.queue_size <= 0 or c.queue_size % config.batch_size:
-      raise ConfigError(f'config.frames.queue_size={c.queue_size} must be a positive multiple of '
-                        f'config.batch_size={config.batch_size}')
-    if c.temperature <= 0:
-      raise ConfigError(f'config.frames.temperature={c.temperature} must be positive')
-    if not 0.0 <= c.momentum < 1.0:
-      raise ConfigError(f'config.frames.momentum={c.momentum} must be in [0, 1)')
-    if c.embed_dim <= 0 or c.head_hidden_dim < 0:
-      raise ConfigError(f'config.frames.embed_dim={c.embed_dim} must be positive and '
-                        f'head_hidden_dim={c.head_hidden_dim} >= 0')
+    super().validate_config(config)
 
   # --- data ----------------------------------------------------------------------------------
   def views(self) -> Sequence[Any]:
@@ -134,58 +117,6 @@ class Frames(base.Method):
 
   def backbone(self) -> nn.Module:
     return FramewiseEncoder(encoder=self.frame_encoder())
-
-  def encoder(self) -> EncoderWithHead:
-    c = self.config.frames
-    head = MLPHead(hidden_dims=(c.head_hidden_dim,) if c.head_hidden_dim else (),
-                   out_dim=c.embed_dim)
-    return EncoderWithHead(backbone=self.backbone(), head=head)
-
-  def init(self, rng, batch):
-    c = self.config.frames
-    init_rng, queue_rng = jax.random.split(rng)
-    variables = self.encoder().init(init_rng, batch['query'], train=False)
-    params = variables['params']
-    batch_stats = variables.get('batch_stats', {})
-    state = dict(batch_stats=batch_stats, key_params=params, key_batch_stats=batch_stats,
-                 queue=base.Queue.create(queue_rng, c.queue_size, c.embed_dim))
-    return params, state
-
-  def loss_fn(self, params, state, batch, rng, step):
-    del step
-    c = self.config.frames
-    encoder = self.encoder()
-    (q, _), updates = encoder.apply({'params': params, 'batch_stats': state['batch_stats']},
-                                    batch['query'], train=True, mutable=['batch_stats'])
-
-    def key_fn(x):
-      (k, _), key_updates = encoder.apply(
-          {'params': state['key_params'], 'batch_stats': state['key_batch_stats']}, x,
-          train=True, mutable=['batch_stats'])
-      return k, key_updates
-
-    shuffle_rng = rng if c.shuffle_bn and self.config.model.bn_mode == 'per_device' else None
-    k, key_updates = base.shuffled_apply(key_fn, batch['key'], shuffle_rng)
-    k = jax.lax.stop_gradient(base.l2_normalize(k))
-    queue = state['queue']
-    losses = objectives.info_nce(q, k, queue.keys, c.temperature)
-    qn = base.l2_normalize(q)
-    pos = jnp.sum(qn * k, axis=-1)
-    neg = qn @ queue.keys.T
-    metrics = dict(contrastive_loss=jnp.mean(losses),
-                   contrastive_accuracy=jnp.mean(pos > jnp.max(neg, axis=-1)),
-                   positive_similarity=jnp.mean(pos), negative_similarity=jnp.mean(neg))
-    new_state = dict(state, batch_stats=updates.get('batch_stats', {}),
-                     key_batch_stats=key_updates.get('batch_stats', {}), queue=queue.push(k))
-    return jnp.mean(losses), (metrics, new_state)
-
-  def after_update(self, params, state, step):
-    del step
-    return dict(state, key_params=base.ema(state['key_params'], params,
-                                           self.config.frames.momentum))
-
-  def backbone_variables(self, params, state):
-    return base.submodule_variables(params, state['batch_stats'], 'backbone')
 
   def frame_encoder_variables(self, params, state) -> dict[str, Any]:
     """{'params', 'batch_stats'} of the bare 2D encoder (`frame_encoder()`), query side."""

@@ -60,29 +60,37 @@ class MoCo(base.Method):
 
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-    c = config.moco
+    c, key = config[cls.name], f'config.{cls.name}'
     if c.queue_size <= 0 or c.queue_size % config.batch_size:
-      raise ConfigError(f'config.moco.queue_size={c.queue_size} must be a positive multiple of '
+      raise ConfigError(f'{key}.queue_size={c.queue_size} must be a positive multiple of '
                         f'config.batch_size={config.batch_size}')
     if c.temperature <= 0:
-      raise ConfigError(f'config.moco.temperature={c.temperature} must be positive')
+      raise ConfigError(f'{key}.temperature={c.temperature} must be positive')
     if not 0.0 <= c.momentum < 1.0:
-      raise ConfigError(f'config.moco.momentum={c.momentum} must be in [0, 1)')
+      raise ConfigError(f'{key}.momentum={c.momentum} must be in [0, 1)')
+    if c.embed_dim <= 0 or c.head_hidden_dim < 0:
+      raise ConfigError(f'{key}.embed_dim={c.embed_dim} must be positive and '
+                        f'head_hidden_dim={c.head_hidden_dim} >= 0')
+
+  @property
+  def settings(self) -> ml_collections.ConfigDict:
+    """This method's section of the config (`config.moco`; subclasses have their own)."""
+    return self.config[self.name]
 
   def views(self) -> Sequence[ViewSpec]:
     d = self.config.data
-    key_group = 0 if self.config.moco.same_clip else 1
+    key_group = 0 if self.settings.same_clip else 1
     return (ViewSpec(name='query', num_frames=d.num_frames, stride=d.stride, temporal_group=0,
                      augment_group=0),
             ViewSpec(name='key', num_frames=d.num_frames, stride=d.stride,
                      temporal_group=key_group, augment_group=1))
 
   def encoder(self) -> EncoderWithHead:
-    c = self.config.moco
+    c = self.settings
     return EncoderWithHead(backbone=self.backbone(), head=make_head(c.head_hidden_dim, c.embed_dim))
 
   def init(self, rng, batch):
-    c = self.config.moco
+    c = self.settings
     init_rng, queue_rng = jax.random.split(rng)
     variables = self.encoder().init(init_rng, batch['query'], train=False)
     params = variables['params']
@@ -96,7 +104,7 @@ class MoCo(base.Method):
 
   def loss_fn(self, params, state, batch, rng, step):
     del step
-    c = self.config.moco
+    c = self.settings
     encoder = self.encoder()
     (q, _), updates = encoder.apply({'params': params, 'batch_stats': state['batch_stats']},
                                     batch['query'], train=True, mutable=['batch_stats'])
@@ -129,7 +137,7 @@ class MoCo(base.Method):
 
   def after_update(self, params, state, step):
     del step
-    return dict(state, key_params=base.ema(state['key_params'], params, self.config.moco.momentum))
+    return dict(state, key_params=base.ema(state['key_params'], params, self.settings.momentum))
 
   def backbone_variables(self, params, state):
     return base.submodule_variables(params, state['batch_stats'], 'backbone')
