@@ -140,6 +140,7 @@ def cpu_tiny(config: ConfigDict) -> ConfigDict:
   # papers' 128 -> 112 protocol (a 32 px center crop of the raw 64 px frame would see a quarter
   # of the scene, at another scale than training's resized crops).
   config.data.eval_resize_short_side = 36
+  config.model.backbone = 'r3d10'
   config.model.width_multiplier = 0.125
   config.batch_size = 32
   config.num_steps = 300

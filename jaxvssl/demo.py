@@ -60,5 +60,5 @@ def demo_main(argv: Sequence[str]) -> int:
   print('\n' + table)
   print('stage times: ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in times.items()))
   print(f'written: {args.workdir}/comparison.md, loss_curves.png, recall_at_k.png, '
-        f'eval/*/retrieval_gallery.png, eval/*/embedding_pca.png, eval/*/*/results.json')
+        f'eval/*/retrieval_gallery.png, eval/*/embedding_test.png, eval/*/*/results.json')
   return 0

@@ -19,6 +19,15 @@ def test_moco_configs_load():
     assert config.method == 'moco'
 
 
+def test_tiny_variants_share_the_cpu_scale():
+  # The README's timings and tables are for exactly this scale.
+  for spec in ('configs/moco.py:tiny', 'configs/cacl.py:sdp_vmoco_t.tiny'):
+    config = config_lib.load_config(spec)
+    assert (config.model.backbone, config.model.width_multiplier) == ('r3d10', 0.125), spec
+    assert (config.data.num_frames, config.data.stride, config.data.crop_size) == (8, 4, 32), spec
+    assert config.data.eval_resize_short_side == 36 and config.batch_size == 32, spec
+
+
 def test_unknown_key_in_file_names_the_key(tmp_path):
   path = _write(tmp_path, """
       from jaxvssl import config as config_lib
