@@ -26,6 +26,12 @@ def test_tiny_variants_share_the_cpu_scale():
     assert (config.model.backbone, config.model.width_multiplier) == ('r3d10', 0.125), spec
     assert (config.data.num_frames, config.data.stride, config.data.crop_size) == (8, 4, 32), spec
     assert config.data.eval_resize_short_side == 36 and config.batch_size == 32, spec
+    assert config.model.input_mode == 'residual' and config.data.flip_prob == 0.0, spec
+
+
+def test_impossible_input_mode_is_named():
+  with pytest.raises(config_lib.ConfigError, match=r'config\.model\.input_mode'):
+    config_lib.load_config('configs/moco.py:tiny', ['model.input_mode="flow"'])
 
 
 def test_unknown_key_in_file_names_the_key(tmp_path):

@@ -106,7 +106,8 @@ def build_backbone(config: ml_collections.ConfigDict, num_devices: int = 1) -> n
   """`config.model` -> flax module; per-device BatchNorm uses one statistics group per device."""
   m = config.model
   bn_groups = num_devices if m.bn_mode == 'per_device' else 1
-  return models.get_backbone(m.backbone, width_multiplier=m.width_multiplier, bn_groups=bn_groups,
+  return models.get_backbone(m.backbone, input_mode=m.input_mode,
+                             width_multiplier=m.width_multiplier, bn_groups=bn_groups,
                              dtype=jnp.dtype(m.dtype), **dict(m.kwargs))
 
 

@@ -13,6 +13,8 @@ Every backbone is called as
   else False)` -> `[B, D]`, or with return_stages=True `([B, D], stages)`, stages having 'stem',
   'stage1'..'stage4' (`[B, T', H', W', C]`) and 'pool5' (`[B, D]` retrieval feature).
 Common kwargs: width_multiplier=1.0, bn_groups=1, dtype=jnp.float32 (plus each class' fields).
+`get_backbone(name, input_mode='residual')` wraps any of them in `ResidualInput` (the backbone
+sees frame differences, `[B, T-1, H, W, C]`; variables under 'backbone').
 MViT has no BatchNorm: bn_groups / bn_momentum / bn_epsilon are accepted and ignored for it, so
 callers can pass the same kwargs to every backbone. MViT needs rngs={'dropout': key} when
 train=True (stochastic depth).
@@ -32,6 +34,7 @@ from jaxvssl.models.c3d import C3D
 from jaxvssl.models.heads import MLPHead
 from jaxvssl.models.mvit import MViT
 from jaxvssl.models.norm import BatchNorm
+from jaxvssl.models.residual import ResidualInput
 from jaxvssl.models.resnet2d import ResNet2D
 from jaxvssl.models.resnet3d import ResNet3D
 from jaxvssl.models.s3d import S3D
@@ -39,7 +42,7 @@ from jaxvssl.models.video_transformer import FrameEncoderTransformer, VideoTrans
 
 __all__ = [
     'BatchNorm', 'C3D', 'FrameEncoderTransformer', 'MLPHead', 'MViT', 'ResNet2D', 'ResNet3D',
-    'S3D', 'VideoTransformer', 'available_backbones', 'available_frame_encoders', 'feature_dim',
+    'ResidualInput', 'S3D', 'VideoTransformer', 'available_backbones', 'available_frame_encoders', 'feature_dim',
     'get_backbone', 'get_frame_encoder',
 ]
 
@@ -96,9 +99,18 @@ def _build(registry: Mapping[str, tuple[type, Mapping[str, Any]]], kind: str, na
   return cls(**{**preset, **kwargs})
 
 
-def get_backbone(name: str, **kwargs: Any) -> nn.Module:
-  """Builds a video backbone by registry name; kwargs override the preset fields."""
-  return _build(_BACKBONES, 'backbone', name, kwargs)
+INPUT_MODES = ('rgb', 'residual')
+
+
+def get_backbone(name: str, input_mode: str = 'rgb', **kwargs: Any) -> nn.Module:
+  """Builds a video backbone by registry name; kwargs override the preset fields.
+
+  input_mode: 'rgb' (frames as they are) or 'residual' (`ResidualInput`: frame differences).
+  """
+  if input_mode not in INPUT_MODES:
+    raise ValueError(f'jaxvssl.models: unknown input_mode {input_mode!r}; valid: {INPUT_MODES}.')
+  backbone = _build(_BACKBONES, 'backbone', name, kwargs)
+  return ResidualInput(backbone) if input_mode == 'residual' else backbone
 
 
 def get_frame_encoder(name: str, **kwargs: Any) -> nn.Module:
