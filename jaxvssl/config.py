@@ -355,6 +355,22 @@ def save_config(config: ConfigDict, workdir: str) -> str:
   return path
 
 
+def _flatten(node: Any, prefix: str = '') -> dict[str, Any]:
+  if isinstance(node, (ConfigDict, dict)):
+    out = {}
+    for key, value in node.items():
+      out.update(_flatten(value, f'{prefix}{key}.'))
+    return out
+  return {prefix[:-1]: tuple(node) if isinstance(node, list) else node}
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+  """`['model.input_mode: 'rgb' -> 'residual'', ...]`: the leaves that differ, by dotted key."""
+  a, b = _flatten(old), _flatten(new)
+  return [f'{k}: {a.get(k, "<absent>")!r} -> {b.get(k, "<absent>")!r}'
+          for k in sorted(set(a) | set(b)) if a.get(k, '<absent>') != b.get(k, '<absent>')]
+
+
 def config_from_json(path: str) -> ConfigDict:
   """Reads a config written by `save_config` (tuples come back as tuples) and validates it."""
   with open(path) as f:

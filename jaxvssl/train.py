@@ -8,6 +8,8 @@ only says which views it needs and how its loss is combined (`jaxvssl/methods/ba
 from __future__ import annotations
 
 import functools
+import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -76,6 +78,30 @@ def make_batches(config: ml_collections.ConfigDict, method: methods_lib.Method, 
   return iter(ds.as_numpy_iterator())
 
 
+class ResumeMismatchError(ValueError):
+  """The workdir's checkpoint was written by a config whose train state has another shape."""
+
+
+def _restore_or_explain(manager, abstract_state, config, workdir: str):
+  """Restores the latest checkpoint; on a structure mismatch names the config keys that changed."""
+  try:
+    return checkpointing.restore(manager, abstract_state)
+  except ValueError as e:
+    path = os.path.join(workdir, 'config.json')
+    if os.path.exists(path):
+      with open(path) as f:
+        changed = config_lib.config_diff(json.load(f), json.loads(config.to_json_best_effort()))
+    else:
+      changed = [f'({path} is missing)']
+    step = manager.latest_step()
+    raise ResumeMismatchError(
+        f'{workdir} holds a checkpoint (step {step}, '
+        f'{checkpointing.checkpoint_path(manager, step)}) whose train state does not match this '
+        f'config, so it cannot be resumed. Config keys that differ from {path}: '
+        f'{"; ".join(changed) or "none"}. Use a new --workdir, or the config the run was started '
+        f'with. (orbax: {str(e).splitlines()[0]})') from e
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        batches_fn: Callable[[int], Iterator[dict[str, np.ndarray]]] | None = None,
                        source: Any = None, devices: list[jax.Device] | None = None,
@@ -100,8 +126,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   num_devices = mesh.devices.size
   config_lib.require_divisible(config, num_devices)
   is_main = jax.process_index() == 0
-  if is_main:
-    config_lib.save_config(config, workdir)
   method = methods_lib.build(config, num_devices)
   schedule = optim.make_schedule(config)
   tx = optim.make_optimizer(config)
@@ -128,10 +152,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   replicated = parallel.replicated_sharding(mesh)
   state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
   if start_step:
-    ts = checkpointing.restore(manager, checkpointing.abstract_like(abstract_ts, mesh))
+    ts = _restore_or_explain(manager, checkpointing.abstract_like(abstract_ts, mesh), config,
+                             workdir)
     print(f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True)
   else:
     ts = jax.jit(init_fn, out_shardings=state_sharding)(first_global)
+  if is_main:  # only now: a failed resume must not overwrite the run's own config.json
+    config_lib.save_config(config, workdir)
   last_good = manager.latest_step()
 
   # --- Compiled step ----------------------------------------------------------------------------

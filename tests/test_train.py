@@ -78,3 +78,14 @@ def test_resolved_config_written_and_reloadable(tmp_path):
   _run(config, tmp_path / 'cfg', jax.devices()[:1])
   reloaded = config_lib.config_from_json(str(tmp_path / 'cfg' / 'config.json'))
   assert reloaded.to_dict() == config.to_dict()
+
+
+def test_resume_with_a_state_changing_config_names_the_key_and_keeps_config_json(tmp_path):
+  config = helpers.tiny_config(num_steps=4)
+  _run(config, tmp_path / 'run', jax.devices()[:1], stop_after=2)
+  saved = (tmp_path / 'run' / 'config.json').read_text()
+  changed = helpers.tiny_config(num_steps=4, **{'model.input_mode': 'residual'})
+  with pytest.raises(train.ResumeMismatchError,
+                     match=r"model\.input_mode: 'rgb' -> 'residual'.*new --workdir"):
+    _run(changed, tmp_path / 'run', jax.devices()[:1])
+  assert (tmp_path / 'run' / 'config.json').read_text() == saved
