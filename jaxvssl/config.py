@@ -150,9 +150,9 @@ def cpu_tiny(config: ConfigDict) -> ConfigDict:
   config.data.blur_prob = 0.0
   config.model.backbone = 'r3d10'
   config.model.width_multiplier = 0.125
-  # Frame differences (models/residual.py): with RGB input a supervised R3D-10 at this width was
-  # still at 10 % top-1 after 150 Adam steps; with residual input it reached 40 % (README, "The
-  # tiny scale"). At this compute budget only residual input learns the motion classes.
+  # Frame differences (models/residual.py): finetuned from random init for 200 steps, this
+  # backbone reached 6.7 % video top-1 on RGB input (chance) and 56.7 % on residual input (README,
+  # "The tiny scale", with the command). At this budget only residual input learns the classes.
   config.model.input_mode = 'residual'
   config.batch_size = 32
   config.num_steps = 300
