@@ -34,16 +34,16 @@ ALL_PAIRS = ('gq_gk', 'gq_tq', 'gq_tk', 'tq_tk')
 
 # row -> config.cacl values that define it.
 ROWS = {
-    'sdp': dict(contrastive_weight=0.0, sdp_weight=1.0),
-    'sdp_star': dict(contrastive_weight=0.0, sdp_weight=1.0, sdp_uniform=False),
-    'vmoco': dict(sdp_weight=0.0, positive_pairs=('gq_gk',), contrast_input='clip'),
-    'sdp_vmoco': dict(positive_pairs=('gq_gk',)),
-    'vmoco_t': dict(sdp_weight=0.0, positive_pairs=ALL_PAIRS, contrast_input='clip'),
-    'sdp_vmoco_t': dict(positive_pairs=ALL_PAIRS),
-    'pairs_gg': dict(positive_pairs=('gq_gk',)),
-    'pairs_gg_gtq': dict(positive_pairs=('gq_gk', 'gq_tq')),
-    'pairs_gg_gtq_gtk': dict(positive_pairs=('gq_gk', 'gq_tq', 'gq_tk')),
-    'pairs_all': dict(positive_pairs=ALL_PAIRS),
+  'sdp': dict(contrastive_weight=0.0, sdp_weight=1.0),
+  'sdp_star': dict(contrastive_weight=0.0, sdp_weight=1.0, sdp_uniform=False),
+  'vmoco': dict(sdp_weight=0.0, positive_pairs=('gq_gk',), contrast_input='clip'),
+  'sdp_vmoco': dict(positive_pairs=('gq_gk',)),
+  'vmoco_t': dict(sdp_weight=0.0, positive_pairs=ALL_PAIRS, contrast_input='clip'),
+  'sdp_vmoco_t': dict(positive_pairs=ALL_PAIRS),
+  'pairs_gg': dict(positive_pairs=('gq_gk',)),
+  'pairs_gg_gtq': dict(positive_pairs=('gq_gk', 'gq_tq')),
+  'pairs_gg_gtq_gtk': dict(positive_pairs=('gq_gk', 'gq_tq', 'gq_tk')),
+  'pairs_all': dict(positive_pairs=ALL_PAIRS),
 }
 PAPER_SIZES = ('c3d', 'r3d10', 'r3d18', 'r2plus1d10', 'r2plus1d18')
 SIZES = PAPER_SIZES + ('tiny',)
@@ -56,8 +56,10 @@ PAPER_EPOCHS = 300
 def get_config(arg: str = 'sdp_vmoco_t.tiny'):
   row, _, size = arg.partition('.')
   if row not in ROWS or size not in SIZES:
-    raise ValueError(f'unknown variant {arg!r} of configs/cacl.py; choose <row>.<size> with row '
-                     f'in {sorted(ROWS)} and size in {SIZES}')
+    raise ValueError(
+      f'unknown variant {arg!r} of configs/cacl.py; choose <row>.<size> with row '
+      f'in {sorted(ROWS)} and size in {SIZES}'
+    )
   config = config_lib.base_config('cacl')
   if size == 'tiny':
     tiny(config)
@@ -74,15 +76,15 @@ def paper(config, backbone: str):
   config.data.num_frames = 16
   config.data.stride = 2
   config.data.crop_size = 112
-  config.data.resize_short_side = 128       # frames 128 x 171, random 112 x 112 crops
+  config.data.resize_short_side = 128  # frames 128 x 171, random 112 x 112 crops
   config.model.backbone = backbone
   config.batch_size = 64
   config.num_steps = PAPER_EPOCHS * (UCF101_SPLIT1_TRAIN_VIDEOS // config.batch_size)
   config.optim.name = 'sgd'
-  config.optim.base_learning_rate = 1e-3     # paper (released code: 0.01)
+  config.optim.base_learning_rate = 1e-3  # paper (released code: 0.01)
   config.optim.reference_batch_size = 64
   config.optim.momentum = 0.9
-  config.optim.weight_decay = 5e-4           # paper (released code: 1e-4)
+  config.optim.weight_decay = 5e-4  # paper (released code: 1e-4)
   config.optim.schedule = 'cosine'
   config.optim.warmup_steps = 0
   c = config.cacl
@@ -105,7 +107,7 @@ def tiny(config):
   """CPU scale: the data, backbone, batch and steps of every `:tiny` (config.cpu_tiny)."""
   config_lib.cpu_tiny(config)
   c = config.cacl
-  c.queue_size = 1_024                       # 16 steps of G + T keys
+  c.queue_size = 1_024  # 16 steps of G + T keys
   c.temperature = 0.1
   c.momentum = 0.99
   c.transformer_dim = 64

@@ -25,7 +25,7 @@ def get_config(arg: str = 'tiny'):
     config.data.crop_size = 112
     config.data.resize_short_side = 128
     config.data.frame_step = 10
-    config.data.min_area = 0.2                # MoCo's RandomResizedCrop(scale=(0.2, 1))
+    config.data.min_area = 0.2  # MoCo's RandomResizedCrop(scale=(0.2, 1))
     config.batch_size = 256
     steps_per_epoch = UCF101_SPLIT1_FRAMES // config.batch_size
     config.num_steps = 200 * steps_per_epoch

@@ -8,4 +8,4 @@ Subpackages:
   evaluation/  retrieval, linear probe, finetune, shuffle sensitivity, reports.
 """
 
-__version__ = "0.1.0"
+__version__ = '0.1.0'

@@ -18,20 +18,26 @@ from jax.sharding import Mesh
 from jaxvssl import parallel
 
 
-def make_manager(workdir: str, keep: int, every_steps: int, async_save: bool = True
-                 ) -> ocp.CheckpointManager:
+def make_manager(
+  workdir: str, keep: int, every_steps: int, async_save: bool = True
+) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=keep, save_interval_steps=every_steps, enable_async_checkpointing=async_save,
-      create=True)
-  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
-                               options=options)
+    max_to_keep=keep,
+    save_interval_steps=every_steps,
+    enable_async_checkpointing=async_save,
+    create=True,
+  )
+  return ocp.CheckpointManager(
+    os.path.join(os.path.abspath(workdir), 'checkpoints'), options=options
+  )
 
 
 def abstract_like(tree: Any, mesh: Mesh) -> Any:
   """ShapeDtypeStructs with replicated shardings, the restore target for `tree`."""
   sharding = parallel.replicated_sharding(mesh)
   return jax.tree_util.tree_map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree
+  )
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = False) -> bool:

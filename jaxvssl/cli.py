@@ -24,7 +24,7 @@ def _split_config_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
   overrides, rest = [], []
   for arg in argv:
     (overrides if arg.startswith('--config.') else rest).append(arg)
-  return [o[len('--config.'):] for o in overrides], rest
+  return [o[len('--config.') :] for o in overrides], rest
 
 
 def train_main(argv: Sequence[str]) -> int:
@@ -34,12 +34,14 @@ def train_main(argv: Sequence[str]) -> int:
   parser.add_argument('--workdir', required=True, help='checkpoints, metrics and config go here')
   args = parser.parse_args(rest)
   from jaxvssl import config as config_lib  # pylint: disable=g-import-not-at-top
+
   try:
     config = config_lib.load_config(args.config, overrides)
   except config_lib.ConfigError as e:
     print(f'jaxvssl train: config error: {e}', file=sys.stderr)
     return 2
   from jaxvssl import metrics, train  # pylint: disable=g-import-not-at-top
+
   try:
     train.train_and_evaluate(config, args.workdir)
   except metrics.NonFiniteLossError as e:
@@ -50,41 +52,56 @@ def train_main(argv: Sequence[str]) -> int:
 
 def evaluate_main(argv: Sequence[str]) -> int:
   overrides, rest = _split_config_overrides(argv)
-  parser = argparse.ArgumentParser(prog='jaxvssl evaluate',
-                                   description='Retrieval, linear probe, shuffle sensitivity.')
+  parser = argparse.ArgumentParser(
+    prog='jaxvssl evaluate', description='Retrieval, linear probe, shuffle sensitivity.'
+  )
   parser.add_argument('--workdir', required=True, help='a pretraining run directory')
-  parser.add_argument('--random_init', action='store_true',
-                      help='evaluate the same backbone at random initialisation instead')
+  parser.add_argument(
+    '--random_init',
+    action='store_true',
+    help='evaluate the same backbone at random initialisation instead',
+  )
   parser.add_argument('--out', default=None, help='output dir (default WORKDIR/eval[_random_init])')
   parser.add_argument('--step', type=int, default=None, help='checkpoint step (default latest)')
   parser.add_argument('--finetune', action='store_true', help='also run finetuning')
   args = parser.parse_args(rest)
   from jaxvssl import evaluate  # pylint: disable=g-import-not-at-top
-  evaluate.evaluate_run(args.workdir, out_dir=args.out, random_init=args.random_init,
-                        step=args.step, finetune=args.finetune, overrides=overrides)
+
+  evaluate.evaluate_run(
+    args.workdir,
+    out_dir=args.out,
+    random_init=args.random_init,
+    step=args.step,
+    finetune=args.finetune,
+    overrides=overrides,
+  )
   return 0
 
 
 def compare_main(argv: Sequence[str]) -> int:
-  parser = argparse.ArgumentParser(prog='jaxvssl compare',
-                                   description='Several evaluations side by side, plus plots.')
+  parser = argparse.ArgumentParser(
+    prog='jaxvssl compare', description='Several evaluations side by side, plus plots.'
+  )
   parser.add_argument('runs', nargs='+', help='evaluation dirs or results.json files')
   parser.add_argument('--out', required=True)
   parser.add_argument('--names', default=None, help='comma-separated row names')
   args = parser.parse_args(argv)
   from jaxvssl import evaluate  # pylint: disable=g-import-not-at-top
+
   names = args.names.split(',') if args.names else None
   print(evaluate.compare_runs(args.runs, args.out, names))
   return 0
 
 
 def build_data_main(argv: Sequence[str]) -> int:
-  parser = argparse.ArgumentParser(prog='jaxvssl build-data',
-                                   description='Builds the embedded synthetic_motion data set.')
+  parser = argparse.ArgumentParser(
+    prog='jaxvssl build-data', description='Builds the embedded synthetic_motion data set.'
+  )
   parser.add_argument('--data_dir', default=os.path.join('data', 'tfds'))
   parser.add_argument('--variant', default='default', help="'default' or 'tiny'")
   args = parser.parse_args(argv)
-  from jaxvssl.data.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
+
   builder = synthetic_motion.build_synthetic_motion(args.data_dir, args.variant)
   for split, info in builder.info.splits.items():
     print(f'synthetic_motion/{args.variant} {split}: {info.num_examples} videos in {args.data_dir}')
@@ -92,28 +109,31 @@ def build_data_main(argv: Sequence[str]) -> int:
 
 
 def export_videos_main(argv: Sequence[str]) -> int:
-  from jaxvssl.data import export  # pylint: disable=g-import-not-at-top
-  return export.export_main(list(argv)) or 0
+  from jaxvssl.datasets import export_videos  # pylint: disable=g-import-not-at-top
+
+  return export_videos.export_main(list(argv)) or 0
 
 
 def prepare_main(argv: Sequence[str]) -> int:
-  from jaxvssl.data import prepare  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets import prepare  # pylint: disable=g-import-not-at-top
+
   return prepare.prepare_main(list(argv)) or 0
 
 
 def demo_main(argv: Sequence[str]) -> int:
   from jaxvssl import demo  # pylint: disable=g-import-not-at-top
+
   return demo.demo_main(list(argv))
 
 
 COMMANDS = {
-    'demo': demo_main,
-    'train': train_main,
-    'evaluate': evaluate_main,
-    'compare': compare_main,
-    'build-data': build_data_main,
-    'export-videos': export_videos_main,
-    'prepare': prepare_main,
+  'demo': demo_main,
+  'train': train_main,
+  'evaluate': evaluate_main,
+  'compare': compare_main,
+  'build-data': build_data_main,
+  'export-videos': export_videos_main,
+  'prepare': prepare_main,
 }
 
 

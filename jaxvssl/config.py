@@ -40,89 +40,102 @@ def register_method_defaults(name: str, fn: Callable[[], ConfigDict]) -> None:
 
 def _ensure_methods_registered() -> None:
   # Importing the methods package registers every method's defaults.
-  import jaxvssl.methods  # pylint: disable=g-import-not-at-top,unused-import
+  pass  # pylint: disable=g-import-not-at-top,unused-import
 
 
 def data_defaults() -> ConfigDict:
-  """The data section; keys mirror `jaxvssl.data.pipeline.default_data_config()`."""
-  from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
+  """The data section; keys mirror `jaxvssl.inputs.pipeline.default_data_config()`."""
+  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
+
   return pipeline.default_data_config()
 
 
 def model_defaults() -> ConfigDict:
-  return ConfigDict(dict(
-      backbone='r3d18',          # any name of jaxvssl.models.available_backbones()
-      width_multiplier=1.0,      # < 1 gives the narrow CPU variants
-      input_mode='rgb',          # 'rgb' | 'residual': the backbone sees frame differences
-      bn_mode='global',          # 'global': statistics over the global batch; 'per_device'
-      dtype='float32',           # computation dtype: 'float32' | 'bfloat16'
-      kwargs=ConfigDict(),       # extra backbone constructor arguments (e.g. stem='mlfo')
-  ))
+  return ConfigDict(
+    dict(
+      backbone='r3d18',  # any name of jaxvssl.models.available_backbones()
+      width_multiplier=1.0,  # < 1 gives the narrow CPU variants
+      input_mode='rgb',  # 'rgb' | 'residual': the backbone sees frame differences
+      bn_mode='global',  # 'global': statistics over the global batch; 'per_device'
+      dtype='float32',  # computation dtype: 'float32' | 'bfloat16'
+      kwargs=ConfigDict(),  # extra backbone constructor arguments (e.g. stem='mlfo')
+    )
+  )
 
 
 def optim_defaults() -> ConfigDict:
-  return ConfigDict(dict(
-      name='sgd',                # 'sgd' | 'adam' | 'adamw'
-      base_learning_rate=0.01,   # learning rate at `reference_batch_size`
+  return ConfigDict(
+    dict(
+      name='sgd',  # 'sgd' | 'adam' | 'adamw'
+      base_learning_rate=0.01,  # learning rate at `reference_batch_size`
       reference_batch_size=256,  # lr = base_learning_rate * batch_size / reference_batch_size
       scale_learning_rate=True,  # linear scaling rule (Goyal et al.); printed at start
-      momentum=0.9,              # sgd only
+      momentum=0.9,  # sgd only
       nesterov=False,
-      b1=0.9,                    # adam / adamw
+      b1=0.9,  # adam / adamw
       b2=0.999,
-      weight_decay=1e-4,         # sgd/adam: L2 added to the gradient; adamw: decoupled
-      schedule='cosine',         # 'cosine' | 'step' | 'constant'
+      weight_decay=1e-4,  # sgd/adam: L2 added to the gradient; adamw: decoupled
+      schedule='cosine',  # 'cosine' | 'step' | 'constant'
       warmup_steps=0,
       warmup_init_fraction=0.0,  # warmup starts at this fraction of the peak lr
-      final_fraction=0.0,        # cosine ends at this fraction of the peak lr
-      step_boundaries=(),        # 'step': fractions of num_steps where lr *= step_factor
+      final_fraction=0.0,  # cosine ends at this fraction of the peak lr
+      step_boundaries=(),  # 'step': fractions of num_steps where lr *= step_factor
       step_factor=0.1,
-      grad_clip_norm=0.0,        # 0 disables
-  ))
+      grad_clip_norm=0.0,  # 0 disables
+    )
+  )
 
 
 def base_config(method: str) -> ConfigDict:
   """The full schema, with defaults, for one method."""
   _ensure_methods_registered()
   if method not in _METHOD_DEFAULTS:
-    raise ConfigError(f'config.method={method!r} is unknown; known methods: {sorted(_METHOD_DEFAULTS)}')
+    raise ConfigError(
+      f'config.method={method!r} is unknown; known methods: {sorted(_METHOD_DEFAULTS)}'
+    )
   c = ConfigDict()
   c.method = method
   c.seed = 0
-  c.batch_size = 64             # global batch, over all devices and hosts
+  c.batch_size = 64  # global batch, over all devices and hosts
   c.num_steps = 1000
   c.log_every_steps = 10
   c.checkpoint_every_steps = 500
   c.keep_checkpoints = 3
   c.async_checkpointing = True
-  c.multihost = False           # call jax.distributed.initialize() at start
-  c.progress_bar = True         # a tqdm bar when stdout is a terminal
+  c.multihost = False  # call jax.distributed.initialize() at start
+  c.progress_bar = True  # a tqdm bar when stdout is a terminal
   c.data = data_defaults()
   c.model = model_defaults()
   c.optim = optim_defaults()
-  c.monitor = ConfigDict(dict(
-      every_steps=0,            # 0 disables online kNN/retrieval monitoring
+  c.monitor = ConfigDict(
+    dict(
+      every_steps=0,  # 0 disables online kNN/retrieval monitoring
       num_train_videos=64,
       num_test_videos=32,
       num_clips=2,
-  ))
-  c.evaluation = ConfigDict(dict(
+    )
+  )
+  c.evaluation = ConfigDict(
+    dict(
       num_clips=10,
       batch_size=8,
-      feature='pooled',         # 'pooled' (last pooling layer) | 'pool5' (spatial max-pool)
+      feature='pooled',  # 'pooled' (last pooling layer) | 'pool5' (spatial max-pool)
       ks=(1, 5, 10, 20, 50),
       linear_probe=True,
       shuffle_sensitivity=True,
       finetune=False,
-  ))
-  c.finetune = ConfigDict(dict(   # jaxvssl.evaluation.finetune.FinetuneConfig (paper protocol)
+    )
+  )
+  c.finetune = ConfigDict(
+    dict(  # jaxvssl.evaluation.finetune.FinetuneConfig (paper protocol)
       epochs=150,
       batch_size=128,
       learning_rate=0.1,
       momentum=0.9,
       weight_decay=5e-4,
       dropout=0.5,
-  ))
+    )
+  )
   setattr(c, method, _METHOD_DEFAULTS[method]())
   return c
 
@@ -175,6 +188,7 @@ def cpu_tiny(config: ConfigDict) -> ConfigDict:
 # Validation
 # ---------------------------------------------------------------------------------------------
 
+
 def _type_ok(default: Any, value: Any) -> bool:
   if default is None or value is None:
     return True
@@ -188,13 +202,17 @@ def _type_ok(default: Any, value: Any) -> bool:
   return isinstance(value, type(default))
 
 
-def check_keys(config: Mapping[str, Any], schema: Mapping[str, Any], prefix: str = 'config') -> None:
+def check_keys(
+  config: Mapping[str, Any], schema: Mapping[str, Any], prefix: str = 'config'
+) -> None:
   """Raises ConfigError for unknown keys, missing keys and wrong types, naming the key."""
   for key in config.keys():
     if key not in schema:
       close = [k for k in schema.keys() if k[:3] == key[:3]]
       hint = f' (did you mean {close}?)' if close else ''
-      raise ConfigError(f'{prefix}.{key} is not a known key{hint}; known keys: {sorted(schema.keys())}')
+      raise ConfigError(
+        f'{prefix}.{key} is not a known key{hint}; known keys: {sorted(schema.keys())}'
+      )
   for key, default in schema.items():
     if key not in config:
       raise ConfigError(f'{prefix}.{key} is missing')
@@ -207,8 +225,10 @@ def check_keys(config: Mapping[str, Any], schema: Mapping[str, Any], prefix: str
         continue
       check_keys(value, default, name)
     elif not _type_ok(default, value):
-      raise ConfigError(f'{name}={value!r} has type {type(value).__name__}; '
-                        f'expected {type(default).__name__} like the default {default!r}')
+      raise ConfigError(
+        f'{name}={value!r} has type {type(value).__name__}; '
+        f'expected {type(default).__name__} like the default {default!r}'
+      )
 
 
 def _require(ok: bool, key: str, value: Any, why: str) -> None:
@@ -220,40 +240,86 @@ def check_values(config: ConfigDict) -> None:
   """Cross-field checks that the types alone cannot express."""
   _require(config.batch_size > 0, 'batch_size', config.batch_size, 'must be positive')
   _require(config.num_steps > 0, 'num_steps', config.num_steps, 'must be positive')
-  _require(config.log_every_steps > 0, 'log_every_steps', config.log_every_steps, 'must be positive')
-  _require(config.checkpoint_every_steps > 0, 'checkpoint_every_steps',
-           config.checkpoint_every_steps, 'must be positive')
-  _require(config.keep_checkpoints >= 1, 'keep_checkpoints', config.keep_checkpoints, 'must be >= 1')
+  _require(
+    config.log_every_steps > 0, 'log_every_steps', config.log_every_steps, 'must be positive'
+  )
+  _require(
+    config.checkpoint_every_steps > 0,
+    'checkpoint_every_steps',
+    config.checkpoint_every_steps,
+    'must be positive',
+  )
+  _require(
+    config.keep_checkpoints >= 1, 'keep_checkpoints', config.keep_checkpoints, 'must be >= 1'
+  )
   o = config.optim
-  _require(o.name in ('sgd', 'adam', 'adamw'), 'optim.name', o.name, "must be 'sgd', 'adam' or 'adamw'")
-  _require(o.schedule in ('cosine', 'step', 'constant'), 'optim.schedule', o.schedule,
-           "must be 'cosine', 'step' or 'constant'")
-  _require(o.base_learning_rate > 0, 'optim.base_learning_rate', o.base_learning_rate, 'must be positive')
-  _require(0 <= o.warmup_steps < config.num_steps, 'optim.warmup_steps', o.warmup_steps,
-           f'must be in [0, num_steps={config.num_steps})')
-  _require(all(0 < b < 1 for b in o.step_boundaries), 'optim.step_boundaries', o.step_boundaries,
-           'must be fractions of num_steps in (0, 1)')
+  _require(
+    o.name in ('sgd', 'adam', 'adamw'), 'optim.name', o.name, "must be 'sgd', 'adam' or 'adamw'"
+  )
+  _require(
+    o.schedule in ('cosine', 'step', 'constant'),
+    'optim.schedule',
+    o.schedule,
+    "must be 'cosine', 'step' or 'constant'",
+  )
+  _require(
+    o.base_learning_rate > 0, 'optim.base_learning_rate', o.base_learning_rate, 'must be positive'
+  )
+  _require(
+    0 <= o.warmup_steps < config.num_steps,
+    'optim.warmup_steps',
+    o.warmup_steps,
+    f'must be in [0, num_steps={config.num_steps})',
+  )
+  _require(
+    all(0 < b < 1 for b in o.step_boundaries),
+    'optim.step_boundaries',
+    o.step_boundaries,
+    'must be fractions of num_steps in (0, 1)',
+  )
   _require(o.weight_decay >= 0, 'optim.weight_decay', o.weight_decay, 'must be >= 0')
   m = config.model
-  _require(m.bn_mode in ('global', 'per_device'), 'model.bn_mode', m.bn_mode,
-           "must be 'global' or 'per_device'")
-  _require(m.dtype in ('float32', 'bfloat16'), 'model.dtype', m.dtype, "must be 'float32' or 'bfloat16'")
+  _require(
+    m.bn_mode in ('global', 'per_device'),
+    'model.bn_mode',
+    m.bn_mode,
+    "must be 'global' or 'per_device'",
+  )
+  _require(
+    m.dtype in ('float32', 'bfloat16'), 'model.dtype', m.dtype, "must be 'float32' or 'bfloat16'"
+  )
   _require(m.width_multiplier > 0, 'model.width_multiplier', m.width_multiplier, 'must be positive')
   from jaxvssl import models  # pylint: disable=g-import-not-at-top
-  _require(m.backbone in models.available_backbones(), 'model.backbone', m.backbone,
-           f'unknown backbone; known: {models.available_backbones()}')
-  _require(m.input_mode in models.INPUT_MODES, 'model.input_mode', m.input_mode,
-           f'must be one of {models.INPUT_MODES}')
-  _require(m.input_mode == 'rgb' or config.data.num_frames >= 2, 'model.input_mode', m.input_mode,
-           f'needs data.num_frames >= 2 (frame differences), got {config.data.num_frames}')
+
+  _require(
+    m.backbone in models.available_backbones(),
+    'model.backbone',
+    m.backbone,
+    f'unknown backbone; known: {models.available_backbones()}',
+  )
+  _require(
+    m.input_mode in models.INPUT_MODES,
+    'model.input_mode',
+    m.input_mode,
+    f'must be one of {models.INPUT_MODES}',
+  )
+  _require(
+    m.input_mode == 'rgb' or config.data.num_frames >= 2,
+    'model.input_mode',
+    m.input_mode,
+    f'needs data.num_frames >= 2 (frame differences), got {config.data.num_frames}',
+  )
   d = config.data
   _require(d.num_frames > 0, 'data.num_frames', d.num_frames, 'must be positive')
   _require(d.stride > 0, 'data.stride', d.stride, 'must be positive')
   _require(d.crop_size > 0, 'data.crop_size', d.crop_size, 'must be positive')
   e = config.evaluation
-  _require(e.feature in ('pooled', 'pool5'), 'evaluation.feature', e.feature, "must be 'pooled' or 'pool5'")
+  _require(
+    e.feature in ('pooled', 'pool5'), 'evaluation.feature', e.feature, "must be 'pooled' or 'pool5'"
+  )
   _require(e.num_clips > 0, 'evaluation.num_clips', e.num_clips, 'must be positive')
   from jaxvssl import methods  # pylint: disable=g-import-not-at-top
+
   methods.get_method_class(config.method).validate_config(config)
 
 
@@ -269,13 +335,18 @@ def validate(config: ConfigDict) -> ConfigDict:
 
 def require_divisible(config: ConfigDict, num_devices: int) -> None:
   """The global batch must split evenly over the data axis of the mesh."""
-  _require(config.batch_size % num_devices == 0, 'batch_size', config.batch_size,
-           f'must be divisible by the number of devices ({num_devices})')
+  _require(
+    config.batch_size % num_devices == 0,
+    'batch_size',
+    config.batch_size,
+    f'must be divisible by the number of devices ({num_devices})',
+  )
 
 
 # ---------------------------------------------------------------------------------------------
 # Loading and saving
 # ---------------------------------------------------------------------------------------------
+
 
 def _parse_override_value(text: str) -> Any:
   try:
@@ -303,10 +374,12 @@ def apply_overrides(config: ConfigDict, overrides: Sequence[str]) -> ConfigDict:
     node = config
     for i, part in enumerate(parts[:-1]):
       if part not in node or not isinstance(node[part], ConfigDict):
-        raise ConfigError(f"override config.{'.'.join(parts[:i + 1])} is not a known section")
+        raise ConfigError(f'override config.{".".join(parts[: i + 1])} is not a known section')
       node = node[part]
     if parts[-1] not in node:
-      raise ConfigError(f'override config.{key} is not a known key; known keys here: {sorted(node.keys())}')
+      raise ConfigError(
+        f'override config.{key} is not a known key; known keys here: {sorted(node.keys())}'
+      )
     value = _parse_override_value(text)
     old = node[parts[-1]]
     if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -367,8 +440,11 @@ def _flatten(node: Any, prefix: str = '') -> dict[str, Any]:
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
   """`['model.input_mode: 'rgb' -> 'residual'', ...]`: the leaves that differ, by dotted key."""
   a, b = _flatten(old), _flatten(new)
-  return [f'{k}: {a.get(k, "<absent>")!r} -> {b.get(k, "<absent>")!r}'
-          for k in sorted(set(a) | set(b)) if a.get(k, '<absent>') != b.get(k, '<absent>')]
+  return [
+    f'{k}: {a.get(k, "<absent>")!r} -> {b.get(k, "<absent>")!r}'
+    for k in sorted(set(a) | set(b))
+    if a.get(k, '<absent>') != b.get(k, '<absent>')
+  ]
 
 
 def config_from_json(path: str) -> ConfigDict:

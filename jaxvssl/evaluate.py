@@ -22,31 +22,42 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from jaxvssl import config as config_lib, export
+from jaxvssl import config as config_lib, runs
 from jaxvssl.evaluation import plots, reports, suite
 
 GALLERY_QUERIES = 4
 GALLERY_NEIGHBOURS = 3
 
 
-def _eval_dataset(config: ml_collections.ConfigDict, split: str, num_clips: int | None = None,
-                  source: Any = None):
-  from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
+def _eval_dataset(
+  config: ml_collections.ConfigDict, split: str, num_clips: int | None = None, source: Any = None
+):
+  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
+
   e = config.evaluation
   return pipeline.make_eval_dataset(
-      config.data, split, batch_size=e.batch_size, num_clips=num_clips or e.num_clips,
-      num_frames=config.data.num_frames, stride=config.data.stride, source=source)
+    config.data,
+    split,
+    batch_size=e.batch_size,
+    num_clips=num_clips or e.num_clips,
+    num_frames=config.data.num_frames,
+    stride=config.data.stride,
+    source=source,
+  )
 
 
-def _first_clips(config: ml_collections.ConfigDict, split: str, video_ids: Sequence[str]
-                 ) -> dict[str, np.ndarray]:
+def _first_clips(
+  config: ml_collections.ConfigDict, split: str, video_ids: Sequence[str]
+) -> dict[str, np.ndarray]:
   """The first eval clip `[T, H, W, 3]` of a few videos, decoding only those videos."""
-  from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
-  from jaxvssl.data.tf_setup import import_tensorflow  # pylint: disable=g-import-not-at-top
+  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
+  from jaxvssl.tf_setup import import_tensorflow  # pylint: disable=g-import-not-at-top
+
   tf = import_tensorflow()
   wanted = tf.constant(sorted(set(video_ids)))
   source = pipeline.load_split(config.data, split).filter(
-      lambda ex: tf.reduce_any(tf.equal(ex['video_id'], wanted)))
+    lambda ex: tf.reduce_any(tf.equal(ex['video_id'], wanted))
+  )
   out = {}
   for batch in _eval_dataset(config, split, num_clips=1, source=source).as_numpy_iterator():
     for clip, vid, valid in zip(batch['clips'], batch['video_id'], batch['valid']):
@@ -55,35 +66,50 @@ def _first_clips(config: ml_collections.ConfigDict, split: str, video_ids: Seque
   return out
 
 
-def gallery_plot(config: ml_collections.ConfigDict, out_dir: str,
-                 class_names: Sequence[str] | None) -> str:
+def gallery_plot(
+  config: ml_collections.ConfigDict, out_dir: str, class_names: Sequence[str] | None
+) -> str:
   """Query clips and their top-3 train neighbours, from `retrieval/retrieval_per_query.json`."""
   with open(os.path.join(out_dir, 'retrieval', 'retrieval_per_query.json')) as f:
     rows = json.load(f)
   # Evenly spread queries over the test set, so several classes show up.
-  picks = [rows[i] for i in np.linspace(0, len(rows) - 1, min(GALLERY_QUERIES, len(rows))).astype(int)]
+  picks = [
+    rows[i] for i in np.linspace(0, len(rows) - 1, min(GALLERY_QUERIES, len(rows))).astype(int)
+  ]
   queries = _first_clips(config, config.data.eval_split, [r['query_id'] for r in picks])
-  neighbours = _first_clips(config, config.data.train_split,
-                            [i for r in picks for i in r['topk_ids'][:GALLERY_NEIGHBOURS]])
+  neighbours = _first_clips(
+    config, config.data.train_split, [i for r in picks for i in r['topk_ids'][:GALLERY_NEIGHBOURS]]
+  )
   return plots.plot_retrieval_gallery(
-      [queries[r['query_id']] for r in picks], [r['query_label'] for r in picks],
-      [[neighbours[i] for i in r['topk_ids'][:GALLERY_NEIGHBOURS]] for r in picks],
-      [r['topk_labels'][:GALLERY_NEIGHBOURS] for r in picks],
-      os.path.join(out_dir, 'retrieval_gallery.png'), class_names=class_names)
+    [queries[r['query_id']] for r in picks],
+    [r['query_label'] for r in picks],
+    [[neighbours[i] for i in r['topk_ids'][:GALLERY_NEIGHBOURS]] for r in picks],
+    [r['topk_labels'][:GALLERY_NEIGHBOURS] for r in picks],
+    os.path.join(out_dir, 'retrieval_gallery.png'),
+    class_names=class_names,
+  )
 
 
 def _class_names(config: ml_collections.ConfigDict) -> list[str] | None:
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
     builder = tfds.builder(config.data.name, data_dir=config.data.data_dir)
     return list(builder.info.features['label'].names)
   except Exception:  # pylint: disable=broad-except
     return None  # plots fall back to class indices
 
 
-def evaluate_run(workdir: str, out_dir: str | None = None, *, random_init: bool = False,
-                 step: int | None = None, finetune: bool = False,
-                 overrides: Sequence[str] = (), run_name: str | None = None) -> dict[str, float]:
+def evaluate_run(
+  workdir: str,
+  out_dir: str | None = None,
+  *,
+  random_init: bool = False,
+  step: int | None = None,
+  finetune: bool = False,
+  overrides: Sequence[str] = (),
+  run_name: str | None = None,
+) -> dict[str, float]:
   """Runs every configured protocol on a run's backbone (or its random initialisation).
 
   Args:
@@ -99,18 +125,20 @@ def evaluate_run(workdir: str, out_dir: str | None = None, *, random_init: bool 
   """
   config_path = os.path.join(workdir, 'config.json')
   if not os.path.exists(config_path):
-    raise FileNotFoundError(f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?')
+    raise FileNotFoundError(
+      f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?'
+    )
   config = config_lib.config_from_json(config_path)
   if overrides:
     config.unlock()
     config = config_lib.validate(config_lib.apply_overrides(config, overrides))
   if random_init:
-    embed_fn = export.random_init_embed_fn(config)
+    embed_fn = runs.random_init_embed_fn(config)
     source = f'random initialisation (seed {config.seed})'
     checkpoint = None
   else:
-    _, method, params, state, step = export.load_run(workdir, step)
-    embed_fn = export.embed_fn_from_state(config, method, params, state)
+    _, method, params, state, step = runs.load_run(workdir, step)
+    embed_fn = runs.embed_fn_from_state(config, method, params, state)
     source = f'checkpoint step {step}'
     checkpoint = os.path.join(workdir, 'checkpoints', str(step))
   out_dir = out_dir or os.path.join(workdir, 'eval_random_init' if random_init else 'eval')
@@ -123,20 +151,44 @@ def evaluate_run(workdir: str, out_dir: str | None = None, *, random_init: bool 
   protocols += ['linear_probe'] if e.linear_probe else []
   protocols += ['shuffle'] if e.shuffle_sensitivity else []
   results = suite.evaluate_frozen(
-      embed_fn, lambda: _eval_dataset(config, config.data.train_split).as_numpy_iterator(),
-      lambda: _eval_dataset(config, config.data.eval_split).as_numpy_iterator(), out_dir,
-      protocols=protocols, run_name=run_name, recall_ks=tuple(e.ks),
-      cache_dir=None if random_init else os.path.join(out_dir, 'features'), checkpoint=checkpoint,
-      eval_config={'data': config.data.to_dict(), 'evaluation': e.to_dict()})
+    embed_fn,
+    lambda: _eval_dataset(config, config.data.train_split).as_numpy_iterator(),
+    lambda: _eval_dataset(config, config.data.eval_split).as_numpy_iterator(),
+    out_dir,
+    protocols=protocols,
+    run_name=run_name,
+    recall_ks=tuple(e.ks),
+    cache_dir=None if random_init else os.path.join(out_dir, 'features'),
+    checkpoint=checkpoint,
+    eval_config={'data': config.data.to_dict(), 'evaluation': e.to_dict()},
+  )
   if finetune or e.finetune:
     from jaxvssl.evaluation import finetune as finetune_lib  # pylint: disable=g-import-not-at-top
-    results.update(finetune_lib.finetune_run(
-        workdir, config, os.path.join(out_dir, 'finetune'), random_init=random_init, step=step,
-        run_name=run_name, finetune_config=config.finetune.to_dict()))
+
+    results.update(
+      finetune_lib.finetune_run(
+        workdir,
+        config,
+        os.path.join(out_dir, 'finetune'),
+        random_init=random_init,
+        step=step,
+        run_name=run_name,
+        finetune_config=config.finetune.to_dict(),
+      )
+    )
   gallery_plot(config, out_dir, _class_names(config))
   with open(os.path.join(out_dir, 'summary.json'), 'w') as f:
-    json.dump({'run': run_name, 'workdir': os.path.abspath(workdir), 'source': source,
-               'metrics': results, 'seconds': time.perf_counter() - t0}, f, indent=2)
+    json.dump(
+      {
+        'run': run_name,
+        'workdir': os.path.abspath(workdir),
+        'source': source,
+        'metrics': results,
+        'seconds': time.perf_counter() - t0,
+      },
+      f,
+      indent=2,
+    )
   print(reports.comparison_table([(run_name, results)]), flush=True)
   return results
 
@@ -154,6 +206,7 @@ def compare_runs(paths: Sequence[str], out_dir: str, names: Sequence[str] | None
     f.write(table)
   recalls = {n: {k: v for k, v in m.items() if k.startswith('retrieval/R@')} for n, m in runs}
   if any(recalls.values()):
-    plots.plot_recall_curves({n: r for n, r in recalls.items() if r},
-                             os.path.join(out_dir, 'recall_at_k.png'))
+    plots.plot_recall_curves(
+      {n: r for n, r in recalls.items() if r}, os.path.join(out_dir, 'recall_at_k.png')
+    )
   return table

@@ -65,15 +65,18 @@ class JsonlWriter(metric_writers.MetricWriter):
     self._file.close()
 
 
-def create_writer(workdir: str, is_main_process: bool, resume_step: int = 0
-                  ) -> metric_writers.MetricWriter:
+def create_writer(
+  workdir: str, is_main_process: bool, resume_step: int = 0
+) -> metric_writers.MetricWriter:
   """TensorBoard + logging + metrics.jsonl on process 0; logging only elsewhere."""
   if not is_main_process:
     return metric_writers.create_default_writer(workdir, just_logging=True)
-  return metric_writers.MultiWriter([
+  return metric_writers.MultiWriter(
+    [
       metric_writers.create_default_writer(workdir, asynchronous=False),
       JsonlWriter(os.path.join(workdir, 'metrics.jsonl'), resume_step),
-  ])
+    ]
+  )
 
 
 class NonFiniteLossError(RuntimeError):
@@ -88,22 +91,23 @@ def first_non_finite(steps: list[int], losses: np.ndarray) -> int | None:
   return None
 
 
-def throughput(wait_seconds: float, steps: int, elapsed_seconds: float, clips_per_step: int
-               ) -> dict[str, float]:
+def throughput(
+  wait_seconds: float, steps: int, elapsed_seconds: float, clips_per_step: int
+) -> dict[str, float]:
   """Steps/s, clips/s and the split of wall time into data wait and compute for one interval.
 
   `wait_seconds` is how long the host blocked on the input pipeline
-  (`jaxvssl.data.pipeline.TimedIterator.pop_wait()`); compute is the rest (dispatch, the device
+  (`jaxvssl.inputs.pipeline.TimedIterator.pop_wait()`); compute is the rest (dispatch, the device
   time the host waits for when it reads metrics, checkpointing).
   """
   elapsed = max(elapsed_seconds, 1e-9)
   steps = max(steps, 1)
   return {
-      'perf/steps_per_sec': steps / elapsed,
-      'perf/clips_per_sec': steps * clips_per_step / elapsed,
-      'perf/data_wait_fraction': min(max(wait_seconds / elapsed, 0.0), 1.0),
-      'perf/data_wait_ms_per_step': 1000 * wait_seconds / steps,
-      'perf/compute_ms_per_step': 1000 * max(elapsed - wait_seconds, 0.0) / steps,
+    'perf/steps_per_sec': steps / elapsed,
+    'perf/clips_per_sec': steps * clips_per_step / elapsed,
+    'perf/data_wait_fraction': min(max(wait_seconds / elapsed, 0.0), 1.0),
+    'perf/data_wait_ms_per_step': 1000 * wait_seconds / steps,
+    'perf/compute_ms_per_step': 1000 * max(elapsed - wait_seconds, 0.0) / steps,
   }
 
 
@@ -112,4 +116,5 @@ def progress_bar(total: int, initial: int, enabled: bool):
   if not enabled or not sys.stdout.isatty():
     return None
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+
   return tqdm(total=total, initial=initial, unit='step', dynamic_ncols=True)

@@ -40,6 +40,7 @@ def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
 def _decay_mask(params):
   """Weight decay on kernels only: biases, norm scales and 1-d parameters are excluded."""
   import jax  # pylint: disable=g-import-not-at-top
+
   return jax.tree_util.tree_map(lambda p: p.ndim > 1, params)
 
 
@@ -59,8 +60,9 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
       chain.append(optax.add_decayed_weights(o.weight_decay, mask=_decay_mask))
     chain.append(optax.adam(schedule, b1=o.b1, b2=o.b2))
   elif o.name == 'adamw':
-    chain.append(optax.adamw(schedule, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay,
-                             mask=_decay_mask))
+    chain.append(
+      optax.adamw(schedule, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay, mask=_decay_mask)
+    )
   else:  # validated in config.check_values
     raise ValueError(f'config.optim.name={o.name!r} is unknown')
   return optax.chain(*chain)

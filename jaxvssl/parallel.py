@@ -60,6 +60,7 @@ def local_batch_size(global_batch_size: int) -> int:
   """The share of one process; the global batch must split evenly over processes."""
   count = jax.process_count()
   if global_batch_size % count:
-    raise ValueError(f'config.batch_size={global_batch_size} is not divisible by the number of '
-                     f'processes ({count})')
+    raise ValueError(
+      f'config.batch_size={global_batch_size} is not divisible by the number of processes ({count})'
+    )
   return global_batch_size // count

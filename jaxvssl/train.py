@@ -29,6 +29,7 @@ from jaxvssl import methods as methods_lib
 @flax.struct.dataclass
 class TrainState:
   """Everything a restart needs. `params` are what the optimizer updates; `state` is the rest."""
+
   step: jax.Array
   params: Any
   opt_state: Any
@@ -36,8 +37,9 @@ class TrainState:
   rng: jax.Array
 
 
-def make_train_step(method: methods_lib.Method, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule) -> Callable:
+def make_train_step(
+  method: methods_lib.Method, tx: optax.GradientTransformation, schedule: optax.Schedule
+) -> Callable:
   """The pure step: (TrainState, batch) -> (TrainState, metrics)."""
 
   def train_step(ts: TrainState, batch: dict[str, jax.Array]):
@@ -52,29 +54,45 @@ def make_train_step(method: methods_lib.Method, tx: optax.GradientTransformation
     updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
     params = optax.apply_updates(ts.params, updates)
     state = method.after_update(params, state, ts.step)
-    step_metrics = dict(step_metrics, loss=loss, learning_rate=schedule(ts.step),
-                        grad_norm=optax.global_norm(grads))
+    step_metrics = dict(
+      step_metrics, loss=loss, learning_rate=schedule(ts.step), grad_norm=optax.global_norm(grads)
+    )
     new_ts = ts.replace(step=ts.step + 1, params=params, opt_state=opt_state, state=state)
     return new_ts, step_metrics
 
   return train_step
 
 
-def init_train_state(method: methods_lib.Method, tx: optax.GradientTransformation,
-                     batch: dict[str, jax.Array], seed: int) -> TrainState:
+def init_train_state(
+  method: methods_lib.Method,
+  tx: optax.GradientTransformation,
+  batch: dict[str, jax.Array],
+  seed: int,
+) -> TrainState:
   rng = jax.random.PRNGKey(seed)
   init_rng, train_rng = jax.random.split(rng)
   params, state = method.init(init_rng, batch)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    state=state, rng=train_rng)
+  return TrainState(
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    opt_state=tx.init(params),
+    state=state,
+    rng=train_rng,
+  )
 
 
-def make_batches(config: ml_collections.ConfigDict, method: methods_lib.Method, start_step: int,
-                 source: Any = None) -> Iterator[dict[str, np.ndarray]]:
+def make_batches(
+  config: ml_collections.ConfigDict, method: methods_lib.Method, start_step: int, source: Any = None
+) -> Iterator[dict[str, np.ndarray]]:
   """This process's share of the training stream, positioned at `start_step`."""
-  ds = method.train_dataset(global_batch_size=config.batch_size, seed=config.seed,
-                            process_index=jax.process_index(), process_count=jax.process_count(),
-                            start_step=start_step, source=source)
+  ds = method.train_dataset(
+    global_batch_size=config.batch_size,
+    seed=config.seed,
+    process_index=jax.process_index(),
+    process_count=jax.process_count(),
+    start_step=start_step,
+    source=source,
+  )
   return iter(ds.as_numpy_iterator())
 
 
@@ -95,17 +113,23 @@ def _restore_or_explain(manager, abstract_state, config, workdir: str):
       changed = [f'({path} is missing)']
     step = manager.latest_step()
     raise ResumeMismatchError(
-        f'{workdir} holds a checkpoint (step {step}, '
-        f'{checkpointing.checkpoint_path(manager, step)}) whose train state does not match this '
-        f'config, so it cannot be resumed. Config keys that differ from {path}: '
-        f'{"; ".join(changed) or "none"}. Use a new --workdir, or the config the run was started '
-        f'with. (orbax: {str(e).splitlines()[0]})') from e
+      f'{workdir} holds a checkpoint (step {step}, '
+      f'{checkpointing.checkpoint_path(manager, step)}) whose train state does not match this '
+      f'config, so it cannot be resumed. Config keys that differ from {path}: '
+      f'{"; ".join(changed) or "none"}. Use a new --workdir, or the config the run was started '
+      f'with. (orbax: {str(e).splitlines()[0]})'
+    ) from e
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       batches_fn: Callable[[int], Iterator[dict[str, np.ndarray]]] | None = None,
-                       source: Any = None, devices: list[jax.Device] | None = None,
-                       stop_after_steps: int | None = None) -> TrainState:
+def train_and_evaluate(
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  *,
+  batches_fn: Callable[[int], Iterator[dict[str, np.ndarray]]] | None = None,
+  source: Any = None,
+  devices: list[jax.Device] | None = None,
+  stop_after_steps: int | None = None,
+) -> TrainState:
   """Pretrains `config.method`, resuming from `workdir` if it holds a checkpoint.
 
   Args:
@@ -129,22 +153,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   method = methods_lib.build(config, num_devices)
   schedule = optim.make_schedule(config)
   tx = optim.make_optimizer(config)
-  logging.info('jaxvssl: method=%s backbone=%s devices=%d global batch=%d peak lr=%.3g '
-               '(base %.3g x %d / %d)', config.method, config.model.backbone, num_devices,
-               config.batch_size, optim.peak_learning_rate(config), config.optim.base_learning_rate,
-               config.batch_size, config.optim.reference_batch_size)
-  print(f'[jaxvssl] {config.method}: {num_devices} device(s), global batch {config.batch_size}, '
-        f'peak learning rate {optim.peak_learning_rate(config):.4g} (linear scaling from '
-        f'{config.optim.base_learning_rate:g} at batch {config.optim.reference_batch_size})',
-        flush=True)
+  logging.info(
+    'jaxvssl: method=%s backbone=%s devices=%d global batch=%d peak lr=%.3g (base %.3g x %d / %d)',
+    config.method,
+    config.model.backbone,
+    num_devices,
+    config.batch_size,
+    optim.peak_learning_rate(config),
+    config.optim.base_learning_rate,
+    config.batch_size,
+    config.optim.reference_batch_size,
+  )
+  print(
+    f'[jaxvssl] {config.method}: {num_devices} device(s), global batch {config.batch_size}, '
+    f'peak learning rate {optim.peak_learning_rate(config):.4g} (linear scaling from '
+    f'{config.optim.base_learning_rate:g} at batch {config.optim.reference_batch_size})',
+    flush=True,
+  )
 
   # --- State: resume or init ------------------------------------------------------------------
-  manager = checkpointing.make_manager(workdir, config.keep_checkpoints,
-                                       config.checkpoint_every_steps, config.async_checkpointing)
+  manager = checkpointing.make_manager(
+    workdir, config.keep_checkpoints, config.checkpoint_every_steps, config.async_checkpointing
+  )
   start_step = manager.latest_step() or 0
-  from jaxvssl.data.pipeline import TimedIterator  # pylint: disable=g-import-not-at-top
-  batches = TimedIterator(make_batches(config, method, start_step, source) if batches_fn is None
-                          else batches_fn(start_step))
+  from jaxvssl.inputs.pipeline import TimedIterator  # pylint: disable=g-import-not-at-top
+
+  batches = TimedIterator(
+    make_batches(config, method, start_step, source)
+    if batches_fn is None
+    else batches_fn(start_step)
+  )
   first = next(batches)
   first_global = parallel.global_batch(first, mesh)
   init_fn = functools.partial(init_train_state, method, tx, seed=config.seed)
@@ -152,9 +190,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   replicated = parallel.replicated_sharding(mesh)
   state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
   if start_step:
-    ts = _restore_or_explain(manager, checkpointing.abstract_like(abstract_ts, mesh), config,
-                             workdir)
-    print(f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True)
+    ts = _restore_or_explain(
+      manager, checkpointing.abstract_like(abstract_ts, mesh), config, workdir
+    )
+    print(
+      f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True
+    )
   else:
     ts = jax.jit(init_fn, out_shardings=state_sharding)(first_global)
   if is_main:  # only now: a failed resume must not overwrite the run's own config.json
@@ -163,9 +204,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   # --- Compiled step ----------------------------------------------------------------------------
   batch_sharding = jax.tree_util.tree_map(lambda _: parallel.data_sharding(mesh), first_global)
-  step_fn = jax.jit(make_train_step(method, tx, schedule),
-                    in_shardings=(state_sharding, batch_sharding),
-                    out_shardings=(state_sharding, replicated), donate_argnums=(0,))
+  step_fn = jax.jit(
+    make_train_step(method, tx, schedule),
+    in_shardings=(state_sharding, batch_sharding),
+    out_shardings=(state_sharding, replicated),
+    donate_argnums=(0,),
+  )
 
   writer = metrics_lib.create_writer(workdir, is_main, start_step)
   monitor = _make_monitor(config, method) if config.monitor.every_steps else None
@@ -184,15 +228,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if bad is not None:
       manager.wait_until_finished()
       raise metrics_lib.NonFiniteLossError(
-          f'loss is not finite at step {bad}; training stopped. Last good checkpoint: '
-          f'{checkpointing.checkpoint_path(manager, last_good)}')
+        f'loss is not finite at step {bad}; training stopped. Last good checkpoint: '
+        f'{checkpointing.checkpoint_path(manager, last_good)}'
+      )
     return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[-1]}
 
   # --- Loop ---------------------------------------------------------------------------------
   step = start_step
   batch_global = first_global
-  end_step = config.num_steps if stop_after_steps is None else min(
-      config.num_steps, start_step + stop_after_steps)
+  end_step = (
+    config.num_steps
+    if stop_after_steps is None
+    else min(config.num_steps, start_step + stop_after_steps)
+  )
   t_start = t_interval = time.perf_counter()
   last_logged = start_step
   batches.pop_wait()  # the first batch's wait belongs to start-up, not to step 1
@@ -207,19 +255,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       scalars = check_pending()
       now = time.perf_counter()
       wait_s, _ = batches.pop_wait()
-      scalars.update(metrics_lib.throughput(wait_s, step - last_logged, now - t_interval,
-                                            clips_per_step))
+      scalars.update(
+        metrics_lib.throughput(wait_s, step - last_logged, now - t_interval, clips_per_step)
+      )
       done = step - start_step
       eta = (time.perf_counter() - t_start) / done * (config.num_steps - step)
       scalars['perf/eta_minutes'] = eta / 60
       writer.write_scalars(step, scalars)
       if bar is not None:
-        bar.set_postfix(loss=f"{scalars['loss']:.4f}",
-                        data=f"{scalars['perf/data_wait_fraction']:.0%}")
+        bar.set_postfix(
+          loss=f'{scalars["loss"]:.4f}', data=f'{scalars["perf/data_wait_fraction"]:.0%}'
+        )
       elif is_main:
-        print(f"[jaxvssl] step {step}/{config.num_steps} loss {scalars['loss']:.4f} "
-              f"{scalars['perf/clips_per_sec']:.1f} clips/s data-wait "
-              f"{scalars['perf/data_wait_fraction']:.0%} eta {eta / 60:.1f} min", flush=True)
+        print(
+          f'[jaxvssl] step {step}/{config.num_steps} loss {scalars["loss"]:.4f} '
+          f'{scalars["perf/clips_per_sec"]:.1f} clips/s data-wait '
+          f'{scalars["perf/data_wait_fraction"]:.0%} eta {eta / 60:.1f} min',
+          flush=True,
+        )
       t_interval, last_logged = now, step
 
     if step % config.checkpoint_every_steps == 0 or step == end_step:
@@ -243,23 +296,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
 def _make_monitor(config: ml_collections.ConfigDict, method: methods_lib.Method) -> Callable:
   """Periodic kNN / R@k on a small held-out subset (`config.monitor`), logged with the metrics."""
-  from jaxvssl import export  # pylint: disable=g-import-not-at-top
-  from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
+  from jaxvssl import runs  # pylint: disable=g-import-not-at-top
+  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
   from jaxvssl.evaluation import monitor as monitor_lib  # pylint: disable=g-import-not-at-top
+
   m = config.monitor
 
   def subset(split: str, count: int):
     source = pipeline.load_split(config.data, split, 0, 1).take(count)
     return lambda: pipeline.make_eval_dataset(
-        config.data, split, batch_size=config.evaluation.batch_size, num_clips=m.num_clips,
-        num_frames=config.data.num_frames, stride=config.data.stride,
-        source=source).as_numpy_iterator()
+      config.data,
+      split,
+      batch_size=config.evaluation.batch_size,
+      num_clips=m.num_clips,
+      num_frames=config.data.num_frames,
+      stride=config.data.stride,
+      source=source,
+    ).as_numpy_iterator()
 
   gallery = subset(config.data.train_split, m.num_train_videos)
   queries = subset(config.data.eval_split, m.num_test_videos)
 
   def run(method, ts):
-    embed_fn = export.embed_fn_from_state(config, method, ts.params, ts.state)
+    embed_fn = runs.embed_fn_from_state(config, method, ts.params, ts.state)
     return monitor_lib.monitor_metrics(embed_fn, gallery, queries)
 
   return run

@@ -29,9 +29,9 @@ import time
 import cv2
 import numpy as np
 
-from jaxvssl.data import pipeline
-from jaxvssl.data import views as V
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.inputs import pipeline
+from jaxvssl.inputs import views as V
+from jaxvssl.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
 
@@ -39,21 +39,25 @@ tf = import_tensorflow()
 def presets(frames: int, stride: int) -> dict[str, tuple[V.ViewSpec, ...]]:
   """View sets shaped like the methods' (the pipeline cost depends only on these)."""
   return {
-      # cacl: one clip, two augmentations.
-      'cacl': (V.ViewSpec('query', frames, stride, temporal_group=0, augment_group=0),
-               V.ViewSpec('key', frames, stride, temporal_group=0, augment_group=1)),
-      # moco / scvrl L_V: two clips of one video.
-      'moco': (V.ViewSpec('query', frames, stride),
-               V.ViewSpec('key', frames, stride)),
-      # mlfo: 2*frames window -> first half, second half, long subsampled.
-      'mlfo': (V.ViewSpec('a', frames, stride, temporal_group=0),
-               V.ViewSpec('b', frames, stride, temporal_group=0, offset=frames * stride),
-               V.ViewSpec('long', frames, 2 * stride, temporal_group=0)),
+    # cacl: one clip, two augmentations.
+    'cacl': (
+      V.ViewSpec('query', frames, stride, temporal_group=0, augment_group=0),
+      V.ViewSpec('key', frames, stride, temporal_group=0, augment_group=1),
+    ),
+    # moco / scvrl L_V: two clips of one video.
+    'moco': (V.ViewSpec('query', frames, stride), V.ViewSpec('key', frames, stride)),
+    # mlfo: 2*frames window -> first half, second half, long subsampled.
+    'mlfo': (
+      V.ViewSpec('a', frames, stride, temporal_group=0),
+      V.ViewSpec('b', frames, stride, temporal_group=0, offset=frames * stride),
+      V.ViewSpec('long', frames, 2 * stride, temporal_group=0),
+    ),
   }
 
 
-def synthetic_source(num_videos: int, length: int, height: int, width: int,
-                     quality: int, seed: int = 0) -> tf.data.Dataset:
+def synthetic_source(
+  num_videos: int, length: int, height: int, width: int, quality: int, seed: int = 0
+) -> tf.data.Dataset:
   """Smooth moving patterns (JPEG size/decode cost close to natural frames)."""
   rng = np.random.default_rng(seed)
   yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -63,18 +67,22 @@ def synthetic_source(num_videos: int, length: int, height: int, width: int,
     phase = rng.uniform(0, 6.28, size=3)
     jpegs = []
     for t in range(length):
-      channels = [127 + 120 * np.sin(fx * (xx + speed * t) + fy * yy + phase[c])
-                  for c in range(3)]
+      channels = [127 + 120 * np.sin(fx * (xx + speed * t) + fy * yy + phase[c]) for c in range(3)]
       frame = np.clip(np.stack(channels, -1) + rng.normal(0, 6, (height, width, 3)), 0, 255)
-      ok, buf = cv2.imencode('.jpg', frame.astype(np.uint8),
-                             [cv2.IMWRITE_JPEG_QUALITY, quality])
+      ok, buf = cv2.imencode('.jpg', frame.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
       assert ok
       jpegs.append(buf.tobytes())
     windows = max(1, length // 25)
-    examples.append({'video': tf.constant(jpegs), 'label': tf.constant(v % 10, tf.int64),
-                     'video_id': tf.constant(f'bench{v}'), 'fps': tf.constant(25.0),
-                     'num_frames': tf.constant(length, tf.int32),
-                     'motion_scores': tf.constant(rng.uniform(size=windows), tf.float32)})
+    examples.append(
+      {
+        'video': tf.constant(jpegs),
+        'label': tf.constant(v % 10, tf.int64),
+        'video_id': tf.constant(f'bench{v}'),
+        'fps': tf.constant(25.0),
+        'num_frames': tf.constant(length, tf.int32),
+        'motion_scores': tf.constant(rng.uniform(size=windows), tf.float32),
+      }
+    )
   ds = tf.data.Dataset.from_tensors(examples[0])
   for ex in examples[1:]:
     ds = ds.concatenate(tf.data.Dataset.from_tensors(ex))
@@ -96,8 +104,9 @@ def main():
   p.add_argument('--steps', type=int, default=30)
   p.add_argument('--warmup', type=int, default=5)
   p.add_argument('--num_parallel_calls', type=int, default=-1)
-  p.add_argument('--no_photometric', action='store_true',
-                 help='switch off colour jitter, grayscale and blur')
+  p.add_argument(
+    '--no_photometric', action='store_true', help='switch off colour jitter, grayscale and blur'
+  )
   p.add_argument('--num_videos', type=int, default=48)
   p.add_argument('--video_length', type=int, default=96)
   p.add_argument('--height', type=int, default=128)
@@ -121,14 +130,18 @@ def main():
     where = f'tfds:{args.name}/{args.split} @ {args.data_dir}'
   else:
     t0 = time.perf_counter()
-    source = synthetic_source(args.num_videos, args.video_length, args.height, args.width,
-                              args.jpeg_quality).cache()
-    where = (f'in-memory {args.num_videos} videos x {args.video_length} frames '
-             f'{args.height}x{args.width} JPEG q{args.jpeg_quality} '
-             f'(built in {time.perf_counter() - t0:.1f}s)')
+    source = synthetic_source(
+      args.num_videos, args.video_length, args.height, args.width, args.jpeg_quality
+    ).cache()
+    where = (
+      f'in-memory {args.num_videos} videos x {args.video_length} frames '
+      f'{args.height}x{args.width} JPEG q{args.jpeg_quality} '
+      f'(built in {time.perf_counter() - t0:.1f}s)'
+    )
   views = presets(args.num_frames, args.stride)[args.preset]
-  ds = pipeline.make_train_dataset(cfg, views, global_batch_size=args.batch_size, seed=0,
-                                   source=source)
+  ds = pipeline.make_train_dataset(
+    cfg, views, global_batch_size=args.batch_size, seed=0, source=source
+  )
   batches = pipeline.TimedIterator(ds.as_numpy_iterator())
   for _ in range(args.warmup):
     next(batches)
@@ -139,19 +152,24 @@ def main():
   elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
   videos = args.steps * args.batch_size
   result = {
-      'source': where, 'preset': args.preset, 'views': len(views),
-      'clip': f'{args.num_frames}x{args.crop_size}x{args.crop_size} stride {args.stride}',
-      'batch_size': args.batch_size, 'steps': args.steps,
-      'photometric': not args.no_photometric,
-      'cpu_count': os.cpu_count(), 'load_avg_1m': round(os.getloadavg()[0], 2),
-      'videos_per_s': round(videos / elapsed, 2),
-      'clips_per_s': round(videos * len(views) / elapsed, 2),
-      # Load-independent: clips per second of CPU time used by this process
-      # (on a shared machine clips_per_s mostly measures the other tenants).
-      'clips_per_cpu_s': round(videos * len(views) / cpu, 2),
-      'cpu_cores_busy': round(cpu / elapsed, 2),
-      'frames_decoded_upper_bound_per_s': round(
-          videos * sum(v.num_frames for v in views) / elapsed, 1),
+    'source': where,
+    'preset': args.preset,
+    'views': len(views),
+    'clip': f'{args.num_frames}x{args.crop_size}x{args.crop_size} stride {args.stride}',
+    'batch_size': args.batch_size,
+    'steps': args.steps,
+    'photometric': not args.no_photometric,
+    'cpu_count': os.cpu_count(),
+    'load_avg_1m': round(os.getloadavg()[0], 2),
+    'videos_per_s': round(videos / elapsed, 2),
+    'clips_per_s': round(videos * len(views) / elapsed, 2),
+    # Load-independent: clips per second of CPU time used by this process
+    # (on a shared machine clips_per_s mostly measures the other tenants).
+    'clips_per_cpu_s': round(videos * len(views) / cpu, 2),
+    'cpu_cores_busy': round(cpu / elapsed, 2),
+    'frames_decoded_upper_bound_per_s': round(
+      videos * sum(v.num_frames for v in views) / elapsed, 1
+    ),
   }
   print(json.dumps(result, indent=1))
   if args.json:

@@ -18,8 +18,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from jaxvssl.data.permutations import ShuffleDegreeSampler  # pylint: disable=g-import-not-at-top
-from jaxvssl.data.segments import sample_segments, sample_segments_tf  # pylint: disable=g-import-not-at-top
+from jaxvssl.inputs.permutations import ShuffleDegreeSampler  # pylint: disable=g-import-not-at-top
+from jaxvssl.inputs.segments import sample_segments, sample_segments_tf  # pylint: disable=g-import-not-at-top
 
 
 def _rate(fn, samples_per_call: int, seconds: float) -> float:
@@ -41,8 +41,10 @@ def main():
 
   start = time.perf_counter()
   uniform = ShuffleDegreeSampler(num_frames=args.num_frames, uniform=True, seed=0)
-  print(f'ShuffleDegreeSampler(num_frames={args.num_frames}) bank construction: '
-        f'{time.perf_counter() - start:.2f} s, banks {uniform.banks.shape}')
+  print(
+    f'ShuffleDegreeSampler(num_frames={args.num_frames}) bank construction: '
+    f'{time.perf_counter() - start:.2f} s, banks {uniform.banks.shape}'
+  )
   skewed = ShuffleDegreeSampler(num_frames=args.num_frames, uniform=False, seed=0)
   for name, sampler in (('uniform', uniform), ('non-uniform (SDP*)', skewed)):
     r = _rate(lambda s=sampler: s.sample(args.batch), args.batch, args.seconds)
@@ -52,10 +54,15 @@ def main():
   r = _rate(lambda: sample_segments(rng, 300, 16, 3, (1, 8)), 1, args.seconds)
   print(f'sample_segments (NumPy, n=3, rates 1-8, 300-frame video): {r:,.0f} samples/s')
 
-  ds = (tf.data.Dataset.range(10**9)
-        .map(lambda i: sample_segments_tf(tf.stack([i, 0]), 300, 16, 3, (1, 8)),
-             num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(args.batch).prefetch(2))
+  ds = (
+    tf.data.Dataset.range(10**9)
+    .map(
+      lambda i: sample_segments_tf(tf.stack([i, 0]), 300, 16, 3, (1, 8)),
+      num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    .batch(args.batch)
+    .prefetch(2)
+  )
   it = iter(ds)
   r = _rate(lambda: next(it), args.batch, args.seconds)
   print(f'sample_segments_tf in tf.data (map AUTOTUNE + batch {args.batch}): {r:,.0f} samples/s')

@@ -12,6 +12,7 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Many tests compile the same tiny programs (a train step, an init) more than once: a persistent
 # compilation cache turns the repeats into disk reads.
-jax.config.update('jax_compilation_cache_dir',
-                  os.environ.get('JAXVSSL_TEST_CACHE', '/tmp/jaxvssl_test_jax_cache'))
+jax.config.update(
+  'jax_compilation_cache_dir', os.environ.get('JAXVSSL_TEST_CACHE', '/tmp/jaxvssl_test_jax_cache')
+)
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)

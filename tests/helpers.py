@@ -38,16 +38,20 @@ def tiny_config(method: str = 'moco', **overrides):
   return config_lib.validate(config)
 
 
-def fake_batches(config, method, start_step: int = 0, seed: int = 0,
-                 nan_at_step: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+def fake_batches(
+  config, method, start_step: int = 0, seed: int = 0, nan_at_step: int | None = None
+) -> Iterator[dict[str, np.ndarray]]:
   """Batch `s` is a pure function of (seed, s), like the real pipeline's stream."""
   example = method.example_batch(config.batch_size)
   step = start_step
   while True:
     rng = np.random.default_rng([seed, step])
-    batch = {k: rng.normal(size=v.shape).astype(np.asarray(v).dtype) if np.asarray(v).dtype.kind == 'f'
-             else rng.integers(0, 2, size=v.shape).astype(np.asarray(v).dtype)
-             for k, v in example.items()}
+    batch = {
+      k: rng.normal(size=v.shape).astype(np.asarray(v).dtype)
+      if np.asarray(v).dtype.kind == 'f'
+      else rng.integers(0, 2, size=v.shape).astype(np.asarray(v).dtype)
+      for k, v in example.items()
+    }
     batch['label'] = rng.integers(0, 4, size=(config.batch_size,)).astype(np.int32)
     if nan_at_step is not None and step == nan_at_step:
       first = next(iter(example))

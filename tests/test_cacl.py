@@ -12,20 +12,35 @@ import numpy as np
 import pytest
 
 from jaxvssl import checkpointing, config as config_lib, methods, optim, train
-from jaxvssl.data import permutations
+from jaxvssl.inputs import permutations
 from jaxvssl.methods import cacl as cacl_lib, frames as frames_lib
 from tests import helpers
 
-FRAMES = {'frames.encoder': 'resnet10', 'frames.width_multiplier': 1 / 16,
-          'frames.queue_size': 16, 'frames.embed_dim': 8}
+FRAMES = {
+  'frames.encoder': 'resnet10',
+  'frames.width_multiplier': 1 / 16,
+  'frames.queue_size': 16,
+  'frames.embed_dim': 8,
+}
 
 
 def cacl_config(frames_dir, **overrides):
-  values = {'cacl.frame_encoder': 'resnet10', 'cacl.frame_encoder_width': 1 / 16,
-            'cacl.frame_encoder_workdir': str(frames_dir), 'cacl.queue_size': 32,
-            'cacl.embed_dim': 8, 'cacl.transformer_dim': 8, 'cacl.transformer_layers': 1,
-            'cacl.transformer_heads': 2, 'cacl.sdp_hidden_dim': 8, 'cacl.momentum': 0.9,
-            'cacl.temperature': 0.2, 'cacl.sdp_bank_size': 8, 'batch_size': 4, 'num_steps': 2}
+  values = {
+    'cacl.frame_encoder': 'resnet10',
+    'cacl.frame_encoder_width': 1 / 16,
+    'cacl.frame_encoder_workdir': str(frames_dir),
+    'cacl.queue_size': 32,
+    'cacl.embed_dim': 8,
+    'cacl.transformer_dim': 8,
+    'cacl.transformer_layers': 1,
+    'cacl.transformer_heads': 2,
+    'cacl.sdp_hidden_dim': 8,
+    'cacl.momentum': 0.9,
+    'cacl.temperature': 0.2,
+    'cacl.sdp_bank_size': 8,
+    'batch_size': 4,
+    'num_steps': 2,
+  }
   values.update(overrides)
   return helpers.tiny_config('cacl', **values)
 
@@ -37,7 +52,8 @@ def save_frames_run(workdir, **overrides):
   method = methods.build(config, 1)
   tx = optim.make_optimizer(config)
   ts = jax.jit(functools.partial(train.init_train_state, method, tx, seed=3))(
-      method.example_batch(2))
+    method.example_batch(2)
+  )
   manager = checkpointing.make_manager(str(workdir), 1, 1, async_save=False)
   checkpointing.save(manager, 1, ts, force=True)
   manager.wait_until_finished()
@@ -68,13 +84,17 @@ def test_shapes_through_g_and_t(frames_run):
   batch = first_batch(config, method)
   params, state = method.init(jax.random.PRNGKey(0), batch)
   b, f = config.batch_size, config.data.num_frames
-  assert set(params) == {'backbone', 'contrast_head', 'sdp_head', 'transformer',
-                         'transformer_head'}
+  assert set(params) == {'backbone', 'contrast_head', 'sdp_head', 'transformer', 'transformer_head'}
   net = method.network()
   variables = {'params': params, 'batch_stats': state['batch_stats']}
   x = batch['query']
-  gq, logits = net.apply(variables, x, cacl_lib.permute_frames(x, batch['sdp_perm']),
-                         train=False, method=cacl_lib.CACLNet.encode_video)
+  gq, logits = net.apply(
+    variables,
+    x,
+    cacl_lib.permute_frames(x, batch['sdp_perm']),
+    train=False,
+    method=cacl_lib.CACLNet.encode_video,
+  )
   assert gq.shape == (b, 8) and logits.shape == (b, f)  # F frames -> F shuffle-degree classes
   # G runs on x and x~ separately; the concatenated features feed both heads.
   feature = method.backbone().apply(method.backbone_variables(params, state), x, train=False)
@@ -84,8 +104,9 @@ def test_shapes_through_g_and_t(frames_run):
   fe_dim = params['transformer']['embed']['kernel'].shape[0]
   assert tokens.shape == (b, 2 * f, fe_dim)  # [x, x~]: 2F frame tokens
   # The second half is the first half permuted (frozen features of x~ = features of x permuted).
-  np.testing.assert_allclose(tokens[:, f:], cacl_lib.permute_frames(tokens[:, :f],
-                                                                    batch['sdp_perm']))
+  np.testing.assert_allclose(
+    tokens[:, f:], cacl_lib.permute_frames(tokens[:, :f], batch['sdp_perm'])
+  )
   tq = net.apply({'params': params}, tokens, train=False, method=cacl_lib.CACLNet.encode_tokens)
   assert tq.shape == (b, 8)
   assert params['transformer']['pos_embed'].shape == (1, 1 + 2 * f, 8)
@@ -100,42 +121,69 @@ def _reference_loss(pos, neg, aggregation):
   return np.mean(-np.log(np.exp(pos) / (np.exp(pos) + neg_sum[:, None])), axis=-1)
 
 
-@pytest.mark.parametrize('pairs, aggregation', [
+@pytest.mark.parametrize(
+  'pairs, aggregation',
+  [
     (('gq_gk', 'gq_tq', 'gq_tk', 'tq_tk'), 'sum'),
     (('gq_gk', 'gq_tq', 'gq_tk', 'tq_tk'), 'independent'),
     (('gq_gk', 'gq_tk'), 'sum'),
-])
+  ],
+)
 def test_four_positive_loss_matches_hand_built_logits(frames_run, pairs, aggregation):
-  config = cacl_config(frames_run[0], **{'cacl.positive_pairs': pairs,
-                                         'cacl.positive_aggregation': aggregation,
-                                         'cacl.sdp_weight': 0.0})
+  config = cacl_config(
+    frames_run[0],
+    **{
+      'cacl.positive_pairs': pairs,
+      'cacl.positive_aggregation': aggregation,
+      'cacl.sdp_weight': 0.0,
+    },
+  )
   method = methods.build(config, 1)
   batch = first_batch(config, method)
   params, state = method.init(jax.random.PRNGKey(1), batch)
-  loss, (metrics, new_state) = method.loss_fn(params, state, batch, jax.random.PRNGKey(2),
-                                              jnp.zeros((), jnp.int32))
+  loss, (metrics, new_state) = method.loss_fn(
+    params, state, batch, jax.random.PRNGKey(2), jnp.zeros((), jnp.int32)
+  )
   # The four embeddings, computed independently of loss_fn.
   net, perms, tau = method.network(), batch['sdp_perm'], config.cacl.temperature
   shuffled = lambda v: cacl_lib.permute_frames(v, perms)
-  encode = lambda p, bs, v: net.apply({'params': p, 'batch_stats': bs}, v, shuffled(v),
-                                      train=True, with_sdp=False, mutable=['batch_stats'],
-                                      method=cacl_lib.CACLNet.encode_video)[0][0]
+  encode = lambda p, bs, v: net.apply(
+    {'params': p, 'batch_stats': bs},
+    v,
+    shuffled(v),
+    train=True,
+    with_sdp=False,
+    mutable=['batch_stats'],
+    method=cacl_lib.CACLNet.encode_video,
+  )[0][0]
   unit = lambda v: np.asarray(v) / np.linalg.norm(np.asarray(v), axis=-1, keepdims=True)
   gq = unit(encode(params, state['batch_stats'], batch['query']))
   gk = unit(encode(state['key_params'], state['key_batch_stats'], batch['key']))
-  t_of = lambda p, v: unit(net.apply({'params': p}, method.tokens(state['frame_encoder'], v, perms),
-                                     train=False, method=cacl_lib.CACLNet.encode_tokens))
+  t_of = lambda p, v: unit(
+    net.apply(
+      {'params': p},
+      method.tokens(state['frame_encoder'], v, perms),
+      train=False,
+      method=cacl_lib.CACLNet.encode_tokens,
+    )
+  )
   tq, tk = t_of(params, batch['query']), t_of(state['key_params'], batch['key'])
-  cos = {'gq_gk': (gq * gk).sum(-1), 'gq_tq': (gq * tq).sum(-1), 'gq_tk': (gq * tk).sum(-1),
-         'tq_tk': (tq * tk).sum(-1)}
+  cos = {
+    'gq_gk': (gq * gk).sum(-1),
+    'gq_tq': (gq * tq).sum(-1),
+    'gq_tk': (gq * tk).sum(-1),
+    'tq_tk': (tq * tk).sum(-1),
+  }
   pos = np.stack([cos[p] for p in pairs], -1) / tau
   neg = gq @ np.asarray(state['queue'].keys).T / tau
   expected = _reference_loss(pos, neg, aggregation)
   np.testing.assert_allclose(float(loss), expected.mean(), rtol=1e-4)
   # The same numbers through the shared objective.
   np.testing.assert_allclose(
-      float(loss), float(jnp.mean(cacl_lib.objectives.multi_positive_info_nce(
-          pos, neg, aggregation))), rtol=1e-4)
+    float(loss),
+    float(jnp.mean(cacl_lib.objectives.multi_positive_info_nce(pos, neg, aggregation))),
+    rtol=1e-4,
+  )
   for name, value in cos.items():  # Table 3 diagnostics
     np.testing.assert_allclose(float(metrics[f'similarity/{name}']), value.mean(), atol=1e-5)
   # The queue receives the G keys then the T keys (the released code enqueues both).
@@ -146,9 +194,13 @@ def test_four_positive_loss_matches_hand_built_logits(frames_run, pairs, aggrega
 
 def _run(config, workdir, devices, stop_after=None):
   method = methods.build(config, len(devices))
-  return train.train_and_evaluate(config, str(workdir), devices=devices,
-                                  stop_after_steps=stop_after,
-                                  batches_fn=lambda s: sdp_batches(config, method, s))
+  return train.train_and_evaluate(
+    config,
+    str(workdir),
+    devices=devices,
+    stop_after_steps=stop_after,
+    batches_fn=lambda s: sdp_batches(config, method, s),
+  )
 
 
 def _losses(workdir):
@@ -171,8 +223,9 @@ def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
   # Frozen: identical to the frames checkpoint after the optimizer steps, never in params, and
   # the optimizer state mirrors params only.
   for ts in (one, eight):
-    jax.tree_util.tree_map(np.testing.assert_array_equal,
-                           jax.device_get(ts.state['frame_encoder']), trained_encoder)
+    jax.tree_util.tree_map(
+      np.testing.assert_array_equal, jax.device_get(ts.state['frame_encoder']), trained_encoder
+    )
     assert 'frame_encoder' not in ts.params
     for path, _ in jax.tree_util.tree_flatten_with_path(ts.opt_state)[0]:
       assert 'frame_encoder' not in jax.tree_util.keystr(path)
@@ -180,11 +233,16 @@ def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
     assert jax.tree_util.tree_structure(momentum) == jax.tree_util.tree_structure(ts.params)
   # ... while the trainable T (and G) did move: same init as train.init_train_state.
   method = methods.build(config, 1)
-  initial, _ = method.init(jax.random.split(jax.random.PRNGKey(config.seed))[0],
-                           first_batch(config, method))
+  initial, _ = method.init(
+    jax.random.split(jax.random.PRNGKey(config.seed))[0], first_batch(config, method)
+  )
   for name in ('transformer', 'backbone'):
-    moved = [not np.allclose(x, y) for x, y in zip(jax.tree_util.tree_leaves(initial[name]),
-                                                   jax.tree_util.tree_leaves(one.params[name]))]
+    moved = [
+      not np.allclose(x, y)
+      for x, y in zip(
+        jax.tree_util.tree_leaves(initial[name]), jax.tree_util.tree_leaves(one.params[name])
+      )
+    ]
     assert any(moved), name
 
   # 8 fake devices == 1 device on the same global batches.
@@ -200,47 +258,80 @@ def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
   _run(config, tmp_path / 'resumed', jax.devices()[:1], stop_after=1)
   resumed = _run(config, tmp_path / 'resumed', jax.devices()[:1])
   for part in ('key_params', 'key_batch_stats', 'batch_stats', 'frame_encoder'):
-    for x, y in zip(jax.tree_util.tree_leaves(one.state[part]),
-                    jax.tree_util.tree_leaves(resumed.state[part])):
+    for x, y in zip(
+      jax.tree_util.tree_leaves(one.state[part]), jax.tree_util.tree_leaves(resumed.state[part])
+    ):
       np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6, err_msg=part)
-  assert set(one.state['key_params']) == {'backbone', 'contrast_head', 'transformer',
-                                          'transformer_head'}
+  assert set(one.state['key_params']) == {
+    'backbone',
+    'contrast_head',
+    'transformer',
+    'transformer_head',
+  }
   np.testing.assert_allclose(one.state['queue'].keys, resumed.state['queue'].keys, atol=1e-6)
   assert int(one.state['queue'].pointer) == int(resumed.state['queue'].pointer) == 32
 
 
 def _video_source(num_videos=6, length=12, size=20):
   """Skip-decoded TFDS-format videos whose frame t is a flat image of value 20 * t."""
-  from jaxvssl.data.tf_setup import import_tensorflow  # pylint: disable=g-import-not-at-top
+  from jaxvssl.tf_setup import import_tensorflow  # pylint: disable=g-import-not-at-top
+
   tf = import_tensorflow()
-  frames = tf.stack([tf.io.encode_jpeg(np.full([size, size, 3], 20 * t, np.uint8), quality=100)
-                     for t in range(length)])
-  examples = {'video': tf.stack([frames] * num_videos),
-              'label': tf.range(num_videos, dtype=tf.int64) % 2,
-              'video_id': tf.constant([f'v{i}' for i in range(num_videos)]),
-              'num_frames': tf.fill([num_videos], length),
-              'fps': tf.fill([num_videos], 8.0),
-              'motion_scores': tf.zeros([num_videos, 2])}
+  frames = tf.stack(
+    [
+      tf.io.encode_jpeg(np.full([size, size, 3], 20 * t, np.uint8), quality=100)
+      for t in range(length)
+    ]
+  )
+  examples = {
+    'video': tf.stack([frames] * num_videos),
+    'label': tf.range(num_videos, dtype=tf.int64) % 2,
+    'video_id': tf.constant([f'v{i}' for i in range(num_videos)]),
+    'num_frames': tf.fill([num_videos], length),
+    'fps': tf.fill([num_videos], 8.0),
+    'motion_scores': tf.zeros([num_videos, 2]),
+  }
   return tf.data.Dataset.from_tensor_slices(examples)
 
 
 def test_sdp_labels_match_permutations_applied_to_frames(frames_run):
-  config = cacl_config(frames_run[0], **{
-      'data.num_frames': 6, 'data.stride': 2, 'data.color_jitter_prob': 0.0,
-      'data.grayscale_prob': 0.0, 'data.blur_prob': 0.0, 'data.mean': (0.0, 0.0, 0.0),
-      'data.std': (1.0, 1.0, 1.0), 'data.num_parallel_calls': 1, 'data.shuffle_buffer': 8,
-      'cacl.sdp_bank_size': 64, 'cacl.queue_size': 48, 'batch_size': 6})
+  config = cacl_config(
+    frames_run[0],
+    **{
+      'data.num_frames': 6,
+      'data.stride': 2,
+      'data.color_jitter_prob': 0.0,
+      'data.grayscale_prob': 0.0,
+      'data.blur_prob': 0.0,
+      'data.mean': (0.0, 0.0, 0.0),
+      'data.std': (1.0, 1.0, 1.0),
+      'data.num_parallel_calls': 1,
+      'data.shuffle_buffer': 8,
+      'cacl.sdp_bank_size': 64,
+      'cacl.queue_size': 48,
+      'batch_size': 6,
+    },
+  )
   method = methods.build(config, 1)
-  ds = method.train_dataset(global_batch_size=6, seed=0, process_index=0, process_count=1,
-                            start_step=0, source=_video_source())
+  ds = method.train_dataset(
+    global_batch_size=6,
+    seed=0,
+    process_index=0,
+    process_count=1,
+    start_step=0,
+    source=_video_source(),
+  )
   labels, seen = [], set()
   for batch in ds.take(4).as_numpy_iterator():
     assert batch['sdp_perm'].shape == (6, 6) and batch['sdp_label'].shape == (6,)
     frame_id = lambda clips: np.round(clips.mean(axis=(2, 3, 4)) * 255 / 20).astype(int)
     for view in ('query', 'key'):
-      ids = frame_id(batch[view])                                             # [B, T]
-      shuffled_ids = frame_id(np.asarray(cacl_lib.permute_frames(
-          jnp.asarray(batch[view]), jnp.asarray(batch['sdp_perm']))))
+      ids = frame_id(batch[view])  # [B, T]
+      shuffled_ids = frame_id(
+        np.asarray(
+          cacl_lib.permute_frames(jnp.asarray(batch[view]), jnp.asarray(batch['sdp_perm']))
+        )
+      )
       for row, shuffled_row, label in zip(ids, shuffled_ids, batch['sdp_label']):
         # Recover the order from the pixels: position of each shuffled frame in the clip.
         order = [list(row).index(v) for v in shuffled_row]
@@ -254,13 +345,18 @@ def test_sdp_labels_match_permutations_applied_to_frames(frames_run):
 
 
 def test_sdp_star_class_probabilities_follow_random_permutations():
-  config = helpers.tiny_config('cacl', **{'cacl.sdp_uniform': False, 'cacl.contrastive_weight': 0.0,
-                                          'data.num_frames': 5})
+  config = helpers.tiny_config(
+    'cacl', **{'cacl.sdp_uniform': False, 'cacl.contrastive_weight': 0.0, 'data.num_frames': 5}
+  )
   method = methods.build(config, 1)
   probs = method.sdp_class_probs()
   # Exact class frequencies of the 120 permutations of 5 frames.
-  exact = np.bincount(permutations.distance_to_class(permutations.batch_levenshtein(
-      np.array(list(itertools.permutations(range(5)))), np.arange(5))), minlength=5)
+  exact = np.bincount(
+    permutations.distance_to_class(
+      permutations.batch_levenshtein(np.array(list(itertools.permutations(range(5)))), np.arange(5))
+    ),
+    minlength=5,
+  )
   np.testing.assert_allclose(probs, exact / exact.sum(), atol=0.01)
   assert probs[0] < 0.02 and probs.max() > 0.4  # far from uniform: what SDP* ablates
   assert method.views()[0].name == 'query' and len(method.views()) == 1  # SDP only: no key view
@@ -278,15 +374,17 @@ def test_mismatched_frame_encoder_checkpoint_is_a_clear_error(frames_run, tmp_pa
   frames_dir, variables = frames_run
   # Another architecture than config.cacl expects: the error names both.
   config = cacl_config(frames_dir, **{'cacl.frame_encoder_width': 1 / 8})
-  with pytest.raises(frames_lib.FrameEncoderError,
-                     match=r"frames_run.*architecture mismatch.*0\.0625.*0\.125"):
+  with pytest.raises(
+    frames_lib.FrameEncoderError, match=r'frames_run.*architecture mismatch.*0\.0625.*0\.125'
+  ):
     methods.build(config, 1).init(jax.random.PRNGKey(0), methods.build(config, 1).example_batch(2))
   # Not a frames run.
   moco_dir = tmp_path / 'moco_run'
   config_lib.save_config(helpers.tiny_config('moco'), str(moco_dir))
   with pytest.raises(frames_lib.FrameEncoderError, match="moco_run.*'moco' run"):
-    frames_lib.load_frame_encoder(str(moco_dir), encoder='resnet10', width_multiplier=1 / 16,
-                                  crop_size=16)
+    frames_lib.load_frame_encoder(
+      str(moco_dir), encoder='resnet10', width_multiplier=1 / 16, crop_size=16
+    )
   # Variables whose names/shapes differ: listed, never a partial load.
   broken = jax.tree_util.tree_map(np.asarray, variables)
   broken['params'] = dict(broken['params'])
@@ -312,12 +410,19 @@ def test_table_configs_define_the_ablation_rows():
   assert load('sdp').contrastive_weight == 0 and load('sdp_star').sdp_uniform is False
   assert load('vmoco').sdp_weight == 0 and load('vmoco').positive_pairs == ('gq_gk',)
   assert load('sdp_vmoco_t').positive_pairs == cacl_lib.POSITIVE_PAIRS
-  table2 = [load(r).positive_pairs for r in ('pairs_gg', 'pairs_gg_gtq', 'pairs_gg_gtq_gtk',
-                                             'pairs_all')]
+  table2 = [
+    load(r).positive_pairs for r in ('pairs_gg', 'pairs_gg_gtq', 'pairs_gg_gtq_gtk', 'pairs_all')
+  ]
   assert table2 == [cacl_lib.POSITIVE_PAIRS[:n] for n in (1, 2, 3, 4)]
   paper = config_lib.load_config('configs/cacl.py:sdp_vmoco_t.c3d')
-  assert (paper.batch_size, paper.optim.base_learning_rate, paper.optim.weight_decay,
-          paper.cacl.queue_size, paper.cacl.temperature, paper.cacl.momentum,
-          paper.data.num_frames, paper.data.crop_size) == (64, 1e-3, 5e-4, 6400, 0.07, 0.999,
-                                                           16, 112)
+  assert (
+    paper.batch_size,
+    paper.optim.base_learning_rate,
+    paper.optim.weight_decay,
+    paper.cacl.queue_size,
+    paper.cacl.temperature,
+    paper.cacl.momentum,
+    paper.data.num_frames,
+    paper.data.crop_size,
+  ) == (64, 1e-3, 5e-4, 6400, 0.07, 0.999, 16, 112)
   assert paper.num_steps == 300 * (9537 // 64)

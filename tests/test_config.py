@@ -35,14 +35,19 @@ def test_impossible_input_mode_is_named():
 
 
 def test_unknown_key_in_file_names_the_key(tmp_path):
-  path = _write(tmp_path, """
+  path = _write(
+    tmp_path,
+    """
       from jaxvssl import config as config_lib
       def get_config(arg=None):
         c = config_lib.base_config('moco')
         c.optim.learning_rat = 0.1
         return c
-      """)
-  with pytest.raises(config_lib.ConfigError, match=r'config\.optim\.learning_rat is not a known key'):
+      """,
+  )
+  with pytest.raises(
+    config_lib.ConfigError, match=r'config\.optim\.learning_rat is not a known key'
+  ):
     config_lib.load_config(path)
 
 
@@ -52,8 +57,9 @@ def test_unknown_override_names_the_key():
 
 
 def test_override_applies_and_coerces_types():
-  config = config_lib.load_config('configs/moco.py:tiny', ['batch_size=16', 'optim.base_learning_rate=1',
-                                                           'moco.queue_size=64'])
+  config = config_lib.load_config(
+    'configs/moco.py:tiny', ['batch_size=16', 'optim.base_learning_rate=1', 'moco.queue_size=64']
+  )
   assert config.batch_size == 16 and config.optim.base_learning_rate == 1.0
 
 
@@ -62,14 +68,17 @@ def test_wrong_type_names_the_key():
     config_lib.load_config('configs/moco.py:tiny', ['batch_size="large"'])
 
 
-@pytest.mark.parametrize('override, key', [
+@pytest.mark.parametrize(
+  'override, key',
+  [
     ('optim.name=lamb', 'optim.name'),
     ('model.backbone=resnet9000', 'model.backbone'),
     ('batch_size=-4', 'batch_size'),
-    ('moco.queue_size=1000', 'moco.queue_size'),   # not a multiple of the batch
+    ('moco.queue_size=1000', 'moco.queue_size'),  # not a multiple of the batch
     ('model.bn_mode=sometimes', 'model.bn_mode'),
     ('optim.warmup_steps=100000', 'optim.warmup_steps'),
-])
+  ],
+)
 def test_impossible_values_name_the_key(override, key):
   with pytest.raises(config_lib.ConfigError, match=key.replace('.', r'\.')):
     config_lib.load_config('configs/moco.py:tiny', [override])

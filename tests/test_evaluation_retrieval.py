@@ -23,9 +23,11 @@ def _exact_features(rng, num, dim=16, nonzeros=4):
 def _reference(query, qlab, gallery, glab, ks):
   """Brute force with Python loops: mean over clips, normalise, score every pair, sort by
   (-score, gallery index), R@k with k clipped to the gallery size."""
+
   def embed(f):
     v = f.mean(axis=1) if f.ndim == 3 else f
     return [row / max(np.sqrt(float(np.dot(row, row))), 1e-12) for row in v.astype(np.float64)]
+
   q, g = embed(query), embed(gallery)
   rankings = []
   for qi in range(len(q)):
@@ -34,12 +36,13 @@ def _reference(query, qlab, gallery, glab, ks):
   recall = {}
   for k in ks:
     kk = min(k, len(g))
-    recall[k] = float(np.mean([any(glab[j] == qlab[qi] for j in rankings[qi][:kk])
-                               for qi in range(len(q))]))
+    recall[k] = float(
+      np.mean([any(glab[j] == qlab[qi] for j in rankings[qi][:kk]) for qi in range(len(q))])
+    )
   return recall, rankings
 
 
-@pytest.mark.parametrize("num_gallery", [3, 7, 60, 130])
+@pytest.mark.parametrize('num_gallery', [3, 7, 60, 130])
 def test_recall_matches_bruteforce_with_exact_ties(num_gallery):
   rng = np.random.default_rng(num_gallery)
   # identical clips per video so the mean over clips is exact too
@@ -101,28 +104,36 @@ def test_chunked_equals_unchunked():
 
 
 def test_rejects_bad_input():
-  with pytest.raises(ValueError, match="NaN"):
+  with pytest.raises(ValueError, match='NaN'):
     retrieval.video_embeddings(np.full((2, 3), np.nan))
-  with pytest.raises(ValueError, match="must be"):
+  with pytest.raises(ValueError, match='must be'):
     retrieval.topk_cosine(np.zeros((2, 3)), np.zeros((4, 5)), 1)
 
 
 def test_evaluate_retrieval_writes_per_query_json(tmp_path):
   rng = np.random.default_rng(1)
-  train = {"features": rng.normal(size=(30, 2, 8)).astype(np.float32),
-           "labels": rng.integers(0, 3, 30), "video_ids": np.array([f"tr{i}" for i in range(30)])}
-  test = {"features": rng.normal(size=(9, 2, 8)).astype(np.float32),
-          "labels": rng.integers(0, 3, 9), "video_ids": np.array([f"te{i}" for i in range(9)])}
-  metrics = retrieval.evaluate_retrieval(train, test, tmp_path, run_name="r")
-  assert set(metrics) == {f"retrieval/R@{k}" for k in KS}
-  rows = json.loads((tmp_path / "retrieval_per_query.json").read_text())
+  train = {
+    'features': rng.normal(size=(30, 2, 8)).astype(np.float32),
+    'labels': rng.integers(0, 3, 30),
+    'video_ids': np.array([f'tr{i}' for i in range(30)]),
+  }
+  test = {
+    'features': rng.normal(size=(9, 2, 8)).astype(np.float32),
+    'labels': rng.integers(0, 3, 9),
+    'video_ids': np.array([f'te{i}' for i in range(9)]),
+  }
+  metrics = retrieval.evaluate_retrieval(train, test, tmp_path, run_name='r')
+  assert set(metrics) == {f'retrieval/R@{k}' for k in KS}
+  rows = json.loads((tmp_path / 'retrieval_per_query.json').read_text())
   assert len(rows) == 9
   r0 = rows[0]
-  assert r0["query_id"] == "te0" and len(r0["topk_ids"]) == 30 and r0["topk_ids"][0].startswith("tr")
-  assert r0["topk_labels"] == [int(train["labels"][i]) for i in r0["topk_indices"]]
-  assert r0["topk_scores"] == sorted(r0["topk_scores"], reverse=True)
-  hit1 = np.mean([r["hits"]["1"] for r in rows])
-  assert metrics["retrieval/R@1"] == pytest.approx(hit1)
-  payload = json.loads((tmp_path / "results.json").read_text())
-  assert payload["metrics"] == pytest.approx(metrics)
-  assert (tmp_path / "results.md").read_text().startswith("## retrieval: r")
+  assert (
+    r0['query_id'] == 'te0' and len(r0['topk_ids']) == 30 and r0['topk_ids'][0].startswith('tr')
+  )
+  assert r0['topk_labels'] == [int(train['labels'][i]) for i in r0['topk_indices']]
+  assert r0['topk_scores'] == sorted(r0['topk_scores'], reverse=True)
+  hit1 = np.mean([r['hits']['1'] for r in rows])
+  assert metrics['retrieval/R@1'] == pytest.approx(hit1)
+  payload = json.loads((tmp_path / 'results.json').read_text())
+  assert payload['metrics'] == pytest.approx(metrics)
+  assert (tmp_path / 'results.md').read_text().startswith('## retrieval: r')

@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 import jaxvssl.models as models
-from jaxvssl.models import (FrameEncoderTransformer, MLPHead, VideoTransformer, feature_dim,
-                            get_backbone, get_frame_encoder)
+from jaxvssl.models import (
+  FrameEncoderTransformer,
+  MLPHead,
+  VideoTransformer,
+  feature_dim,
+  get_backbone,
+  get_frame_encoder,
+)
 from jaxvssl.models.mvit import MViT
 from jaxvssl.models.resnet3d import r2plus1d_mid_width
 from jaxvssl.models.residual import ResidualInput, frame_differences
@@ -57,8 +63,17 @@ def numpy_variables(model, *args, seed=0, **kwargs):
 
 def test_registry_names_and_errors():
   assert set(models.available_backbones()) >= {
-      'c3d', 'r3d10', 'r3d18', 'r3d34', 'r2plus1d10', 'r2plus1d18', 's3d', 'mvit_b',
-      'mvit_b_scvrl', 'mvit_tiny'}
+    'c3d',
+    'r3d10',
+    'r3d18',
+    'r3d34',
+    'r2plus1d10',
+    'r2plus1d18',
+    's3d',
+    'mvit_b',
+    'mvit_b_scvrl',
+    'mvit_tiny',
+  }
   assert models.available_frame_encoders() == ('resnet10', 'resnet18', 'resnet50')
   with pytest.raises(ValueError, match=r"unknown backbone 'r3d50'.*'r2plus1d18'"):
     get_backbone('r3d50')
@@ -85,11 +100,18 @@ def test_residual_input_feeds_frame_differences_to_the_backbone():
   assert isinstance(wrapped, ResidualInput) and wrapped.feature_dim == plain.feature_dim
   variables = jax.jit(lambda: wrapped.init(KEY, x, train=False))()
   inner = {k: v['backbone'] for k, v in variables.items()}
-  np.testing.assert_allclose(wrapped.apply(variables, x, train=False),
-                             plain.apply(inner, frame_differences(x), train=False), rtol=1e-6)
+  np.testing.assert_allclose(
+    wrapped.apply(variables, x, train=False),
+    plain.apply(inner, frame_differences(x), train=False),
+    rtol=1e-6,
+  )
   # A constant offset (a static background) vanishes from the input.
-  np.testing.assert_allclose(wrapped.apply(variables, x + 3.0, train=False),
-                             wrapped.apply(variables, x, train=False), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    wrapped.apply(variables, x + 3.0, train=False),
+    wrapped.apply(variables, x, train=False),
+    rtol=1e-4,
+    atol=1e-5,
+  )
   _, stages = wrapped.apply(variables, x, train=False, return_stages=True)
   assert stages['stem'].shape[1] == CLIP[1] - 1
 
@@ -101,7 +123,8 @@ def test_residual_input_feeds_frame_differences_to_the_backbone():
 def test_backbone_shapes(name):
   model = get_backbone(name, width_multiplier=TINY)
   (feat, stages), variables = abstract_init_with_output(
-      model, jnp.zeros(CLIP), train=True, return_stages=True)
+    model, jnp.zeros(CLIP), train=True, return_stages=True
+  )
   d = feature_dim(name, TINY)
   assert feat.shape == (2, d) and feat.dtype == jnp.float32
   assert set(stages) == {'stem', 'stage1', 'stage2', 'stage3', 'stage4', 'pool5'}
@@ -119,11 +142,27 @@ def test_backbone_shapes(name):
 def test_r3d18_stage_shapes_at_paper_resolution():
   x = jnp.zeros((2, 16, 112, 112, 3))
   for stem, expected in [
-      ('torchvision', {'stem': (16, 56, 56, 64), 'stage1': (16, 56, 56, 64),
-                       'stage2': (8, 28, 28, 128), 'stage3': (4, 14, 14, 256),
-                       'stage4': (2, 7, 7, 512)}),
-      ('mlfo', {'stem': (8, 28, 28, 64), 'stage1': (8, 28, 28, 64), 'stage2': (4, 14, 14, 128),
-                'stage3': (2, 7, 7, 256), 'stage4': (1, 4, 4, 512)})]:
+    (
+      'torchvision',
+      {
+        'stem': (16, 56, 56, 64),
+        'stage1': (16, 56, 56, 64),
+        'stage2': (8, 28, 28, 128),
+        'stage3': (4, 14, 14, 256),
+        'stage4': (2, 7, 7, 512),
+      },
+    ),
+    (
+      'mlfo',
+      {
+        'stem': (8, 28, 28, 64),
+        'stage1': (8, 28, 28, 64),
+        'stage2': (4, 14, 14, 128),
+        'stage3': (2, 7, 7, 256),
+        'stage4': (1, 4, 4, 512),
+      },
+    ),
+  ]:
     model = get_backbone('r3d18', stem=stem)
     (feat, stages), _ = abstract_init_with_output(model, x, train=False, return_stages=True)
     assert feat.shape == (2, 512) and stages['pool5'].shape == (2, 512)
@@ -139,21 +178,32 @@ def test_bfloat16_computation_keeps_float32_params_and_stats():
   assert {a.dtype for a in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
 
 
-@pytest.mark.parametrize('name', [
-    'r3d10', 'r2plus1d10', 'c3d', pytest.param('s3d', marks=pytest.mark.slow), 'mvit_tiny'])
+@pytest.mark.parametrize(
+  'name', ['r3d10', 'r2plus1d10', 'c3d', pytest.param('s3d', marks=pytest.mark.slow), 'mvit_tiny']
+)
 def test_forward_pass_is_finite_and_updates_batch_stats(name):
   model = get_backbone(name, width_multiplier=1 / 16 if name != 'mvit_tiny' else 1.0)
   x = jnp.asarray(np.random.default_rng(1).normal(size=CLIP), jnp.float32)
   variables = numpy_variables(model, x, train=False)
-  step = jax.jit(lambda v, x: model.apply(v, x, train=True, return_stages=True,
-                                          mutable=['batch_stats'],
-                                          rngs={'dropout': jax.random.key(0, impl='rbg')}))
+  step = jax.jit(
+    lambda v, x: model.apply(
+      v,
+      x,
+      train=True,
+      return_stages=True,
+      mutable=['batch_stats'],
+      rngs={'dropout': jax.random.key(0, impl='rbg')},
+    )
+  )
   (feat, stages), updates = step(variables, x)
   assert np.all(np.isfinite(np.asarray(feat))) and np.all(np.isfinite(stages['pool5']))
   assert float(jnp.std(feat)) > 0
   if 'batch_stats' in variables:
-    changed = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
-                           updates['batch_stats'], variables['batch_stats'])
+    changed = jax.tree.map(
+      lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
+      updates['batch_stats'],
+      variables['batch_stats'],
+    )
     assert all(jax.tree.leaves(changed))
 
 
@@ -178,15 +228,22 @@ def test_r2plus1d_mid_width_formula():
 
 # torchvision's published totals minus the classifier (Kinetics-400 fc: 512*400+400 = 205,200;
 # ImageNet fc: 2048*1000+1000 = 2,049,000 and 512*1000+1000 = 513,000).
-@pytest.mark.parametrize('name,builder,expected', [
-    ('r3d18', get_backbone, 33_371_472 - 205_200),        # 33,166,272
-    ('r2plus1d18', get_backbone, 31_505_325 - 205_200),   # 31,300,125
+@pytest.mark.parametrize(
+  'name,builder,expected',
+  [
+    ('r3d18', get_backbone, 33_371_472 - 205_200),  # 33,166,272
+    ('r2plus1d18', get_backbone, 31_505_325 - 205_200),  # 31,300,125
     ('resnet50', get_frame_encoder, 25_557_032 - 2_049_000),  # 23,508,032
-    ('resnet18', get_frame_encoder, 11_689_512 - 513_000),    # 11,176,512
+    ('resnet18', get_frame_encoder, 11_689_512 - 513_000),  # 11,176,512
     # C3D: 8 bias-free 3x3x3 convs + BN scale/bias, computed by hand.
-    ('c3d', get_backbone, 27 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 256 + 256 * 512 +
-                                3 * 512 * 512) + 2 * (64 + 128 + 2 * 256 + 4 * 512)),
-])
+    (
+      'c3d',
+      get_backbone,
+      27 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 256 + 256 * 512 + 3 * 512 * 512)
+      + 2 * (64 + 128 + 2 * 256 + 4 * 512),
+    ),
+  ],
+)
 def test_parameter_counts(name, builder, expected):
   x = jnp.zeros((1, 224, 224, 3) if name.startswith('resnet') else (1, 16, 112, 112, 3))
   assert num_params(abstract_init(builder(name), x, train=False)) == expected
@@ -199,8 +256,7 @@ def test_mvit_b_facts_and_parameter_count():
   assert [s.dim for s in specs] == [96] + [192] * 2 + [384] * 11 + [768] * 2
   assert [s.num_heads for s in specs] == [1] + [2] * 2 + [4] * 11 + [8] * 2
   assert [i for i, s in enumerate(specs) if s.q_stride == (1, 2, 2)] == [1, 3, 14]
-  assert [s.kv_stride for s in specs[:5]] == [(1, 8, 8), (1, 4, 4), (1, 4, 4), (1, 2, 2),
-                                              (1, 2, 2)]
+  assert [s.kv_stride for s in specs[:5]] == [(1, 8, 8), (1, 4, 4), (1, 4, 4), (1, 2, 2), (1, 2, 2)]
   assert specs[-1].kv_stride == (1, 1, 1)
   assert specs[0].drop_path == 0.0 and specs[-1].drop_path == pytest.approx(0.2)
   variables = abstract_init(get_backbone('mvit_b'), jnp.zeros((1, 16, 224, 224, 3)), train=False)
@@ -209,8 +265,9 @@ def test_mvit_b_facts_and_parameter_count():
   assert p['pos_embed_spatial'].shape == (56, 56, 96) and p['pos_embed_temporal'].shape == (8, 96)
   # MViT-B 16x4: 36.6M with the 400-way classifier (768*400+400 = 307,600).
   assert num_params(variables) + 307_600 == pytest.approx(36.6e6, rel=2e-3)
-  scvrl = abstract_init(get_backbone('mvit_b_scvrl'), jnp.zeros((1, 16, 224, 224, 3)),
-                        train=False)['params']
+  scvrl = abstract_init(get_backbone('mvit_b_scvrl'), jnp.zeros((1, 16, 224, 224, 3)), train=False)[
+    'params'
+  ]
   assert scvrl['patch_embed']['kernel'].shape == (2, 7, 7, 3, 96)
   assert scvrl['pos_embed_temporal'].shape == (8, 96)
 
@@ -222,8 +279,7 @@ def test_mvit_scvrl_tokens_see_disjoint_frame_pairs():
   moved[:, 2] += 1.0  # frame 2 belongs to the second pair (frames 2, 3)
   x = jnp.asarray(np.concatenate([clip, moved]))
   variables = numpy_variables(model, x, train=False)
-  _, stages = jax.jit(lambda v, x: model.apply(v, x, train=False, return_stages=True))(
-      variables, x)
+  _, stages = jax.jit(lambda v, x: model.apply(v, x, train=False, return_stages=True))(variables, x)
   diff = np.abs(np.asarray(stages['stem'][0] - stages['stem'][1])).max(axis=(1, 2, 3))
   assert diff[1] > 1e-2 and np.all(diff[[0, 2, 3]] < 1e-5), diff  # (batched-conv rounding)
 
@@ -287,8 +343,9 @@ def test_mlp_heads():
   cls = MLPHead(hidden_dims=(512,), out_dim=16, dropout=0.5)
   v = numpy_variables(cls, x)
   rngs = {'dropout': jax.random.key(0, impl='rbg')}
-  apply = jax.jit(lambda v, x, k: (cls.apply(v, x, train=True, rngs={'dropout': k}),
-                                   cls.apply(v, x, train=False)))
+  apply = jax.jit(
+    lambda v, x, k: (cls.apply(v, x, train=True, rngs={'dropout': k}), cls.apply(v, x, train=False))
+  )
   train_out, eval_out = apply(v, x, rngs['dropout'])
   assert train_out.shape == eval_out.shape == (4, 16)
   assert not np.allclose(train_out, eval_out)

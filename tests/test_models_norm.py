@@ -28,27 +28,37 @@ def test_grouped_statistics_match_numpy_reference():
   variables = bn.init(jax.random.key(0), x, use_running_average=False)
   # Non-trivial gamma/beta.
   params = {'scale': jnp.linspace(0.5, 2.0, 5), 'bias': jnp.linspace(-1.0, 1.0, 5)}
-  y, updates = bn.apply({'params': params, 'batch_stats': variables['batch_stats']}, x,
-                        use_running_average=False, mutable=['batch_stats'])
+  y, updates = bn.apply(
+    {'params': params, 'batch_stats': variables['batch_stats']},
+    x,
+    use_running_average=False,
+    mutable=['batch_stats'],
+  )
 
   ref, means, variances = [], [], []
   for g in np.split(x.astype(np.float64), groups, axis=0):
     mean = g.mean(axis=(0, 1, 2, 3))
     var = g.var(axis=(0, 1, 2, 3))
-    ref.append((g - mean) / np.sqrt(var + eps) * np.asarray(params['scale']) +
-               np.asarray(params['bias']))
+    ref.append(
+      (g - mean) / np.sqrt(var + eps) * np.asarray(params['scale']) + np.asarray(params['bias'])
+    )
     means.append(mean)
     variances.append(var)
   np.testing.assert_allclose(np.asarray(y), np.concatenate(ref), rtol=1e-5, atol=1e-5)
   stats = updates['batch_stats']
-  np.testing.assert_allclose(stats['mean'], (1 - momentum) * np.mean(means, axis=0), rtol=1e-5,
-                             atol=1e-6)
-  np.testing.assert_allclose(stats['var'], momentum + (1 - momentum) * np.mean(variances, axis=0),
-                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    stats['mean'], (1 - momentum) * np.mean(means, axis=0), rtol=1e-5, atol=1e-6
+  )
+  np.testing.assert_allclose(
+    stats['var'], momentum + (1 - momentum) * np.mean(variances, axis=0), rtol=1e-5, atol=1e-6
+  )
   # The grouped result really differs from global statistics.
   y_global = BatchNorm(num_groups=1).apply(
-      {'params': params, 'batch_stats': variables['batch_stats']}, x, use_running_average=False,
-      mutable=['batch_stats'])[0]
+    {'params': params, 'batch_stats': variables['batch_stats']},
+    x,
+    use_running_average=False,
+    mutable=['batch_stats'],
+  )[0]
   assert np.abs(np.asarray(y_global) - np.asarray(y)).max() > 1e-2
 
 
@@ -80,8 +90,9 @@ def test_batch_not_divisible_raises_clear_error():
   with pytest.raises(ValueError, match=r'batch size 6 is not divisible by num_groups=4'):
     bn.init(jax.random.key(0), x, use_running_average=False)
   # Evaluation uses running statistics and accepts any batch size.
-  variables = BatchNorm(num_groups=2).init(jax.random.key(0), jnp.ones((4, 3)),
-                                           use_running_average=False)
+  variables = BatchNorm(num_groups=2).init(
+    jax.random.key(0), jnp.ones((4, 3)), use_running_average=False
+  )
   assert bn.apply(variables, x, use_running_average=True).shape == (6, 3)
 
 
@@ -89,10 +100,15 @@ def test_bfloat16_input_keeps_float32_statistics():
   x = _input((4, 3, 3, 8)) * 50 + 100  # large offset: bf16 statistics would be inaccurate
   bn = BatchNorm(num_groups=2, dtype=jnp.bfloat16)
   variables = bn.init(jax.random.key(0), x, use_running_average=False)
-  y16, s16 = bn.apply(variables, jnp.asarray(x, jnp.bfloat16), use_running_average=False,
-                      mutable=['batch_stats'])
-  y32, s32 = BatchNorm(num_groups=2).apply(variables, jnp.asarray(x, jnp.bfloat16).astype(
-      jnp.float32), use_running_average=False, mutable=['batch_stats'])
+  y16, s16 = bn.apply(
+    variables, jnp.asarray(x, jnp.bfloat16), use_running_average=False, mutable=['batch_stats']
+  )
+  y32, s32 = BatchNorm(num_groups=2).apply(
+    variables,
+    jnp.asarray(x, jnp.bfloat16).astype(jnp.float32),
+    use_running_average=False,
+    mutable=['batch_stats'],
+  )
   assert y16.dtype == jnp.bfloat16
   assert s16['batch_stats']['mean'].dtype == jnp.float32
   np.testing.assert_allclose(np.asarray(y16, np.float32), y32, atol=3e-2)
@@ -112,7 +128,7 @@ def test_axis_name_keeps_running_statistics_replicated():
   np.testing.assert_allclose(np.asarray(y).mean(axis=1), 0.0, atol=1e-5)
 
 
-_SHARDED_SCRIPT = textwrap.dedent('''
+_SHARDED_SCRIPT = textwrap.dedent("""
     import os
     os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=4'
     import jax, jax.numpy as jnp, numpy as np
@@ -152,13 +168,14 @@ _SHARDED_SCRIPT = textwrap.dedent('''
       ref, _ = single_step(variables, clips[d:d + 1])
       np.testing.assert_allclose(np.asarray(feats)[d:d + 1], ref, rtol=1e-4, atol=1e-5)
     print('SHARDED_OK')
-''')
+""")
 
 
 def test_per_device_statistics_under_sharded_jit():
   """num_groups = #devices on a batch sharded over 'data' gives exact per-device statistics."""
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   env.pop('XLA_FLAGS', None)
-  result = subprocess.run([sys.executable, '-c', _SHARDED_SCRIPT], capture_output=True,
-                          text=True, env=env, timeout=300)
+  result = subprocess.run(
+    [sys.executable, '-c', _SHARDED_SCRIPT], capture_output=True, text=True, env=env, timeout=300
+  )
   assert 'SHARDED_OK' in result.stdout, result.stdout + result.stderr

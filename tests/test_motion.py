@@ -1,9 +1,9 @@
-"""Tests of jaxvssl.data.motion (SCVRL targeted-sampling motion scores)."""
+"""Tests of jaxvssl.datasets.motion (SCVRL targeted-sampling motion scores)."""
 
 import numpy as np
 import pytest
 
-from jaxvssl.data import motion
+from jaxvssl.datasets import motion
 
 
 def _textured_square_video(num_frames=12, size=32, step=1, seed=0):
@@ -15,7 +15,7 @@ def _textured_square_video(num_frames=12, size=32, step=1, seed=0):
   frames = np.repeat(background[None, :, :, None], num_frames, axis=0).repeat(3, axis=3)
   for t in range(num_frames):
     x = (2 + step * t) % (size - 10)  # bounces back to the left edge
-    frames[t, 3:13, x:x + 10] = texture[..., None]
+    frames[t, 3:13, x : x + 10] = texture[..., None]
   return frames
 
 
@@ -42,16 +42,28 @@ def test_deterministic_and_frame_zero_copies_frame_one():
 def test_top_k_is_clipped_to_pixel_count():
   video = _textured_square_video(num_frames=4, size=16)
   np.testing.assert_array_equal(
-      motion.frame_motion_scores(video, top_k=4000),
-      motion.frame_motion_scores(video, top_k=16 * 16))
+    motion.frame_motion_scores(video, top_k=4000), motion.frame_motion_scores(video, top_k=16 * 16)
+  )
   # A smaller k looks only at the strongest edges: never a lower median.
-  assert np.all(motion.frame_motion_scores(video, top_k=20)
-                >= motion.frame_motion_scores(video, top_k=256))
+  assert np.all(
+    motion.frame_motion_scores(video, top_k=20) >= motion.frame_motion_scores(video, top_k=256)
+  )
 
 
-@pytest.mark.parametrize("num_frames, fps, expected", [
-    (48, 16, 3), (50, 16, 3), (63, 16, 3), (64, 16, 4), (10, 16, 1),
-    (1, 25, 1), (90, 29.97, 3), (30, 29.97, 1), (32, 16, 2)])
+@pytest.mark.parametrize(
+  'num_frames, fps, expected',
+  [
+    (48, 16, 3),
+    (50, 16, 3),
+    (63, 16, 3),
+    (64, 16, 4),
+    (10, 16, 1),
+    (1, 25, 1),
+    (90, 29.97, 3),
+    (30, 29.97, 1),
+    (32, 16, 2),
+  ],
+)
 def test_window_count_rule(num_frames, fps, expected):
   assert motion.num_motion_windows(num_frames, fps) == expected
   bounds = motion.window_bounds(num_frames, fps)
@@ -63,8 +75,9 @@ def test_window_count_rule(num_frames, fps, expected):
 
 
 def test_window_scores_are_medians_of_frame_scores():
-  video = np.concatenate([_textured_square_video(8, step=0),
-                          _textured_square_video(8, step=2)])  # still, then moving
+  video = np.concatenate(
+    [_textured_square_video(8, step=0), _textured_square_video(8, step=2)]
+  )  # still, then moving
   frame_scores = motion.frame_motion_scores(video, top_k=80)
   windows = motion.window_motion_scores(video, fps=4, top_k=80)  # 4 windows of 4
   assert windows.dtype == np.float32 and windows.shape == (4,)
@@ -81,14 +94,19 @@ def test_scaled_top_k():
   assert motion.scaled_top_k(1, 1) == 1
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((4, 8, 8), np.uint8), np.zeros((4, 8, 8, 3), np.float32),
-    np.zeros((0, 8, 8, 3), np.uint8)])
+@pytest.mark.parametrize(
+  'bad',
+  [
+    np.zeros((4, 8, 8), np.uint8),
+    np.zeros((4, 8, 8, 3), np.float32),
+    np.zeros((0, 8, 8, 3), np.uint8),
+  ],
+)
 def test_rejects_bad_frames(bad):
-  with pytest.raises(ValueError, match="motion scores"):
+  with pytest.raises(ValueError, match='motion scores'):
     motion.frame_motion_scores(bad)
 
 
 def test_rejects_bad_fps():
-  with pytest.raises(ValueError, match="fps"):
+  with pytest.raises(ValueError, match='fps'):
     motion.window_motion_scores(_textured_square_video(4), fps=0)

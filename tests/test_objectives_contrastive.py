@@ -97,22 +97,22 @@ def test_info_nce_zero_vector_has_finite_grad():
 def test_multi_positive_matches_reference(aggregation):
   pos, neg = 3 * _rand(3, 5, 4), 3 * _rand(4, 5, 9)
   got = multi_positive_info_nce(pos, neg, aggregation)
-  np.testing.assert_allclose(got, ref_multi_positive(pos, neg, aggregation), rtol=1e-5,
-                             atol=1e-6)
+  np.testing.assert_allclose(got, ref_multi_positive(pos, neg, aggregation), rtol=1e-5, atol=1e-6)
 
 
 def test_multi_positive_hand_cases_and_extremes():
   pos = np.zeros((1, 2), np.float32)
   neg = np.zeros((1, 1), np.float32)
   np.testing.assert_allclose(multi_positive_info_nce(pos, neg, 'sum'), [np.log(1.5)], rtol=1e-6)
-  np.testing.assert_allclose(multi_positive_info_nce(pos, neg, 'independent'), [np.log(2.0)],
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    multi_positive_info_nce(pos, neg, 'independent'), [np.log(2.0)], rtol=1e-6
+  )
   big_pos = np.array([[1e4, -1e4]], np.float32)
   big_neg = np.array([[1e4, -1e4]], np.float32)
   for agg, want in (('sum', np.log(2.0)), ('independent', 0.5 * (np.log(2.0) + 2e4))):
     got = multi_positive_info_nce(big_pos, big_neg, agg)
     np.testing.assert_allclose(got, [want], rtol=1e-5)
-    g = jax.grad(lambda p: multi_positive_info_nce(p, big_neg, agg).sum())(big_pos)
+    g = jax.grad(lambda p, agg=agg: multi_positive_info_nce(p, big_neg, agg).sum())(big_pos)
     assert np.all(np.isfinite(g))
   with pytest.raises(ValueError, match='aggregation'):
     multi_positive_info_nce(pos, neg, 'mean')
@@ -139,10 +139,12 @@ def test_temporal_augmentation_loss_matches_reference():
 
 def test_jit_and_bf16():
   q, k, n = _rand(13, 4, 16), _rand(14, 4, 16), _rand(15, 6, 16)
-  np.testing.assert_allclose(info_nce(q, k, n, 0.1), objectives.info_nce(q, k, n, 0.1),
-                             rtol=1e-6, atol=1e-6)
-  np.testing.assert_allclose(mlfo_instance_loss(q, k, 0.1),
-                             objectives.mlfo_instance_loss(q, k, 0.1), rtol=1e-6)
+  np.testing.assert_allclose(
+    info_nce(q, k, n, 0.1), objectives.info_nce(q, k, n, 0.1), rtol=1e-6, atol=1e-6
+  )
+  np.testing.assert_allclose(
+    mlfo_instance_loss(q, k, 0.1), objectives.mlfo_instance_loss(q, k, 0.1), rtol=1e-6
+  )
   # bf16 inputs: results are float32 and equal the float64 reference on the rounded inputs.
   qb, kb, nb = (jnp.asarray(x, jnp.bfloat16) for x in (q, k, n))
   rounded = [np.asarray(x, np.float32) for x in (qb, kb, nb)]
@@ -157,5 +159,8 @@ def test_jit_and_bf16():
   got = multi_positive_info_nce(pos, neg, 'sum')
   assert got.dtype == jnp.float32
   np.testing.assert_allclose(
-      got, ref_multi_positive(np.asarray(pos, np.float32), np.asarray(neg, np.float32), 'sum'),
-      rtol=1e-5, atol=1e-6)
+    got,
+    ref_multi_positive(np.asarray(pos, np.float32), np.asarray(neg, np.float32), 'sum'),
+    rtol=1e-5,
+    atol=1e-6,
+  )

@@ -90,14 +90,15 @@ def test_graph_loss_matches_reference():
   e = ref_targets(z1, z2, s1, s2, 0.5, 0.15).astype(np.float32)
   a, b = _inputs(4)[:2]
   np.testing.assert_allclose(graph_loss(e, a, b, 0.3), ref_graph_loss(e, a, b, 0.3), rtol=1e-5)
-  np.testing.assert_allclose(objectives.graph_loss(e, a, b, 0.3), graph_loss(e, a, b, 0.3),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    objectives.graph_loss(e, a, b, 0.3), graph_loss(e, a, b, 0.3), rtol=1e-6
+  )
   ab, bb = jnp.asarray(a, jnp.bfloat16), jnp.asarray(b, jnp.bfloat16)
   got = graph_loss(e, ab, bb, 0.3)
   assert got.dtype == jnp.float32
   np.testing.assert_allclose(
-      got, ref_graph_loss(e, np.asarray(ab, np.float32), np.asarray(bb, np.float32), 0.3),
-      rtol=1e-5)
+    got, ref_graph_loss(e, np.asarray(ab, np.float32), np.asarray(bb, np.float32), 0.3), rtol=1e-5
+  )
 
 
 def test_graph_loss_extreme_logits_finite_grads():

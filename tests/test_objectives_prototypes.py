@@ -8,8 +8,9 @@ from jaxvssl import objectives
 
 sinkhorn_knopp = jax.jit(objectives.sinkhorn_knopp, static_argnums=(1, 2))
 sinkhorn_knopp_with_queue = jax.jit(objectives.sinkhorn_knopp_with_queue, static_argnums=(2, 3))
-swapped_prediction_loss = jax.jit(objectives.swapped_prediction_loss,
-                                  static_argnames=('temperature', 'epsilon', 'num_iters'))
+swapped_prediction_loss = jax.jit(
+  objectives.swapped_prediction_loss, static_argnames=('temperature', 'epsilon', 'num_iters')
+)
 
 
 def ref_sinkhorn(scores, eps, iters):
@@ -49,8 +50,7 @@ def test_sinkhorn_matches_reference_and_marginals():
 
 def test_sinkhorn_hand_case():
   # Identical rows carry no preference: the equal-partition solution is uniform.
-  np.testing.assert_allclose(sinkhorn_knopp(np.ones((4, 2), np.float32), 0.05, 3), 0.5,
-                             rtol=1e-6)
+  np.testing.assert_allclose(sinkhorn_knopp(np.ones((4, 2), np.float32), 0.05, 3), 0.5, rtol=1e-6)
 
 
 def test_sinkhorn_extreme_scores_bf16_and_no_grad():
@@ -61,22 +61,26 @@ def test_sinkhorn_extreme_scores_bf16_and_no_grad():
   sb = jnp.asarray(_scores(2, 6, 4), jnp.bfloat16)
   got = sinkhorn_knopp(sb, 0.05, 3)
   assert got.dtype == jnp.float32
-  np.testing.assert_allclose(got, ref_sinkhorn(np.asarray(sb, np.float32), 0.05, 3), rtol=1e-4,
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    got, ref_sinkhorn(np.asarray(sb, np.float32), 0.05, 3), rtol=1e-4, atol=1e-6
+  )
   g = jax.grad(lambda x: jnp.sum(sinkhorn_knopp(x, 0.05, 3) * jnp.arange(4.0)))(_scores(3, 6, 4))
   np.testing.assert_array_equal(g, 0.0)  # targets are stop-gradient
-  np.testing.assert_allclose(objectives.sinkhorn_knopp(s, 0.05, 3), sinkhorn_knopp(s, 0.05, 3),
-                             rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(
+    objectives.sinkhorn_knopp(s, 0.05, 3), sinkhorn_knopp(s, 0.05, 3), rtol=1e-5, atol=1e-7
+  )
 
 
 def test_sinkhorn_with_queue_uses_queue_but_returns_batch_rows():
   s, q = _scores(4, 4, 6), _scores(5, 10, 6)
   got = sinkhorn_knopp_with_queue(s, q, 0.05, 3)
   assert got.shape == (4, 6)
-  np.testing.assert_allclose(got, ref_sinkhorn(np.concatenate([s, q]), 0.05, 3)[:4], rtol=1e-4,
-                             atol=1e-6)
-  np.testing.assert_allclose(sinkhorn_knopp_with_queue(s, None, 0.05, 3),
-                             ref_sinkhorn(s, 0.05, 3), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(
+    got, ref_sinkhorn(np.concatenate([s, q]), 0.05, 3)[:4], rtol=1e-4, atol=1e-6
+  )
+  np.testing.assert_allclose(
+    sinkhorn_knopp_with_queue(s, None, 0.05, 3), ref_sinkhorn(s, 0.05, 3), rtol=1e-4, atol=1e-6
+  )
 
 
 def test_queue_of_log_probabilities_has_the_same_fixed_point():
@@ -92,8 +96,9 @@ def test_queue_of_log_probabilities_has_the_same_fixed_point():
 
 def test_swapped_prediction_loss_matches_reference():
   s1, s2, q1, q2 = _scores(8, 4, 6), _scores(9, 4, 6), _scores(10, 8, 6), _scores(11, 8, 6)
-  loss, (t1, t2) = swapped_prediction_loss(s1, s2, q1, q2, temperature=0.1, epsilon=0.05,
-                                           num_iters=3)
+  loss, (t1, t2) = swapped_prediction_loss(
+    s1, s2, q1, q2, temperature=0.1, epsilon=0.05, num_iters=3
+  )
   r1 = ref_sinkhorn(np.concatenate([s1, q1]), 0.05, 3)[:4]
   r2 = ref_sinkhorn(np.concatenate([s2, q2]), 0.05, 3)[:4]
   lp1, lp2 = ref_log_softmax(s1 / 0.1), ref_log_softmax(s2 / 0.1)
@@ -101,5 +106,6 @@ def test_swapped_prediction_loss_matches_reference():
   np.testing.assert_allclose(loss, want, rtol=1e-4)
   np.testing.assert_allclose(t1, r1, rtol=1e-4, atol=1e-6)
   grads = jax.grad(lambda a, b: swapped_prediction_loss(a, b, q1, q2)[0], argnums=(0, 1))(
-      1e4 * s1, 1e4 * s2)
+    1e4 * s1, 1e4 * s2
+  )
   assert all(np.all(np.isfinite(g)) for g in grads)

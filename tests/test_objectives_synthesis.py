@@ -24,8 +24,9 @@ def ref_bilinear(img, x, y):
   x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
   ax, ay = x - x0, y - y0
   img = img.astype(np.float64)
-  return ((1 - ay) * ((1 - ax) * img[y0, x0] + ax * img[y0, x1]) +
-          ay * ((1 - ax) * img[y1, x0] + ax * img[y1, x1]))
+  return (1 - ay) * ((1 - ax) * img[y0, x0] + ax * img[y0, x1]) + ay * (
+    (1 - ax) * img[y1, x0] + ax * img[y1, x1]
+  )
 
 
 def ref_photometric(frames, flow, eps):
@@ -44,13 +45,18 @@ def ref_photometric(frames, flow, eps):
 def test_charbonnier_and_kl():
   np.testing.assert_allclose(objectives.charbonnier(jnp.zeros(3)), 1e-3, rtol=1e-6)
   x = _rand(0, 5)
-  np.testing.assert_allclose(objectives.charbonnier(x, 0.1), np.sqrt(x.astype(np.float64)**2 + 0.01),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    objectives.charbonnier(x, 0.1), np.sqrt(x.astype(np.float64) ** 2 + 0.01), rtol=1e-6
+  )
   assert objectives.charbonnier(jnp.asarray(x, jnp.bfloat16)).dtype == jnp.float32
   assert np.all(np.isfinite(jax.grad(lambda v: objectives.charbonnier(v).sum())(jnp.zeros(3))))
   mu, logvar = _rand(1, 3, 4), _rand(2, 3, 4)
-  want = np.mean([0.5 * sum(mu[i, j]**2 + np.exp(logvar[i, j]) - logvar[i, j] - 1
-                            for j in range(4)) for i in range(3)])
+  want = np.mean(
+    [
+      0.5 * sum(mu[i, j] ** 2 + np.exp(logvar[i, j]) - logvar[i, j] - 1 for j in range(4))
+      for i in range(3)
+    ]
+  )
   np.testing.assert_allclose(objectives.vae_kl_loss(mu, logvar), want, rtol=1e-5)
   np.testing.assert_allclose(objectives.vae_kl_loss(np.zeros((2, 3)), np.zeros((2, 3))), 0.0)
 
@@ -81,8 +87,11 @@ def test_photometric_loss_matches_reference_and_is_differentiable():
 
 def test_infomax_infomin():
   a, b = _rand(7, 2, 1, 3, 3, 2), _rand(8, 2, 1, 3, 3, 2)
-  np.testing.assert_allclose(objectives.infomax_flow_loss(a, b),
-                             np.mean(np.sqrt((b.astype(np.float64) - a)**2 + 1e-6)), rtol=1e-5)
+  np.testing.assert_allclose(
+    objectives.infomax_flow_loss(a, b),
+    np.mean(np.sqrt((b.astype(np.float64) - a) ** 2 + 1e-6)),
+    rtol=1e-5,
+  )
   g_orig = jax.grad(objectives.infomax_flow_loss, argnums=1)(a, b)
   np.testing.assert_array_equal(g_orig, 0.0)  # the original flow is a stop-gradient target
   e, s = _rand(9, 4, 8), _rand(10, 4, 8)
@@ -93,8 +102,9 @@ def test_infomax_infomin():
 
 def test_feature_temporal_augmentations():
   b, t = 3, 4
-  feats = np.broadcast_to(np.arange(t, dtype=np.float32)[None, :, None, None, None],
-                          (b, t, 2, 2, 3))
+  feats = np.broadcast_to(
+    np.arange(t, dtype=np.float32)[None, :, None, None, None], (b, t, 2, 2, 3)
+  )
   aug = jax.jit(objectives.temporal_augmentations)(jnp.asarray(feats), jax.random.key(0))
   assert aug.shape == (b, 2, t, 2, 2, 3)
   order = np.asarray(aug[:, 0, :, 0, 0, 0]).astype(int)  # shuffled time indices per sample
@@ -116,7 +126,7 @@ def ref_motion_excitation(x, p):
   conv = np.zeros_like(xr)
   for dy in range(3):
     for dx in range(3):
-      conv += pad[:, :, dy:dy + h, dx:dx + w] * k[dy, dx]
+      conv += pad[:, :, dy : dy + h, dx : dx + w] * k[dy, dx]
   diff = np.concatenate([conv[:, 1:] - xr[:, :-1], np.zeros_like(xr[:, :1])], axis=1)
   pooled = diff.mean(axis=(2, 3))  # [B, T, C_r]
   a = bn(pooled @ p['expand']['kernel'][0, 0, 0], p['expand_bn'])
@@ -134,10 +144,12 @@ def test_motion_excitation_matches_reference():
   for name in ('reduce_bn', 'expand_bn'):
     params[name] = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in params[name].items()}
   got = jax.jit(module.apply, static_argnames='train')(
-      {'params': params, 'batch_stats': variables['batch_stats']}, x, train=False)
+    {'params': params, 'batch_stats': variables['batch_stats']}, x, train=False
+  )
   assert got.shape == x.shape
-  np.testing.assert_allclose(got, ref_motion_excitation(x.astype(np.float64), params),
-                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    got, ref_motion_excitation(x.astype(np.float64), params), rtol=1e-4, atol=1e-5
+  )
 
 
 def test_motion_excitation_static_video_is_identity():

@@ -63,14 +63,17 @@ def test_timestamp_retrieval_matches_reference():
   got = timestamp_retrieval_loss(short, long, positions, 0.2)
   assert got.shape == ()
   np.testing.assert_allclose(got, ref_timestamp(short, long, positions, 0.2), rtol=1e-5)
-  np.testing.assert_allclose(objectives.timestamp_retrieval_loss(short, long, positions, 0.2), got,
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    objectives.timestamp_retrieval_loss(short, long, positions, 0.2), got, rtol=1e-6
+  )
   sb, lb = jnp.asarray(short, jnp.bfloat16), jnp.asarray(long, jnp.bfloat16)
   got = timestamp_retrieval_loss(sb, lb, positions, 0.2)
   assert got.dtype == jnp.float32
   np.testing.assert_allclose(
-      got, ref_timestamp(np.asarray(sb, np.float32), np.asarray(lb, np.float32), positions, 0.2),
-      rtol=1e-5)
+    got,
+    ref_timestamp(np.asarray(sb, np.float32), np.asarray(lb, np.float32), positions, 0.2),
+    rtol=1e-5,
+  )
 
 
 def test_timestamp_retrieval_hand_case_and_extremes():
@@ -89,8 +92,7 @@ def test_shuffle_distance_matches_algorithm_1(k):
   x, y = _rand(2, 6, 10 * k), _rand(3, 6, 10 * k)
   got = shuffle_distance(x, y, k)
   assert got.shape == (6,)
-  np.testing.assert_allclose(got, [ref_shuffle_distance(a, b, k) for a, b in zip(x, y)],
-                             rtol=1e-5)
+  np.testing.assert_allclose(got, [ref_shuffle_distance(a, b, k) for a, b in zip(x, y)], rtol=1e-5)
   # Queue form: every query against every key.
   pw = pairwise_shuffle_distance(x[:2], y, k)
   want = [[ref_shuffle_distance(a, b, k) for b in y] for a in x[:2]]
@@ -105,8 +107,9 @@ def test_shuffle_distance_hand_cases():
   # Greedy, not optimal: [[1, 2], [2, 100]] -> 1 + 100 (the optimum 2 + 2 is not taken).
   np.testing.assert_allclose(_greedy_min_matching(jnp.array([[1.0, 2.0], [2.0, 100.0]])), 101.0)
   # 1-D parts: x = (0, 10), y = (1, 100): D = [[1, 100], [9, 90]] -> 1 + 90.
-  np.testing.assert_allclose(shuffle_distance(np.array([0.0, 10.0]), np.array([1.0, 100.0]), 2),
-                             91.0)
+  np.testing.assert_allclose(
+    shuffle_distance(np.array([0.0, 10.0]), np.array([1.0, 100.0]), 2), 91.0
+  )
   # Broadcasting over leading axes, bf16 input -> float32.
   xb = jnp.asarray(x, jnp.bfloat16)
   got = shuffle_distance(xb[:, None], xb[None], 3)
@@ -129,24 +132,32 @@ def test_shuffle_distance_gradients_finite_at_zero_distance():
 def test_classification_losses():
   logits = 5 * _rand(6, 4, 6)
   labels = np.array([0, 5, 2, 3])
-  np.testing.assert_allclose(softmax_cross_entropy(logits, labels),
-                             [_nll(l, y) for l, y in zip(logits, labels)], rtol=1e-5)
+  np.testing.assert_allclose(
+    softmax_cross_entropy(logits, labels), [_nll(l, y) for l, y in zip(logits, labels)], rtol=1e-5
+  )
   big = np.array([[1e4, 0.0, -1e4]], np.float32)
   np.testing.assert_allclose(softmax_cross_entropy(big, np.array([0])), [0.0], atol=1e-6)
   np.testing.assert_allclose(softmax_cross_entropy(big, np.array([1])), [1e4], rtol=1e-6)
   g = jax.grad(lambda l: softmax_cross_entropy(l, np.array([2])).sum())(big)
   assert np.all(np.isfinite(g))
   lb = jnp.asarray(logits, jnp.bfloat16)
-  np.testing.assert_allclose(softmax_cross_entropy(lb, labels),
-                             [_nll(l, y) for l, y in zip(np.asarray(lb, np.float32), labels)],
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+    softmax_cross_entropy(lb, labels),
+    [_nll(l, y) for l, y in zip(np.asarray(lb, np.float32), labels)],
+    rtol=1e-5,
+  )
   pred, rates = _rand(7, 3, 4), np.array([[1, 2, 8, 4]] * 3)
-  np.testing.assert_allclose(objectives.rate_regression_loss(pred, rates),
-                             np.mean((pred - rates) ** 2), rtol=1e-6)
+  np.testing.assert_allclose(
+    objectives.rate_regression_loss(pred, rates), np.mean((pred - rates) ** 2), rtol=1e-6
+  )
   mask = np.array([[1, 1, 0, 0]] * 3)
-  np.testing.assert_allclose(objectives.rate_regression_loss(pred, rates, mask),
-                             np.mean((pred[:, :2] - rates[:, :2]) ** 2), rtol=1e-6)
+  np.testing.assert_allclose(
+    objectives.rate_regression_loss(pred, rates, mask),
+    np.mean((pred[:, :2] - rates[:, :2]) ** 2),
+    rtol=1e-6,
+  )
   rate_logits = _rand(8, 3, 4, 8)
   want = np.mean([_nll(rate_logits[i, j], rates[i, j] - 1) for i in range(3) for j in range(4)])
-  np.testing.assert_allclose(objectives.rate_classification_loss(rate_logits, rates, 1), want,
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+    objectives.rate_classification_loss(rate_logits, rates, 1), want, rtol=1e-5
+  )

@@ -1,4 +1,4 @@
-"""Tests of jaxvssl.data.ops: temporal sampling, augmentation consistency, determinism."""
+"""Tests of jaxvssl.inputs.ops: temporal sampling, augmentation consistency, determinism."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxvssl.data import ops
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.inputs import ops
+from jaxvssl.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
 
@@ -32,7 +32,8 @@ def test_sample_clip_indices_contiguous_strided_and_starts_cover_range():
   # span 10 in a 20-frame video: starts 0..10, all reached, none beyond.
   assert set(idx[:, 0].tolist()) == set(range(11))
   np.testing.assert_array_equal(
-      ops.sample_clip_indices(20, 4, 3, start=tf.constant(5)).numpy(), [5, 8, 11, 14])
+    ops.sample_clip_indices(20, 4, 3, start=tf.constant(5)).numpy(), [5, 8, 11, 14]
+  )
 
 
 def test_short_video_pad_modes():
@@ -46,7 +47,7 @@ def test_short_video_pad_modes():
 
 def test_eval_clip_starts_uniform_and_covering():
   starts = ops.eval_clip_starts(100, 5, 16).numpy()
-  np.testing.assert_array_equal(starts, [0, 21, 42, 63, 84])   # last clip ends at frame 99
+  np.testing.assert_array_equal(starts, [0, 21, 42, 63, 84])  # last clip ends at frame 99
   assert ops.eval_clip_starts(100, 1, 16).numpy().tolist() == [42]
   assert ops.eval_clip_starts(10, 3, 16).numpy().tolist() == [0, 0, 0]
   idx = ops.eval_clip_indices(10, 2, 4, 4, pad_mode='clamp').numpy()
@@ -63,8 +64,9 @@ def _softmax(x):
 def test_targeted_start_follows_softmax(beta):
   # 200 frames at 10 fps: 20 one-second windows; clip span 9, so the window
   # of the clip centre (start + 4) is recoverable exactly from the start.
-  scores = np.array([0, 2, 0.5, 3, 1, 0, 0, 2.5, 1, 0, 0, 1.5, 0, 0, 3, 0, 0.2, 1, 0, 2],
-                    np.float32)
+  scores = np.array(
+    [0, 2, 0.5, 3, 1, 0, 0, 2.5, 1, 0, 0, 1.5, 0, 0, 3, 0, 0.2, 1, 0, 2], np.float32
+  )
   n = 3000
   starts = _many(lambda s: ops.targeted_start(200, 9, tf.constant(scores), 10.0, beta, s), n)
   windows = (starts + 4) // 10
@@ -108,11 +110,11 @@ def _static_clip(t=4, h=20, w=24, seed=0):
 
 
 AUGMENTS = {
-    'crop': lambda x, s: ops.random_resized_crop(x, s, 12, (0.2, 1.0), (0.5, 2.0)),
-    'flip': lambda x, s: ops.random_flip(x, s, 0.5),
-    'jitter': lambda x, s: ops.color_jitter(x, s, (0.4, 0.4, 0.4, 0.1), 1.0, True),
-    'gray': lambda x, s: ops.random_grayscale(x, s, 0.5),
-    'blur': lambda x, s: ops.random_gaussian_blur(x, s, 1.0, (0.1, 2.0)),
+  'crop': lambda x, s: ops.random_resized_crop(x, s, 12, (0.2, 1.0), (0.5, 2.0)),
+  'flip': lambda x, s: ops.random_flip(x, s, 0.5),
+  'jitter': lambda x, s: ops.color_jitter(x, s, (0.4, 0.4, 0.4, 0.1), 1.0, True),
+  'gray': lambda x, s: ops.random_grayscale(x, s, 0.5),
+  'blur': lambda x, s: ops.random_gaussian_blur(x, s, 1.0, (0.1, 2.0)),
 }
 
 
@@ -150,8 +152,11 @@ def test_center_and_three_crop_positions():
   assert [three[k, 0, 0, 0, 0] for k in range(3)] == [0, 10, 20]
   assert ops.center_crop(tf.constant(ramp), 10).numpy()[0, 0, 0, 0] == 10
   portrait = np.transpose(ramp, (0, 2, 1, 3))
-  assert [ops.three_crop(tf.constant(portrait), 10).numpy()[k, 0, 0, 0, 0]
-          for k in range(3)] == [0, 10, 20]
+  assert [ops.three_crop(tf.constant(portrait), 10).numpy()[k, 0, 0, 0, 0] for k in range(3)] == [
+    0,
+    10,
+    20,
+  ]
 
 
 def test_flip_reverses_width():
@@ -184,15 +189,17 @@ def test_gaussian_blur_kernel_follows_sigma_and_keeps_constants():
 
 def test_normalize_and_determinism():
   x = tf.fill([1, 2, 2, 3], 0.5)
-  np.testing.assert_allclose(ops.normalize(x, (0.5, 0.25, 0.0), (1.0, 0.25, 0.5)).numpy()[0, 0, 0],
-                             [0.0, 1.0, 1.0])
+  np.testing.assert_allclose(
+    ops.normalize(x, (0.5, 0.25, 0.0), (1.0, 0.25, 0.5)).numpy()[0, 0, 0], [0.0, 1.0, 1.0]
+  )
   clip = _static_clip(3)
   for fn in AUGMENTS.values():
     np.testing.assert_array_equal(fn(clip, _seed(7)).numpy(), fn(clip, _seed(7)).numpy())
 
 
 def test_motion_window_bounds_match_motion_module():
-  from jaxvssl.data import motion  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets import motion  # pylint: disable=g-import-not-at-top
+
   for n, fps in [(200, 10.0), (95, 29.97), (47, 8.0), (5, 25.0)]:
     w = motion.num_motion_windows(n, fps)
     starts, ends = ops.motion_window_bounds(n, w, fps)
@@ -205,6 +212,6 @@ def test_gaussian_blur_equals_reflect_padded_convolution():
   k = ops.gaussian_kernel(sigma).numpy()
   r = len(k) // 2
   pad = np.pad(x, [(0, 0), (r, r), (r, r), (0, 0)], mode='reflect')
-  rows = sum(k[j] * pad[:, j:j + 9] for j in range(len(k)))
-  ref = sum(k[j] * rows[:, :, j:j + 11] for j in range(len(k)))
+  rows = sum(k[j] * pad[:, j : j + 9] for j in range(len(k)))
+  ref = sum(k[j] * rows[:, :, j : j + 11] for j in range(len(k)))
   np.testing.assert_allclose(ops.gaussian_blur(tf.constant(x), sigma).numpy(), ref, atol=1e-5)

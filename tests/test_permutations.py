@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxvssl.data import permutations as P
+from jaxvssl.inputs import permutations as P
 
 
 def ref_levenshtein(a, b):
@@ -71,7 +71,8 @@ def test_uniform_labels_chi_square_and_exact(sampler16):
   counts = np.bincount(labels, minlength=16)
   assert stats.chisquare(counts).pvalue > 1e-3
   np.testing.assert_array_equal(
-      P.distance_to_class(P.batch_levenshtein(perms, np.arange(16))), labels)
+    P.distance_to_class(P.batch_levenshtein(perms, np.arange(16))), labels
+  )
   # Spot-check the vectorised distance against the reference on a subset.
   for p, l in zip(perms[:100], labels[:100]):
     d = ref_levenshtein(range(16), p)
@@ -81,7 +82,8 @@ def test_uniform_labels_chi_square_and_exact(sampler16):
 def test_non_uniform_ablation_is_skewed_and_exact():
   perms, labels = P.ShuffleDegreeSampler(num_frames=16, uniform=False, seed=1).sample(4000)
   np.testing.assert_array_equal(
-      P.distance_to_class(P.batch_levenshtein(perms, np.arange(16))), labels)
+    P.distance_to_class(P.batch_levenshtein(perms, np.arange(16))), labels
+  )
   counts = np.bincount(labels, minlength=16)
   assert counts[:5].sum() == 0 and stats.chisquare(counts).pvalue < 1e-6
 

@@ -1,4 +1,4 @@
-"""Tests of the tf.data video pipeline (jaxvssl.data.pipeline + views) on in-memory videos.
+"""Tests of the tf.data video pipeline (jaxvssl.inputs.pipeline + views) on in-memory videos.
 
 Every test video has 32x40 JPEG frames whose content tells where a pixel came from:
   R = column ramp, G = row ramp  (identical in every frame: reveals the crop box and flip),
@@ -11,9 +11,9 @@ import itertools
 import numpy as np
 import pytest
 
-from jaxvssl.data import ops, pipeline
-from jaxvssl.data import views as V
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.inputs import ops, pipeline
+from jaxvssl.inputs import views as V
+from jaxvssl.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
 
@@ -39,9 +39,14 @@ def _example(v, length, scores=None):
   windows = -(-length // int(FPS))
   if scores is None:
     scores = np.random.default_rng(v).uniform(size=windows).astype(np.float32)
-  return {'video': _FRAMES[length], 'label': tf.constant(v % 3, tf.int64),
-          'video_id': tf.constant(f'vid{v}'), 'num_frames': tf.constant(length, tf.int32),
-          'fps': tf.constant(FPS), 'motion_scores': tf.constant(scores, tf.float32)}
+  return {
+    'video': _FRAMES[length],
+    'label': tf.constant(v % 3, tf.int64),
+    'video_id': tf.constant(f'vid{v}'),
+    'num_frames': tf.constant(length, tf.int32),
+    'fps': tf.constant(FPS),
+    'motion_scores': tf.constant(scores, tf.float32),
+  }
 
 
 def make_source(lengths=LENGTHS, scores=None):
@@ -86,17 +91,27 @@ def assert_batches_equal(a, b):
 
 
 def test_train_shapes_dtypes_and_extras():
-  banks = np.array([[[0, 1, 2, 3], [0, 1, 2, 3]],
-                    [[1, 0, 2, 3], [0, 2, 1, 3]],
-                    [[3, 2, 1, 0], [2, 3, 0, 1]]], np.int32)
-  views = (V.ViewSpec('query', 4, 2, temporal_group='clip', augment_group='q'),
-           V.ViewSpec('key', 4, 2, temporal_group='clip', augment_group='k', crop_size=8),
-           V.ViewSpec('seg', 6, sampler='extra', indices_key='ro_indices'))
-  extras = (V.permutation_bank_extra(banks, name='sdp'),
-            V.segment_clip_extra(name='ro', clip_length=6, num_segments=2,
-                                 min_segment_length=3, rate_range=(1, 2)))
-  (batch,) = take(pipeline.make_train_dataset(make_cfg(), views, global_batch_size=4, seed=0,
-                                              source=make_source(), extras=extras), 1)
+  banks = np.array(
+    [[[0, 1, 2, 3], [0, 1, 2, 3]], [[1, 0, 2, 3], [0, 2, 1, 3]], [[3, 2, 1, 0], [2, 3, 0, 1]]],
+    np.int32,
+  )
+  views = (
+    V.ViewSpec('query', 4, 2, temporal_group='clip', augment_group='q'),
+    V.ViewSpec('key', 4, 2, temporal_group='clip', augment_group='k', crop_size=8),
+    V.ViewSpec('seg', 6, sampler='extra', indices_key='ro_indices'),
+  )
+  extras = (
+    V.permutation_bank_extra(banks, name='sdp'),
+    V.segment_clip_extra(
+      name='ro', clip_length=6, num_segments=2, min_segment_length=3, rate_range=(1, 2)
+    ),
+  )
+  (batch,) = take(
+    pipeline.make_train_dataset(
+      make_cfg(), views, global_batch_size=4, seed=0, source=make_source(), extras=extras
+    ),
+    1,
+  )
   assert batch['query'].shape == (4, 4, 16, 16, 3) and batch['query'].dtype == np.float32
   assert batch['key'].shape == (4, 4, 8, 8, 3)
   assert batch['seg'].shape == (4, 6, 16, 16, 3)
@@ -113,50 +128,64 @@ def test_train_shapes_dtypes_and_extras():
 @pytest.mark.parametrize('class_probs', [None, (0.7, 0.2, 0.1)])
 def test_permutation_bank_extra_class_distribution(class_probs):
   from scipy import stats  # pylint: disable=g-import-not-at-top
+
   banks = np.arange(3 * 4 * 5).reshape(3, 4, 5)
   extra = V.permutation_bank_extra(banks, name='p', class_probs=class_probs)
   n = 1500
-  ds = tf.data.Dataset.range(n).map(
-      lambda i: extra.fn({}, tf.stack([tf.constant(9, tf.int64), i])))
+  ds = tf.data.Dataset.range(n).map(lambda i: extra.fn({}, tf.stack([tf.constant(9, tf.int64), i])))
   out = next(ds.batch(n).as_numpy_iterator())
   labels, perms = out['p_label'], out['p_perm']
-  np.testing.assert_array_equal(perms[:, 0] // 20, labels)    # row comes from its class bank
-  assert len(np.unique(perms[:, 0])) == 12                     # every row of every bank used
+  np.testing.assert_array_equal(perms[:, 0] // 20, labels)  # row comes from its class bank
+  assert len(np.unique(perms[:, 0])) == 12  # every row of every bank used
   expected = n * np.asarray(class_probs or (1 / 3,) * 3)
   assert stats.chisquare(np.bincount(labels, minlength=3), expected)[1] > 1e-3
 
 
 def test_groups_share_start_and_augmentation_and_every_frame_shares_the_crop():
-  views = (V.ViewSpec('a', 4, 2, temporal_group='w', augment_group='x'),
-           V.ViewSpec('b', 4, 2, temporal_group='w', offset=8, augment_group='x'),
-           V.ViewSpec('long', 4, 4, temporal_group='w', augment_group='y'),
-           V.ViewSpec('other', 4, 2))
-  (batch,) = take(pipeline.make_train_dataset(make_cfg(), views, global_batch_size=7, seed=1,
-                                              source=make_source()), 1)
+  views = (
+    V.ViewSpec('a', 4, 2, temporal_group='w', augment_group='x'),
+    V.ViewSpec('b', 4, 2, temporal_group='w', offset=8, augment_group='x'),
+    V.ViewSpec('long', 4, 4, temporal_group='w', augment_group='y'),
+    V.ViewSpec('other', 4, 2),
+  )
+  (batch,) = take(
+    pipeline.make_train_dataset(
+      make_cfg(), views, global_batch_size=7, seed=1, source=make_source()
+    ),
+    1,
+  )
   ids = {k: frame_ids(batch[k]) for k in ('a', 'b', 'long', 'other')}
   np.testing.assert_array_equal(np.diff(ids['a'], axis=1), 2)
-  np.testing.assert_array_equal(ids['b'], ids['a'] + 8)            # offset within the group
+  np.testing.assert_array_equal(ids['b'], ids['a'] + 8)  # offset within the group
   np.testing.assert_array_equal(ids['long'][:, 0], ids['a'][:, 0])  # same window start
   np.testing.assert_array_equal(np.diff(ids['long'], axis=1), 4)
-  assert (ids['other'][:, 0] != ids['a'][:, 0]).any()               # its own window
+  assert (ids['other'][:, 0] != ids['a'][:, 0]).any()  # its own window
   rg = {k: batch[k][..., :2] for k in ids}
-  for k, x in rg.items():   # the same crop and flip on every frame of a clip
+  for k, x in rg.items():  # the same crop and flip on every frame of a clip
     assert np.abs(x - x[:, :1]).max() < 0.03, k
-  np.testing.assert_allclose(rg['a'], rg['b'], atol=0.03)          # one augment group
+  np.testing.assert_allclose(rg['a'], rg['b'], atol=0.03)  # one augment group
   diff = np.abs(rg['a'] - rg['long']).max(axis=(1, 2, 3, 4))
-  assert (diff > 0.1).sum() >= 5                                    # independent draws
+  assert (diff > 0.1).sum() >= 5  # independent draws
   # Flips happen, and are whole-clip: R decreases along x in flipped clips.
   slope = np.sign(rg['other'][:, 0, 0, -1, 0] - rg['other'][:, 0, 0, 0, 0])
   assert set(slope.tolist()) == {-1.0, 1.0}
 
 
 def _train(seed=3, start_step=0, process_index=0, process_count=1, batch=2, **cfg):
-  views = (V.ViewSpec('query', 4, 2, temporal_group=0, augment_group=0),
-           V.ViewSpec('key', 4, 2, augment_group=1))
-  return pipeline.make_train_dataset(make_cfg(photometric=True, **cfg), views,
-                                     global_batch_size=batch, seed=seed, start_step=start_step,
-                                     process_index=process_index, process_count=process_count,
-                                     source=make_source())
+  views = (
+    V.ViewSpec('query', 4, 2, temporal_group=0, augment_group=0),
+    V.ViewSpec('key', 4, 2, augment_group=1),
+  )
+  return pipeline.make_train_dataset(
+    make_cfg(photometric=True, **cfg),
+    views,
+    global_batch_size=batch,
+    seed=seed,
+    start_step=start_step,
+    process_index=process_index,
+    process_count=process_count,
+    source=make_source(),
+  )
 
 
 def test_deterministic_and_resume_equals_uninterrupted_stream():
@@ -178,11 +207,17 @@ def test_train_sharding_disjoint_and_complete():
   seen = []
   for p in range(3):
     local_n = len(range(p, 7, 3))
-    ds = pipeline.make_train_dataset(make_cfg(), (V.ViewSpec('clip', 2),), global_batch_size=3,
-                                     seed=0, process_index=p, process_count=3,
-                                     source=make_source())
+    ds = pipeline.make_train_dataset(
+      make_cfg(),
+      (V.ViewSpec('clip', 2),),
+      global_batch_size=3,
+      seed=0,
+      process_index=p,
+      process_count=3,
+      source=make_source(),
+    )
     idx = np.concatenate([b['index'] for b in take(ds, local_n)])
-    assert sorted(idx) == list(range(p, 7, 3))   # one epoch of its own shard
+    assert sorted(idx) == list(range(p, 7, 3))  # one epoch of its own shard
     seen.extend(idx)
   assert sorted(seen) == list(range(7))
   with pytest.raises(ValueError, match='divisible'):
@@ -191,16 +226,20 @@ def test_train_sharding_disjoint_and_complete():
 
 @pytest.mark.parametrize('beta', [0.5, float('inf')])
 def test_targeted_view_follows_motion_scores(beta):
-  scores = np.array([0, 0, 0, 0, 6.0, 0], np.float32)   # window 4 = frames 32..39
+  scores = np.array([0, 0, 0, 0, 6.0, 0], np.float32)  # window 4 = frames 32..39
   source = make_source(lengths=(48,) * 16, scores=scores)
   views = (V.ViewSpec('clip', 4, 1, sampler='targeted'),)
-  batches = take(pipeline.make_train_dataset(make_cfg(targeted_beta=beta), views,
-                                             global_batch_size=16, seed=0, source=source), 2)
+  batches = take(
+    pipeline.make_train_dataset(
+      make_cfg(targeted_beta=beta), views, global_batch_size=16, seed=0, source=source
+    ),
+    2,
+  )
   centre_window = (np.concatenate([frame_ids(b['clip'])[:, 0] for b in batches]) + 2) // 8
   counts = np.bincount(centre_window, minlength=6)
-  if beta == 0.5:   # p(window 4) = 1 - 5 e^-12: every clip is centred there
+  if beta == 0.5:  # p(window 4) = 1 - 5 e^-12: every clip is centred there
     assert counts[4] == 32
-  else:             # uniform over windows
+  else:  # uniform over windows
     assert (counts > 0).sum() >= 5 and counts.max() < 16
 
 
@@ -222,19 +261,19 @@ def test_eval_clips_uniform_no_video_dropped_padding():
   assert [i.decode() for i in ids] == [f'vid{v}' for v in range(7)]
   labels = np.concatenate([b['label'] for b in batches])
   np.testing.assert_array_equal(labels, [v % 3 for v in range(7)] + [-1, -1])
-  frames = frame_ids(np.concatenate([b['clips'] for b in batches]))[:7]   # [V, N, T]
+  frames = frame_ids(np.concatenate([b['clips'] for b in batches]))[:7]  # [V, N, T]
   for v, n in enumerate(LENGTHS):
     span = ops.clip_span(4, 3)
     np.testing.assert_array_equal(frames[v, :, 0], np.round(np.linspace(0, n - span, 3)))
     np.testing.assert_array_equal(np.diff(frames[v], axis=-1), 3)
-  assert_batches_equal(batches, _eval())   # deterministic
+  assert_batches_equal(batches, _eval())  # deterministic
 
 
 def test_eval_sharding_equal_batch_counts_disjoint_complete():
   seen = []
   for p in range(3):
     batches = _eval(batch_size=2, process_index=p, process_count=3)
-    assert len(batches) == 2   # ceil(ceil(7 / 3) / 2) on every process
+    assert len(batches) == 2  # ceil(ceil(7 / 3) / 2) on every process
     for b in batches:
       seen.extend(i.decode() for i in b['video_id'][b['valid']])
   assert sorted(seen) == sorted(f'vid{v}' for v in range(7))
@@ -243,19 +282,19 @@ def test_eval_sharding_equal_batch_counts_disjoint_complete():
 def test_eval_three_crop_and_shuffle_frames():
   plain = _eval(crop='three_crop')
   assert plain[0]['clips'].shape == (3, 9, 4, 16, 16, 3)
-  clips = plain[0]['clips'][0]                       # [9, T, S, S, 3], clip-major
+  clips = plain[0]['clips'][0]  # [9, T, S, S, 3], clip-major
   left_r = clips[0::3, 0, 0, 0, 0]
   right_r = clips[2::3, 0, 0, 0, 0]
-  assert (right_r > left_r + 0.2).all()              # crops move along the long side
+  assert (right_r > left_r + 0.2).all()  # crops move along the long side
   np.testing.assert_array_equal(frame_ids(clips[0::3]), frame_ids(clips[1::3]))
   shuffled = _eval(crop='three_crop', shuffle_frames=True)
   assert_batches_equal(shuffled, _eval(crop='three_crop', shuffle_frames=True))
   for a, b in zip(plain, shuffled):
     ia, ib = frame_ids(a['clips']), frame_ids(b['clips'])
-    np.testing.assert_array_equal(np.sort(ia, -1), np.sort(ib, -1))   # same frames
+    np.testing.assert_array_equal(np.sort(ia, -1), np.sort(ib, -1))  # same frames
     valid = a['valid']
-    assert (ia[valid] != ib[valid]).any(axis=-1).all()               # every clip permuted
-    np.testing.assert_array_equal(ib[:, 0::3], ib[:, 1::3])          # crops share the order
+    assert (ia[valid] != ib[valid]).any(axis=-1).all()  # every clip permuted
+    np.testing.assert_array_equal(ib[:, 0::3], ib[:, 1::3])  # crops share the order
 
 
 # --- frames, helpers, validation --------------------------------------------------------------
@@ -263,9 +302,18 @@ def test_eval_three_crop_and_shuffle_frames():
 
 def test_frame_dataset_shapes_determinism_resume():
   def frames(start_step=0):
-    return take(pipeline.make_frame_dataset(make_cfg(photometric=True), global_batch_size=4,
-                                            seed=0, frame_step=10, start_step=start_step,
-                                            source=make_source()), 6 - start_step)
+    return take(
+      pipeline.make_frame_dataset(
+        make_cfg(photometric=True),
+        global_batch_size=4,
+        seed=0,
+        frame_step=10,
+        start_step=start_step,
+        source=make_source(),
+      ),
+      6 - start_step,
+    )
+
   full = frames()
   b = full[0]
   assert b['query'].shape == (4, 16, 16, 3) and b['key'].shape == (4, 16, 16, 3)
@@ -295,8 +343,12 @@ def test_config_and_view_validation_name_the_problem():
   with pytest.raises(ValueError, match='duplicate view names'):
     V.plan_views([V.ViewSpec('a', 4), V.ViewSpec('a', 4)])
   with pytest.raises(ValueError, match='mixes samplers'):
-    V.plan_views([V.ViewSpec('a', 4, temporal_group=0),
-                  V.ViewSpec('b', 4, temporal_group=0, sampler='targeted')])
+    V.plan_views(
+      [
+        V.ViewSpec('a', 4, temporal_group=0),
+        V.ViewSpec('b', 4, temporal_group=0, sampler='targeted'),
+      ]
+    )
   with pytest.raises(ValueError, match="'nope'"):
     V.plan_views([V.ViewSpec('a', 4, sampler='extra', indices_key='nope')])
   with pytest.raises(ValueError, match='collides'):
@@ -312,14 +364,18 @@ def test_load_split_tfds_sharding(tmp_path):
     VERSION = tfds.core.Version('1.0.0')
 
     def _info(self):
-      return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-          'video': tfds.features.Video(shape=(None, H, W, 3), encoding_format='jpeg'),
-          'label': tfds.features.ClassLabel(num_classes=3),
-          'video_id': tfds.features.Text(),
-          'num_frames': tfds.features.Scalar(dtype=np.int32),
-          'fps': tfds.features.Scalar(dtype=np.float32),
-          'motion_scores': tfds.features.Tensor(shape=(None,), dtype=np.float32),
-      }))
+      return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict(
+          {
+            'video': tfds.features.Video(shape=(None, H, W, 3), encoding_format='jpeg'),
+            'label': tfds.features.ClassLabel(num_classes=3),
+            'video_id': tfds.features.Text(),
+            'num_frames': tfds.features.Scalar(dtype=np.int32),
+            'fps': tfds.features.Scalar(dtype=np.float32),
+            'motion_scores': tfds.features.Tensor(shape=(None,), dtype=np.float32),
+          }
+        )
+      )
 
     def _split_generators(self, dl_manager):
       return {'train': self._generate_examples()}
@@ -328,22 +384,34 @@ def test_load_split_tfds_sharding(tmp_path):
       for v in range(5):
         n = 8 + v
         video = np.stack([tf.io.decode_jpeg(_frame(t)).numpy() for t in range(n)])
-        yield v, {'video': video, 'label': v % 3, 'video_id': f'vid{v}', 'num_frames': n,
-                  'fps': FPS, 'motion_scores': np.ones([2], np.float32)}
+        yield (
+          v,
+          {
+            'video': video,
+            'label': v % 3,
+            'video_id': f'vid{v}',
+            'num_frames': n,
+            'fps': FPS,
+            'motion_scores': np.ones([2], np.float32),
+          },
+        )
 
   PipelineTestVideos(data_dir=str(tmp_path)).download_and_prepare()
   cfg = make_cfg(name='pipeline_test_videos', data_dir=str(tmp_path))
   whole = list(pipeline.load_split(cfg, 'train').as_numpy_iterator())
-  assert whole[0]['video'].dtype == object      # JPEG bytes, not decoded
+  assert whole[0]['video'].dtype == object  # JPEG bytes, not decoded
   assert [int(r['index']) for r in whole] == list(range(5))
-  stored_ids = [r['video_id'].decode() for r in whole]   # TFDS fixes the stored order
+  stored_ids = [r['video_id'].decode() for r in whole]  # TFDS fixes the stored order
   assert sorted(stored_ids) == [f'vid{v}' for v in range(5)]
   rows = [list(pipeline.load_split(cfg, 'train', p, 2).as_numpy_iterator()) for p in range(2)]
   idx = [int(r['index']) for shard in rows for r in shard]
-  assert idx == list(range(5))                  # contiguous shards, disjoint and complete
+  assert idx == list(range(5))  # contiguous shards, disjoint and complete
   assert [r['video_id'].decode() for shard in rows for r in shard] == stored_ids
   local = pipeline.local_split(cfg, 'train', process_index=1, process_count=2)
   assert (local.num_examples, local.total_examples) == (len(rows[1]), 5)
-  batches = list(pipeline.make_eval_dataset(cfg, 'train', batch_size=2, num_clips=2,
-                                            num_frames=4, stride=1).as_numpy_iterator())
+  batches = list(
+    pipeline.make_eval_dataset(
+      cfg, 'train', batch_size=2, num_clips=2, num_frames=4, stride=1
+    ).as_numpy_iterator()
+  )
   assert sum(b['valid'].sum() for b in batches) == 5

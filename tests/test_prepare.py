@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from jaxvssl.data import decode
-from jaxvssl.data.builders import hmdb51 as hmdb51_lib
-from jaxvssl.data.builders import kinetics as kinetics_lib
-from jaxvssl.data.builders import ucf101 as ucf101_lib
-from jaxvssl.data.builders import video_folder
+from jaxvssl.datasets import decode
+from jaxvssl.datasets.builders import hmdb51 as hmdb51_lib
+from jaxvssl.datasets.builders import kinetics as kinetics_lib
+from jaxvssl.datasets.builders import ucf101 as ucf101_lib
+from jaxvssl.datasets.builders import video_folder
 
 WIDTH, HEIGHT, FPS, NUM_FRAMES = 64, 48, 10, 20
 SHORT_SIDE = 32
@@ -41,7 +41,7 @@ def moving_frames(num_frames: int = NUM_FRAMES, seed: int = 0) -> np.ndarray:
   frames = np.repeat(background[None], num_frames, axis=0)
   for t in range(num_frames):
     x = 4 + 2 * t
-    frames[t, 18:30, x:x + 12] = 255
+    frames[t, 18:30, x : x + 12] = 255
   return frames
 
 
@@ -50,8 +50,9 @@ def static_frames(num_frames: int = NUM_FRAMES, seed: int = 0) -> np.ndarray:
   return np.repeat(moving_frames(1, seed), num_frames, axis=0)
 
 
-def write_video(path: pathlib.Path, frames: np.ndarray, fps: int = FPS,
-                codec: str = 'mpeg4') -> pathlib.Path:
+def write_video(
+  path: pathlib.Path, frames: np.ndarray, fps: int = FPS, codec: str = 'mpeg4'
+) -> pathlib.Path:
   """Writes uint8 RGB frames [T, H, W, 3] with PyAV (container from the suffix)."""
   path.parent.mkdir(parents=True, exist_ok=True)
   with av.open(str(path), mode='w') as container:
@@ -84,7 +85,7 @@ def write_truncated(path: pathlib.Path, fraction: float = 0.8) -> pathlib.Path:
   """A valid AVI cut short: the header still announces every frame."""
   write_video(path, moving_frames(40))
   data = path.read_bytes()
-  path.write_bytes(data[:int(len(data) * fraction)])
+  path.write_bytes(data[: int(len(data) * fraction)])
   return path
 
 
@@ -116,29 +117,33 @@ def test_decode_resizes_keeps_frames_and_fps(tmp_path):
   # Same picture as the source shrunk with an area filter, up to codec loss
   # (compared in luma: 4:2:0 chroma blurs the 8-pixel colour blocks).
   expected = [cv2.resize(f, (42, 32), interpolation=cv2.INTER_AREA) for f in moving_frames()]
-  luma = lambda images: np.stack(
-      [cv2.cvtColor(i, cv2.COLOR_RGB2GRAY) for i in images]).astype(float)
+  luma = lambda images: np.stack([cv2.cvtColor(i, cv2.COLOR_RGB2GRAY) for i in images]).astype(
+    float
+  )
   assert np.abs(luma(frames) - luma(expected)).mean() < 5
 
   half, half_fps = decode.decode_frames(
-      str(path), decode.DecodeOptions(short_side=SHORT_SIDE, target_fps=5, min_frames=4))
+    str(path), decode.DecodeOptions(short_side=SHORT_SIDE, target_fps=5, min_frames=4)
+  )
   assert half.shape[0] == NUM_FRAMES // 2 and half_fps == pytest.approx(5)
   np.testing.assert_allclose(half.astype(float), frames[::2].astype(float), atol=1)
 
-  portrait = write_video(tmp_path / 'portrait.mp4',
-                         np.ascontiguousarray(moving_frames().transpose(0, 2, 1, 3)),
-                         codec='libx264')
+  portrait = write_video(
+    tmp_path / 'portrait.mp4',
+    np.ascontiguousarray(moving_frames().transpose(0, 2, 1, 3)),
+    codec='libx264',
+  )
   frames, _ = decode.decode_frames(str(portrait), OPTIONS)
   assert frames.shape == (NUM_FRAMES, 42, 32, 3)
 
 
 def test_decode_reports_bad_videos_by_reason(tmp_path):
   cases = {
-      'missing': tmp_path / 'absent.avi',
-      'empty_file': write_zero_length(tmp_path / 'zero.avi'),
-      'unreadable': write_corrupt(tmp_path / 'corrupt.avi'),
-      'truncated': write_truncated(tmp_path / 'cut.avi'),
-      'too_short': write_video(tmp_path / 'short.avi', moving_frames(8)),
+    'missing': tmp_path / 'absent.avi',
+    'empty_file': write_zero_length(tmp_path / 'zero.avi'),
+    'unreadable': write_corrupt(tmp_path / 'corrupt.avi'),
+    'truncated': write_truncated(tmp_path / 'cut.avi'),
+    'too_short': write_video(tmp_path / 'short.avi', moving_frames(8)),
   }
   for reason, path in cases.items():
     task = decode.VideoTask(path=str(path), video_id=path.stem, label=0)
@@ -150,11 +155,11 @@ def test_decode_reports_bad_videos_by_reason(tmp_path):
 
 def test_example_features_and_motion_scores(tmp_path):
   moving = decode.make_example(
-      decode.VideoTask(str(write_video(tmp_path / 'moving.avi', moving_frames())), 'm', 1),
-      OPTIONS)
+    decode.VideoTask(str(write_video(tmp_path / 'moving.avi', moving_frames())), 'm', 1), OPTIONS
+  )
   static = decode.make_example(
-      decode.VideoTask(str(write_video(tmp_path / 'static.avi', static_frames())), 's', 0),
-      OPTIONS)
+    decode.VideoTask(str(write_video(tmp_path / 'static.avi', static_frames())), 's', 0), OPTIONS
+  )
   assert moving['num_frames'] == NUM_FRAMES and len(moving['video']) == NUM_FRAMES
   assert moving['video'][0][:2] == b'\xff\xd8'  # JPEG start-of-image marker
   assert moving['label'] == 1 and moving['video_id'] == 'm'
@@ -181,8 +186,7 @@ def make_ucf101(root: pathlib.Path) -> dict[str, object]:
   """
   videos, lists = root / 'UCF-101', root / 'ucfTrainTestlist'
   lists.mkdir(parents=True)
-  (lists / 'classInd.txt').write_text(
-      ''.join(f'{i} {c}\r\n' for i, c in enumerate(UCF_CLASSES, 1)))
+  (lists / 'classInd.txt').write_text(''.join(f'{i} {c}\r\n' for i, c in enumerate(UCF_CLASSES, 1)))
   train, test = [], []
   for label, cls in enumerate(UCF_CLASSES):
     for group in (1, 2, 3):
@@ -193,12 +197,16 @@ def make_ucf101(root: pathlib.Path) -> dict[str, object]:
   write_corrupt(videos / 'YoYo/v_YoYo_g04_c01.avi')
   write_zero_length(videos / 'YoYo/v_YoYo_g05_c01.avi')
   write_video(videos / 'ApplyEyeMakeup/v_ApplyEyeMakeup_g04_c01.avi', moving_frames(8))
-  train += ['YoYo/v_YoYo_g04_c01.avi', 'YoYo/v_YoYo_g05_c01.avi',
-            'YoYo/v_YoYo_g06_c01.avi']  # g06 is not on disk
+  train += [
+    'YoYo/v_YoYo_g04_c01.avi',
+    'YoYo/v_YoYo_g05_c01.avi',
+    'YoYo/v_YoYo_g06_c01.avi',
+  ]  # g06 is not on disk
   test += ['ApplyEyeMakeup/v_ApplyEyeMakeup_g04_c01.avi']
   label_of = {c: i + 1 for i, c in enumerate(UCF_CLASSES)}
   (lists / 'trainlist01.txt').write_text(
-      ''.join(f'{r} {label_of[r.split("/")[0]]}\r\n' for r in train))
+    ''.join(f'{r} {label_of[r.split("/")[0]]}\r\n' for r in train)
+  )
   (lists / 'testlist01.txt').write_text(''.join(f'{r}\r\n' for r in test))
   return {'videos_dir': videos, 'annotations_dir': lists}
 
@@ -227,6 +235,7 @@ def make_hmdb51(root: pathlib.Path) -> dict[str, object]:
 def read_split(builder, split: str) -> dict[str, dict[str, object]]:
   """video_id -> numpy example, with 'video' read as JPEG bytes (SkipDecoding)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   ds = builder.as_dataset(split, decoders={'video': tfds.decode.SkipDecoding()})
   return {ex['video_id'].decode(): ex for ex in tfds.as_numpy(ds)}
 
@@ -234,12 +243,17 @@ def read_split(builder, split: str) -> dict[str, dict[str, object]]:
 @pytest.fixture(scope='module')
 def ucf101_built(tmp_path_factory):
   """UCF101 split 1 built locally on a 2-process pool: (sources, data_dir, builder)."""
-  from jaxvssl.data.builders import video_files  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.builders import video_files  # pylint: disable=g-import-not-at-top
+
   root = tmp_path_factory.mktemp('ucf101')
   sources = make_ucf101(root / 'src')
   builder = video_files.Ucf101(
-      config='split1', data_dir=str(root / 'tfds'), decode_options=OPTIONS,
-      num_workers=2, **{k: str(v) for k, v in sources.items()})
+    config='split1',
+    data_dir=str(root / 'tfds'),
+    decode_options=OPTIONS,
+    num_workers=2,
+    **{k: str(v) for k, v in sources.items()},
+  )
   builder.download_and_prepare()
   return sources, root / 'tfds', builder
 
@@ -247,15 +261,18 @@ def ucf101_built(tmp_path_factory):
 def test_ucf101_labels_splits_frames_and_motion(ucf101_built):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   _, data_dir, _ = ucf101_built
   # The configs name the data set 'ucf101/split1': the registry must give ours.
-  from jaxvssl.data.builders import video_files  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.builders import video_files  # pylint: disable=g-import-not-at-top
+
   builder = tfds.builder('ucf101/split1', data_dir=str(data_dir))
   assert isinstance(builder, video_files.Ucf101)  # not TFDS's own web 'ucf101'
   assert builder.info.features['label'].names == list(UCF_CLASSES)
   train, test = read_split(builder, 'train'), read_split(builder, 'test')
   assert sorted(train) == sorted(
-      f'v_{ucf_file_class(c)}_g{g:02d}_c01' for c in UCF_CLASSES for g in (2, 3))
+    f'v_{ucf_file_class(c)}_g{g:02d}_c01' for c in UCF_CLASSES for g in (2, 3)
+  )
   assert sorted(test) == sorted(f'v_{ucf_file_class(c)}_g01_c01' for c in UCF_CLASSES)
   for video_id, ex in {**train, **test}.items():
     # 0-based classInd order; 'v_HandStandPushups_*' files -> 'HandstandPushups'.
@@ -271,43 +288,61 @@ def test_ucf101_labels_splits_frames_and_motion(ucf101_built):
 
 
 def test_ucf101_bad_videos_reported_and_counted(ucf101_built):
-  from jaxvssl.data.builders import video_files  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.builders import video_files  # pylint: disable=g-import-not-at-top
+
   _, _, builder = ucf101_built
   report = json.loads((builder.data_path / video_files.REPORT_JSON).read_text())
   reasons = {(row['split'], row['video_id']): row['reason'] for row in report['videos']}
   assert reasons == {
-      ('train', 'v_YoYo_g04_c01'): 'unreadable',
-      ('train', 'v_YoYo_g05_c01'): 'empty_file',
-      ('train', 'v_YoYo_g06_c01'): 'missing',
-      ('test', 'v_ApplyEyeMakeup_g04_c01'): 'too_short',
+    ('train', 'v_YoYo_g04_c01'): 'unreadable',
+    ('train', 'v_YoYo_g05_c01'): 'empty_file',
+    ('train', 'v_YoYo_g06_c01'): 'missing',
+    ('test', 'v_ApplyEyeMakeup_g04_c01'): 'too_short',
   }
   tsv = (builder.data_path / video_files.REPORT_TSV).read_text().splitlines()
   assert tsv[0].split('\t') == ['split', 'path', 'video_id', 'reason', 'detail']
   assert len(tsv) == 5 and any('v_YoYo_g05_c01.avi' in line for line in tsv)
   summary = builder.build_summary
   assert summary['splits']['train'] == {
-      'listed': 9, 'written': 6, 'expected': 9537,
-      'bad': {'empty_file': 1, 'missing': 1, 'unreadable': 1}}
+    'listed': 9,
+    'written': 6,
+    'expected': 9537,
+    'bad': {'empty_file': 1, 'missing': 1, 'unreadable': 1},
+  }
   assert summary['splits']['test']['bad'] == {'too_short': 1}
   text = video_files.format_summary(summary)
   assert 'WARNING: ucf101/split1 train: 6 videos written, the official split has 9,537' in text
 
 
 def test_prepare_cli_hmdb51(tmp_path, capsys):
-  from jaxvssl.data.prepare import prepare_main  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.prepare import prepare_main  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   sources = make_hmdb51(tmp_path / 'src')
-  argv = ['hmdb51', '--videos_dir', str(sources['videos_dir']), '--split', '2',
-          '--data_dir', str(tmp_path / 'tfds'), '--short_side', str(SHORT_SIDE),
-          '--num_workers', '1', '--jpeg_quality', '80']
+  argv = [
+    'hmdb51',
+    '--videos_dir',
+    str(sources['videos_dir']),
+    '--split',
+    '2',
+    '--data_dir',
+    str(tmp_path / 'tfds'),
+    '--short_side',
+    str(SHORT_SIDE),
+    '--num_workers',
+    '1',
+    '--jpeg_quality',
+    '80',
+  ]
   assert prepare_main(argv) == 0  # split files found beside the videos
   out = capsys.readouterr().out
   assert 'hmdb51/split2: 3 classes' in out and 'bad 1 (too_short 1)' in out
   builder = tfds.builder('hmdb51/split2', data_dir=str(tmp_path / 'tfds'))
   train, test = read_split(builder, 'train'), read_split(builder, 'test')
   # Per class: clips 0 and 2 train (id 1), clip 1 test (id 2), clip 3 unused (id 0).
-  assert sorted(train) == sorted(f'{c}_clip_{i}_f_nm_np1_fr_goo_{i}'
-                                 for c in HMDB_CLASSES for i in (0, 2))
+  assert sorted(train) == sorted(
+    f'{c}_clip_{i}_f_nm_np1_fr_goo_{i}' for c in HMDB_CLASSES for i in (0, 2)
+  )
   assert sorted(test) == sorted(f'{c}_clip_1_f_nm_np1_fr_goo_1' for c in HMDB_CLASSES)
   for video_id, ex in {**train, **test}.items():
     assert ex['label'] == HMDB_CLASSES.index(video_id.split('_clip_')[0])
@@ -318,13 +353,19 @@ def test_prepare_cli_hmdb51(tmp_path, capsys):
 
 
 def test_missing_split_file_is_an_error_naming_it(tmp_path, capsys):
-  from jaxvssl.data.prepare import prepare_main  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.prepare import prepare_main  # pylint: disable=g-import-not-at-top
+
   sources = make_ucf101(tmp_path / 'src')
   with pytest.raises(FileNotFoundError, match='trainlist02.txt'):
     ucf101_lib.list_ucf101(str(sources['videos_dir']), str(sources['annotations_dir']), 2)
   (sources['annotations_dir'] / 'testlist01.txt').unlink()
-  argv = ['ucf101', '--videos_dir', str(sources['videos_dir']),
-          '--data_dir', str(tmp_path / 'tfds')]
+  argv = [
+    'ucf101',
+    '--videos_dir',
+    str(sources['videos_dir']),
+    '--data_dir',
+    str(tmp_path / 'tfds'),
+  ]
   assert prepare_main(argv) == 2
   assert str(sources['annotations_dir'] / 'testlist01.txt') in capsys.readouterr().err
   with pytest.raises(FileNotFoundError, match='HMDB51 split files not found'):
@@ -346,13 +387,14 @@ def test_kinetics_listing(tmp_path):
   annotations.mkdir()
   header = 'label,youtube_id,time_start,time_end,split,is_cc\n'
   (annotations / 'train.csv').write_text(
-      header + 'riding a bike,aaa,10,20,train,0\n'
-      'abseiling,bbb,0,10,train,0\n'
-      'abseiling,ccc,5,15,train,0\n')  # ccc is not on disk
-  (annotations / 'validate.csv').write_text(
-      header + 'riding a bike,ddd,1.0,11.0,val,0\n')
-  (annotations / 'test.csv').write_text('youtube_id,time_start,time_end,split\n'
-                                        'eee,0,10,test\n')  # unlabelled
+    header + 'riding a bike,aaa,10,20,train,0\n'
+    'abseiling,bbb,0,10,train,0\n'
+    'abseiling,ccc,5,15,train,0\n'
+  )  # ccc is not on disk
+  (annotations / 'validate.csv').write_text(header + 'riding a bike,ddd,1.0,11.0,val,0\n')
+  (annotations / 'test.csv').write_text(
+    'youtube_id,time_start,time_end,split\neee,0,10,test\n'
+  )  # unlabelled
   write_zero_length(videos / 'train' / 'riding a bike' / 'aaa_000010_000020.mp4')
   write_zero_length(videos / 'train' / 'abseiling' / 'bbb_000000_000010.mp4')
   write_zero_length(videos / 'val' / 'ddd.mp4')  # named by YouTube id only
@@ -360,7 +402,9 @@ def test_kinetics_listing(tmp_path):
   assert listing.class_names == ['abseiling', 'riding a bike']
   assert sorted(listing.tasks) == ['train', 'validation']
   assert [(t.video_id, t.label) for t in listing.tasks['train']] == [
-      ('aaa_000010_000020', 1), ('bbb_000000_000010', 0)]
+    ('aaa_000010_000020', 1),
+    ('bbb_000000_000010', 0),
+  ]
   assert [t.video_id for t in listing.missing['train']] == ['ccc_000005_000015']
   assert listing.tasks['validation'][0].path.endswith('ddd.mp4')
   assert any('test.csv has no labels' in note for note in listing.notes)
@@ -375,7 +419,11 @@ def test_folder_listing_with_and_without_split_files(tmp_path):
   listing = video_folder.list_folder(str(tmp_path / 'videos'))
   assert listing.class_names == ['a_class', 'b_class']
   assert [(t.video_id, t.label) for t in listing.tasks['train']] == [
-      ('a_class/clip0', 0), ('a_class/clip1', 0), ('b_class/clip0', 1), ('b_class/clip1', 1)]
+    ('a_class/clip0', 0),
+    ('a_class/clip1', 0),
+    ('b_class/clip0', 1),
+    ('b_class/clip1', 1),
+  ]
   splits = tmp_path / 'splits'
   splits.mkdir()
   (splits / 'train.txt').write_text('a_class/clip0.mp4\nb_class/clip0.mp4 1\n')
@@ -391,13 +439,21 @@ def test_beam_build_equals_local_build(ucf101_built, tmp_path):
   pytest.importorskip('apache_beam')
   from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from jaxvssl.data.builders import video_files  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.builders import video_files  # pylint: disable=g-import-not-at-top
+
   sources, _, local = ucf101_built
   beam_builder = video_files.Ucf101(
-      config='split1', data_dir=str(tmp_path / 'tfds_beam'), decode_options=OPTIONS,
-      use_beam=True, **{k: str(v) for k, v in sources.items()})
-  beam_builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      beam_options=pipeline_options.PipelineOptions(['--runner=DirectRunner'])))
+    config='split1',
+    data_dir=str(tmp_path / 'tfds_beam'),
+    decode_options=OPTIONS,
+    use_beam=True,
+    **{k: str(v) for k, v in sources.items()},
+  )
+  beam_builder.download_and_prepare(
+    download_config=tfds.download.DownloadConfig(
+      beam_options=pipeline_options.PipelineOptions(['--runner=DirectRunner'])
+    )
+  )
   for split in ('train', 'test'):
     a, b = read_split(local, split), read_split(beam_builder, split)
     assert list(a) == list(b)  # same examples in the same (key-hash) order
@@ -405,8 +461,7 @@ def test_beam_build_equals_local_build(ucf101_built, tmp_path):
       for key in a[video_id]:
         np.testing.assert_array_equal(a[video_id][key], b[video_id][key])
   for name in (video_files.REPORT_JSON, video_files.REPORT_TSV):
-    assert ((local.data_path / name).read_text()
-            == (beam_builder.data_path / name).read_text())
+    assert (local.data_path / name).read_text() == (beam_builder.data_path / name).read_text()
   assert local.build_summary == beam_builder.build_summary
 
 
@@ -414,27 +469,47 @@ def test_prepare_exported_synthetic_ucf101_and_hmdb51(tmp_path, capsys):
   """The shared exporter's layouts (synthetic_motion videos) build end to end."""
   import itertools  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from jaxvssl.data import export  # pylint: disable=g-import-not-at-top
-  from jaxvssl.data.prepare import prepare_main  # pylint: disable=g-import-not-at-top
-  examples = list(export.synthetic_examples('tiny', num_train=16, num_test=16))
-  ucf = export.export_ucf101(str(tmp_path / 'ucf'), examples, broken=export.BROKEN_KINDS)
+  from jaxvssl.datasets import export_videos  # pylint: disable=g-import-not-at-top
+  from jaxvssl.datasets.prepare import prepare_main  # pylint: disable=g-import-not-at-top
+
+  examples = list(export_videos.synthetic_examples('tiny', num_train=16, num_test=16))
+  ucf = export_videos.export_ucf101(
+    str(tmp_path / 'ucf'), examples, broken=export_videos.BROKEN_KINDS
+  )
   # HMDB: the second half of the train videos is 'unused' in this split.
-  hmdb_examples = [('unused' if split == 'train' and i % 2 else split, ex)
-                   for i, (split, ex) in enumerate(examples)]
-  hmdb = export.export_hmdb51(str(tmp_path / 'hmdb'), hmdb_examples,
-                              broken=export.BROKEN_KINDS)
+  hmdb_examples = [
+    ('unused' if split == 'train' and i % 2 else split, ex)
+    for i, (split, ex) in enumerate(examples)
+  ]
+  hmdb = export_videos.export_hmdb51(
+    str(tmp_path / 'hmdb'), hmdb_examples, broken=export_videos.BROKEN_KINDS
+  )
   common = ['--data_dir', str(tmp_path / 'tfds'), '--short_side', '32', '--num_workers', '1']
   assert prepare_main(['ucf101', '--videos_dir', str(tmp_path / 'ucf' / 'UCF-101')] + common) == 0
-  assert prepare_main(['hmdb51', '--videos_dir', str(tmp_path / 'hmdb' / 'videos'),
-                       '--annotations_dir', str(tmp_path / 'hmdb' / 'splits')] + common) == 0
+  assert (
+    prepare_main(
+      [
+        'hmdb51',
+        '--videos_dir',
+        str(tmp_path / 'hmdb' / 'videos'),
+        '--annotations_dir',
+        str(tmp_path / 'hmdb' / 'splits'),
+      ]
+      + common
+    )
+    == 0
+  )
   out = capsys.readouterr().out
   assert out.count('bad 3 (empty_file 1, too_short 1, unreadable 1)') == 2
   for name, result in (('ucf101/split1', ucf), ('hmdb51/split1', hmdb)):
     builder = tfds.builder(name, data_dir=str(tmp_path / 'tfds'))
     names = builder.info.features['label'].names
     assert names == result.class_names
-    expected = {(rel.rsplit('/', 1)[1].rsplit('.', 1)[0], rel.split('/')[0])
-                for rel, split in result.videos if split == 'test'}
+    expected = {
+      (rel.rsplit('/', 1)[1].rsplit('.', 1)[0], rel.split('/')[0])
+      for rel, split in result.videos
+      if split == 'test'
+    }
     test = read_split(builder, 'test')
     assert {(video_id, names[ex['label']]) for video_id, ex in test.items()} == expected
     ex = next(itertools.islice(test.values(), 1))

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from jaxvssl.data import segments as S
+from jaxvssl.inputs import segments as S
 
 
-def check_invariants(indices, order_class, perm, rates, lengths, video_length, clip_length, n,
-                     rate_range, min_len=3):
+def check_invariants(
+  indices, order_class, perm, rates, lengths, video_length, clip_length, n, rate_range, min_len=3
+):
   indices, perm, rates, lengths = (np.asarray(v) for v in (indices, perm, rates, lengths))
   assert indices.shape == (clip_length,) and perm.shape == rates.shape == lengths.shape == (n,)
   assert np.all(lengths >= min_len) and lengths.sum() == clip_length
@@ -21,7 +22,7 @@ def check_invariants(indices, order_class, perm, rates, lengths, video_length, c
   np.testing.assert_array_equal(S.class_to_permutation(int(order_class), n), perm)
   # Cut the clip into its input segments; each is an arithmetic run at its own rate.
   bounds = np.concatenate([[0], np.cumsum(lengths)])
-  segs = [indices[bounds[j]:bounds[j + 1]] for j in range(n)]
+  segs = [indices[bounds[j] : bounds[j + 1]] for j in range(n)]
   for seg, r in zip(segs, rates):
     np.testing.assert_array_equal(np.diff(seg), r)
   # Undo the shuffle: timeline segment k sits at input position where perm == k, and the
@@ -80,9 +81,17 @@ def test_tf_sampler_invariants_inside_tf_data():
   ds = tf.data.Dataset.range(400).map(make).batch(400)
   batch = {k: v.numpy() for k, v in next(iter(ds)).items()}
   for i in range(400):
-    check_invariants(batch['indices'][i], batch['order_class'][i], batch['permutation'][i],
-                     batch['rates'][i], batch['lengths'][i], batch['video_length'][i], 16, n,
-                     rate_range)
+    check_invariants(
+      batch['indices'][i],
+      batch['order_class'][i],
+      batch['permutation'][i],
+      batch['rates'][i],
+      batch['lengths'][i],
+      batch['video_length'][i],
+      16,
+      n,
+      rate_range,
+    )
   assert set(batch['order_class']) == set(range(6))
   assert set(batch['rates'].ravel()) == set(range(1, 9))
   # Stateless: the same seed gives the same sample.
@@ -97,7 +106,10 @@ def test_numpy_and_tf_length_distributions_agree():
   # Same semantics, different streams: compare the mean segment length per timeline position.
   rng = np.random.default_rng(0)
   np_len = np.array([np.sort(S.sample_segments(rng, 300).lengths) for _ in range(300)])
-  ds = tf.data.Dataset.range(300).map(
-      lambda i: tf.sort(S.sample_segments_tf(tf.stack([i, 1]), 300)['lengths'])).batch(300)
+  ds = (
+    tf.data.Dataset.range(300)
+    .map(lambda i: tf.sort(S.sample_segments_tf(tf.stack([i, 1]), 300)['lengths']))
+    .batch(300)
+  )
   tf_len = next(iter(ds)).numpy()
   np.testing.assert_allclose(np_len.mean(0), tf_len.mean(0), atol=0.5)

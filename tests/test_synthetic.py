@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from jaxvssl.data import synthetic
+from jaxvssl.datasets import synthetic
 
 # Small videos keep every test well under a second of rendering.
 SMALL = synthetic.SyntheticConfig(num_frames=8, height=32, width=32, fps=8.0)
@@ -29,7 +29,7 @@ def test_class_table():
   assert pairs == 14
 
 
-@pytest.mark.parametrize("name", [c.name for c in synthetic.CLASSES if c.reverse])
+@pytest.mark.parametrize('name', [c.name for c in synthetic.CLASSES if c.reverse])
 def test_time_reversal_pairs_are_exact_reversals(name):
   partner = dict((c.name, c.partner) for c in synthetic.CLASSES)[name]
   for seed in (0, 1):
@@ -40,16 +40,18 @@ def test_time_reversal_pairs_are_exact_reversals(name):
 
 
 def test_deterministic_from_seed_split_index():
-  a = synthetic.generate_example(SMALL, "train", 5)
-  b = synthetic.generate_example(SMALL, "train", 5)
-  np.testing.assert_array_equal(a["video"], b["video"])
-  np.testing.assert_array_equal(a["motion_scores"], b["motion_scores"])
-  assert a["video"].dtype == np.uint8 and a["video"].shape == (8, 32, 32, 3)
-  for other in (synthetic.generate_example(SMALL, "test", 5),
-                synthetic.generate_example(SMALL, "train", 5 + 16),  # same class
-                synthetic.generate_example(dataclasses.replace(SMALL, seed=1), "train", 5)):
-    assert not np.array_equal(a["video"], other["video"])
-  assert a["video_id"] != synthetic.generate_example(SMALL, "test", 5)["video_id"]
+  a = synthetic.generate_example(SMALL, 'train', 5)
+  b = synthetic.generate_example(SMALL, 'train', 5)
+  np.testing.assert_array_equal(a['video'], b['video'])
+  np.testing.assert_array_equal(a['motion_scores'], b['motion_scores'])
+  assert a['video'].dtype == np.uint8 and a['video'].shape == (8, 32, 32, 3)
+  for other in (
+    synthetic.generate_example(SMALL, 'test', 5),
+    synthetic.generate_example(SMALL, 'train', 5 + 16),  # same class
+    synthetic.generate_example(dataclasses.replace(SMALL, seed=1), 'train', 5),
+  ):
+    assert not np.array_equal(a['video'], other['video'])
+  assert a['video_id'] != synthetic.generate_example(SMALL, 'test', 5)['video_id']
 
 
 def test_class_balance():
@@ -60,15 +62,26 @@ def test_class_balance():
 def _mean_flow(video):
   """Mean Farneback flow (x, y) over a video, in pixels per frame."""
   gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video]
-  flows = [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, 9, 3, 5, 1.1, 0)
-           for a, b in zip(gray[:-1], gray[1:])]
+  flows = [
+    cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, 9, 3, 5, 1.1, 0)
+    for a, b in zip(gray[:-1], gray[1:])
+  ]
   return np.mean(flows, axis=(0, 1, 2))
 
 
-@pytest.mark.parametrize("name, component, sign", [
-    ("move_right", 0, 1), ("move_left", 0, -1), ("move_down", 1, 1), ("move_up", 1, -1),
-    ("move_down_right", 0, 1), ("move_down_right", 1, 1),
-    ("move_up_left", 0, -1), ("move_up_left", 1, -1)])
+@pytest.mark.parametrize(
+  'name, component, sign',
+  [
+    ('move_right', 0, 1),
+    ('move_left', 0, -1),
+    ('move_down', 1, 1),
+    ('move_up', 1, -1),
+    ('move_down_right', 0, 1),
+    ('move_down_right', 1, 1),
+    ('move_up_left', 0, -1),
+    ('move_up_left', 1, -1),
+  ],
+)
 def test_motion_direction_matches_class_name(name, component, sign):
   # Screen coordinates: +x right, +y down. Averaged over a few videos.
   cfg = dataclasses.replace(SMALL, num_frames=6, height=48, width=48)
@@ -81,22 +94,22 @@ def _law_states(law, seed=3):
 
 
 def test_grow_scales_up_and_keeps_mean_area():
-  for law in ("grow", "approach_retreat"):
+  for law in ('grow', 'approach_retreat'):
     _, states = _law_states(law)
     for st in states:
       assert np.mean(st.scale**2) == pytest.approx(1.0)  # class-independent mean area
-      if law == "grow":
+      if law == 'grow':
         assert np.all(np.diff(st.scale) > 0) and st.scale[-1] / st.scale[0] > 1.5
       else:
         assert st.scale[len(st.scale) // 2] > max(st.scale[0], st.scale[-1])
 
 
 def test_rotate_and_orbit_turn_clockwise_on_screen():
-  _, states = _law_states("rotate_cw")
+  _, states = _law_states('rotate_cw')
   for st in states:
     assert np.all(np.diff(st.angle) > 0)  # increasing angle = clockwise (y down)
-  video, states = _law_states("orbit_cw")
-  for obj, st in zip(video.objects, states):
+  video, states = _law_states('orbit_cw')
+  for _obj, st in zip(video.objects, states):
     rx, ry = st.x[:-1] - np.mean(st.x), st.y[:-1] - np.mean(st.y)
     vx, vy = np.diff(st.x), np.diff(st.y)
     # z of r x v > 0: clockwise on a y-down screen.
@@ -110,7 +123,7 @@ def test_bounce_height():
   # Peaks after each impact shrink by e^2.
   peaks = [h[i] for i in range(1, len(h) - 1) if h[i - 1] < h[i] >= h[i + 1] and h[i] > 0.05]
   np.testing.assert_allclose(np.array(peaks[1:3]) / np.array(peaks[:2]), 0.25, rtol=0.05)
-  video, states = _law_states("fall_bounce")
+  video, states = _law_states('fall_bounce')
   for obj, st in zip(video.objects, states):
     assert st.y[0] < st.y[-1] and st.y[-1] == pytest.approx(obj.position[1])
 
@@ -119,7 +132,8 @@ def _appearance_features(video):
   """Colour histogram (8 bins per channel), mean and std of all pixels."""
   pixels = video.reshape(-1, 3)
   histogram = np.concatenate(
-      [np.bincount(pixels[:, c] // 32, minlength=8) for c in range(3)]) / len(pixels)
+    [np.bincount(pixels[:, c] // 32, minlength=8) for c in range(3)]
+  ) / len(pixels)
   return np.concatenate([histogram, pixels.mean(0) / 255, pixels.std(0) / 255])
 
 
@@ -140,9 +154,9 @@ def test_appearance_does_not_predict_class():
   cfg = dataclasses.replace(SMALL, num_frames=6)
   labels, videos = [], []
   for i in range(16 * 12):
-    ex = synthetic.generate_example(cfg, "train", i, motion_top_k=1)
-    labels.append(ex["label"])
-    videos.append(ex["video"])
+    ex = synthetic.generate_example(cfg, 'train', i, motion_top_k=1)
+    labels.append(ex['label'])
+    videos.append(ex['video'])
   labels = np.array(labels)
   features = np.stack([_appearance_features(v) for v in videos])
   # Chance is 1/16 = 0.0625; the std of the accuracy at chance is ~0.017 here.
@@ -150,95 +164,103 @@ def test_appearance_does_not_predict_class():
   # Control: the same classifier finds a class-dependent tint (16 grey levels
   # per class id, against a within-class colour spread of ~60 levels), so the
   # check above has the power to fail.
-  tinted = [np.clip(v.astype(int) + 16 * l, 0, 255).astype(np.uint8)
-            for v, l in zip(videos, labels)]
+  tinted = [
+    np.clip(v.astype(int) + 16 * l, 0, 255).astype(np.uint8) for v, l in zip(videos, labels)
+  ]
   leaky = np.stack([_appearance_features(v) for v in tinted])
   assert _nearest_centroid_accuracy(leaky, labels) > 0.2
 
 
 def test_config_validation():
-  with pytest.raises(ValueError, match="num_frames"):
+  with pytest.raises(ValueError, match='num_frames'):
     synthetic.SyntheticConfig(num_frames=1)
-  with pytest.raises(ValueError, match="unknown SyntheticConfig keys"):
-    synthetic.config_from_mapping({"num_frame": 3})
-  with pytest.raises(ValueError, match="unknown class"):
-    synthetic.render_video("jump", 0, SMALL)
-  with pytest.raises(ValueError, match="unknown split"):
-    synthetic.generate_example(SMALL, "val", 0)
+  with pytest.raises(ValueError, match='unknown SyntheticConfig keys'):
+    synthetic.config_from_mapping({'num_frame': 3})
+  with pytest.raises(ValueError, match='unknown class'):
+    synthetic.render_video('jump', 0, SMALL)
+  with pytest.raises(ValueError, match='unknown split'):
+    synthetic.generate_example(SMALL, 'val', 0)
 
 
 # ---------------------------------------------------------------------------
 # TFDS builder ('tiny').
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def tiny_builder(tmp_path_factory):
-  from jaxvssl.data.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
-  data_dir = tmp_path_factory.mktemp("tfds")
-  return synthetic_motion.build_synthetic_motion(data_dir, "tiny", num_workers=0), data_dir
+  from jaxvssl.datasets.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
+
+  data_dir = tmp_path_factory.mktemp('tfds')
+  return synthetic_motion.build_synthetic_motion(data_dir, 'tiny', num_workers=0), data_dir
 
 
 def test_tiny_build_counts_features_dtypes(tiny_builder):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   builder, data_dir = tiny_builder
-  assert builder.info.splits["train"].num_examples == 64
-  assert builder.info.splits["test"].num_examples == 32
-  assert builder.info.features["label"].names == list(synthetic.CLASS_NAMES)
-  assert builder.info.metadata["motion_top_k"] == 187
+  assert builder.info.splits['train'].num_examples == 64
+  assert builder.info.splits['test'].num_examples == 32
+  assert builder.info.features['label'].names == list(synthetic.CLASS_NAMES)
+  assert builder.info.metadata['motion_top_k'] == 187
   # Resolvable by name after the import registered the builder.
-  reloaded = tfds.builder("synthetic_motion/tiny", data_dir=data_dir)
-  ds = reloaded.as_dataset("train", decoders={"video": tfds.decode.SkipDecoding()})
-  assert ds.element_spec["video"].dtype == tf.string
-  assert ds.element_spec["label"].dtype == tf.int64
-  assert ds.element_spec["num_frames"].dtype == tf.int32
-  assert ds.element_spec["fps"].dtype == tf.float32
-  assert ds.element_spec["motion_scores"].dtype == tf.float32
+  reloaded = tfds.builder('synthetic_motion/tiny', data_dir=data_dir)
+  ds = reloaded.as_dataset('train', decoders={'video': tfds.decode.SkipDecoding()})
+  assert ds.element_spec['video'].dtype == tf.string
+  assert ds.element_spec['label'].dtype == tf.int64
+  assert ds.element_spec['num_frames'].dtype == tf.int32
+  assert ds.element_spec['fps'].dtype == tf.float32
+  assert ds.element_spec['motion_scores'].dtype == tf.float32
   labels, ids = collections.Counter(), set()
   for ex in tfds.as_numpy(ds):
-    labels[int(ex["label"])] += 1
-    ids.add(ex["video_id"])
-    assert ex["video"].shape == (16,) and ex["num_frames"] == 16 and ex["fps"] == 16.0
-    assert ex["motion_scores"].shape == (1,)  # 16 frames at 16 fps: one window
+    labels[int(ex['label'])] += 1
+    ids.add(ex['video_id'])
+    assert ex['video'].shape == (16,) and ex['num_frames'] == 16 and ex['fps'] == 16.0
+    assert ex['motion_scores'].shape == (1,)  # 16 frames at 16 fps: one window
   assert set(labels.values()) == {4} and len(ids) == 64
   # Decoded frames match the generator up to JPEG loss; scores exactly.
-  (ex,) = tfds.as_numpy(reloaded.as_dataset("test").filter(
-      lambda e: e["video_id"] == "synthetic_motion_test_000003"))
-  ref = synthetic.generate_example(builder.builder_config.synthetic_config(), "test", 3,
-                                   motion_top_k=187)
-  assert ex["video"].shape == (16, 32, 32, 3) and ex["video"].dtype == np.uint8
+  (ex,) = tfds.as_numpy(
+    reloaded.as_dataset('test').filter(lambda e: e['video_id'] == 'synthetic_motion_test_000003')
+  )
+  ref = synthetic.generate_example(
+    builder.builder_config.synthetic_config(), 'test', 3, motion_top_k=187
+  )
+  assert ex['video'].shape == (16, 32, 32, 3) and ex['video'].dtype == np.uint8
   # Mean absolute JPEG error (quality 95, 4:2:0 like tf.io.encode_jpeg) is
   # 2-8 levels on these small, colourful frames.
-  assert np.abs(ex["video"].astype(int) - ref["video"]).mean() < 10
-  assert ex["label"] == ref["label"]
-  np.testing.assert_array_equal(ex["motion_scores"], ref["motion_scores"])
+  assert np.abs(ex['video'].astype(int) - ref['video']).mean() < 10
+  assert ex['label'] == ref['label']
+  np.testing.assert_array_equal(ex['motion_scores'], ref['motion_scores'])
 
 
 def test_custom_config_name_and_validation():
-  from jaxvssl.data.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
-  cfg = synthetic_motion.make_config("tiny", num_train=32, resolution=(24, 32))
-  assert cfg.name == "tiny_num_train32_resolution24x32"
+  from jaxvssl.datasets.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
+
+  cfg = synthetic_motion.make_config('tiny', num_train=32, resolution=(24, 32))
+  assert cfg.name == 'tiny_num_train32_resolution24x32'
   assert cfg.height_width == (24, 32) and cfg.num_frames == 16
-  assert synthetic_motion.make_config("tiny", num_train=64).name == "tiny"
-  with pytest.raises(ValueError, match="unknown config overrides"):
-    synthetic_motion.make_config("tiny", frames=3)
-  with pytest.raises(ValueError, match="unknown config"):
-    synthetic_motion.make_config("huge")
-  with pytest.raises(ValueError, match="invalid num_frames=1"):
-    synthetic_motion.make_config("tiny", num_frames=1)
+  assert synthetic_motion.make_config('tiny', num_train=64).name == 'tiny'
+  with pytest.raises(ValueError, match='unknown config overrides'):
+    synthetic_motion.make_config('tiny', frames=3)
+  with pytest.raises(ValueError, match='unknown config'):
+    synthetic_motion.make_config('huge')
+  with pytest.raises(ValueError, match='invalid num_frames=1'):
+    synthetic_motion.make_config('tiny', num_frames=1)
 
 
 def test_parallel_generation_matches_serial(tmp_path):
-  from jaxvssl.data.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
-  config = synthetic_motion.make_config("tiny", num_train=16, num_test=0, num_frames=4)
+  from jaxvssl.datasets.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
+
+  config = synthetic_motion.make_config('tiny', num_train=16, num_test=0, num_frames=4)
 
   def records(num_workers):
     builder = synthetic_motion.SyntheticMotion(
-        data_dir=str(tmp_path), config=config, num_workers=num_workers)
-    return list(builder._generate_examples("train", 16))  # pylint: disable=protected-access
+      data_dir=str(tmp_path), config=config, num_workers=num_workers
+    )
+    return list(builder._generate_examples('train', 16))  # pylint: disable=protected-access
 
   serial, parallel = records(0), records(2)  # 2 spawned worker processes
   assert [k for k, _ in serial] == [k for k, _ in parallel]
   for (_, a), (_, b) in zip(serial, parallel):
-    assert a["video"] == b["video"] and a["label"] == b["label"]
-    np.testing.assert_array_equal(a["motion_scores"], b["motion_scores"])
+    assert a['video'] == b['video'] and a['label'] == b['label']
+    np.testing.assert_array_equal(a['motion_scores'], b['motion_scores'])

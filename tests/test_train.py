@@ -14,8 +14,12 @@ from tests import helpers
 def _run(config, workdir, devices, stop_after=None, nan_at_step=None):
   method = methods.build(config, len(devices))
   return train.train_and_evaluate(
-      config, str(workdir), devices=devices, stop_after_steps=stop_after,
-      batches_fn=lambda s: helpers.fake_batches(config, method, s, nan_at_step=nan_at_step))
+    config,
+    str(workdir),
+    devices=devices,
+    stop_after_steps=stop_after,
+    batches_fn=lambda s: helpers.fake_batches(config, method, s, nan_at_step=nan_at_step),
+  )
 
 
 def _losses(workdir):
@@ -29,8 +33,12 @@ def test_sharded_step_equals_single_device(tmp_path):
   one = _run(config, tmp_path / 'one', jax.devices()[:1])
   eight = _run(config, tmp_path / 'eight', jax.devices()[:8])
   # Tolerance: the same math with reductions split over 8 shards; float32 reassociation only.
-  np.testing.assert_allclose(list(_losses(tmp_path / 'one').values()),
-                             list(_losses(tmp_path / 'eight').values()), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    list(_losses(tmp_path / 'one').values()),
+    list(_losses(tmp_path / 'eight').values()),
+    rtol=1e-5,
+    atol=1e-5,
+  )
   for a, b in zip(jax.tree_util.tree_leaves(one.params), jax.tree_util.tree_leaves(eight.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
 
@@ -46,10 +54,11 @@ def test_interrupt_and_resume_equals_straight_run(tmp_path):
   assert a.keys() == b.keys() == {1, 2, 3, 4}
   np.testing.assert_allclose([a[s] for s in a], [b[s] for s in a], rtol=1e-6)
   for part in ('params', 'opt_state', 'state', 'rng', 'step'):
-    for x, y in zip(jax.tree_util.tree_leaves(getattr(straight, part)),
-                    jax.tree_util.tree_leaves(getattr(resumed, part))):
-      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7,
-                                 err_msg=part)
+    for x, y in zip(
+      jax.tree_util.tree_leaves(getattr(straight, part)),
+      jax.tree_util.tree_leaves(getattr(resumed, part)),
+    ):
+      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=part)
   # The queue, its pointer and the momentum encoder are part of what must survive.
   np.testing.assert_array_equal(straight.state['queue'].keys, resumed.state['queue'].keys)
   assert int(resumed.state['queue'].pointer) == int(straight.state['queue'].pointer)
@@ -85,7 +94,8 @@ def test_resume_with_a_state_changing_config_names_the_key_and_keeps_config_json
   _run(config, tmp_path / 'run', jax.devices()[:1], stop_after=2)
   saved = (tmp_path / 'run' / 'config.json').read_text()
   changed = helpers.tiny_config(num_steps=4, **{'model.input_mode': 'residual'})
-  with pytest.raises(train.ResumeMismatchError,
-                     match=r"model\.input_mode: 'rgb' -> 'residual'.*new --workdir"):
+  with pytest.raises(
+    train.ResumeMismatchError, match=r"model\.input_mode: 'rgb' -> 'residual'.*new --workdir"
+  ):
     _run(changed, tmp_path / 'run', jax.devices()[:1])
   assert (tmp_path / 'run' / 'config.json').read_text() == saved

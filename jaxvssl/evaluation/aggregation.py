@@ -21,10 +21,9 @@ def _check_logits(clip_logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarr
   clip_logits = np.asarray(clip_logits, dtype=np.float64)
   labels = np.asarray(labels)
   if clip_logits.ndim != 3:
-    raise ValueError(f"clip_logits must be [V, N, C], got shape {clip_logits.shape}")
+    raise ValueError(f'clip_logits must be [V, N, C], got shape {clip_logits.shape}')
   if labels.shape != clip_logits.shape[:1]:
-    raise ValueError(
-        f"labels must be [V]={clip_logits.shape[:1]}, got shape {labels.shape}")
+    raise ValueError(f'labels must be [V]={clip_logits.shape[:1]}, got shape {labels.shape}')
   return clip_logits, labels.astype(np.int64)
 
 
@@ -46,7 +45,7 @@ def video_probabilities(clip_logits: np.ndarray) -> np.ndarray:
   """
   clip_logits = np.asarray(clip_logits)
   if clip_logits.ndim != 3:
-    raise ValueError(f"clip_logits must be [V, N, C], got shape {clip_logits.shape}")
+    raise ValueError(f'clip_logits must be [V, N, C], got shape {clip_logits.shape}')
   return softmax(clip_logits, axis=-1).mean(axis=1)
 
 
@@ -66,5 +65,7 @@ def video_top1(clip_logits: np.ndarray, labels: np.ndarray) -> float:
 
 def clip_and_video_top1(clip_logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
   """Both accuracies, named the way every report names them."""
-  return {"clip_top1": clip_top1(clip_logits, labels),
-          "video_top1": video_top1(clip_logits, labels)}
+  return {
+    'clip_top1': clip_top1(clip_logits, labels),
+    'video_top1': video_top1(clip_logits, labels),
+  }

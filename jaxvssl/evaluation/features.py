@@ -1,6 +1,6 @@
 """Per-clip feature extraction from an evaluation data set, and an on-disk feature cache.
 
-The evaluation data set (`jaxvssl.data.pipeline.make_eval_dataset`) yields batches
+The evaluation data set (`jaxvssl.inputs.pipeline.make_eval_dataset`) yields batches
 `{'clips': [B, N, T, H, W, 3], 'label': [B], 'video_id': [B], 'valid': [B]}` whose last batch is
 padded with `valid=False` rows. `extract_features` embeds every clip of every valid row and drops
 the padded rows, so each video of the split appears exactly once (duplicates are an error).
@@ -29,25 +29,24 @@ import numpy as np
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 Features = dict[str, np.ndarray]
 
-_REQUIRED_KEYS = ("clips", "label", "video_id", "valid")
+_REQUIRED_KEYS = ('clips', 'label', 'video_id', 'valid')
 
 
 def _to_numpy(x: Any) -> np.ndarray:
   """tf.Tensor / jax.Array / list -> np.ndarray without importing TensorFlow."""
-  if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+  if hasattr(x, 'numpy') and not isinstance(x, np.ndarray):
     x = x.numpy()
   return np.asarray(x)
 
 
 def _decode_ids(ids: np.ndarray) -> np.ndarray:
-  out = [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in ids.reshape(-1)]
+  out = [i.decode('utf-8') if isinstance(i, bytes) else str(i) for i in ids.reshape(-1)]
   return np.asarray(out, dtype=object)
 
 
-def extract_features(embed_fn: EmbedFn,
-                     dataset_iter: Iterable[Mapping[str, Any]],
-                     *,
-                     check_unique_ids: bool = True) -> Features:
+def extract_features(
+  embed_fn: EmbedFn, dataset_iter: Iterable[Mapping[str, Any]], *, check_unique_ids: bool = True
+) -> Features:
   """Embeds every clip of every valid video.
 
   Args:
@@ -67,9 +66,9 @@ def extract_features(embed_fn: EmbedFn,
   for b, batch in enumerate(dataset_iter):
     missing = [k for k in _REQUIRED_KEYS if k not in batch]
     if missing:
-      raise KeyError(f"evaluation batch {b} lacks keys {missing}; has {sorted(batch)}")
-    clips = _to_numpy(batch["clips"])
-    valid = _to_numpy(batch["valid"]).astype(bool).reshape(-1)
+      raise KeyError(f'evaluation batch {b} lacks keys {missing}; has {sorted(batch)}')
+    clips = _to_numpy(batch['clips'])
+    valid = _to_numpy(batch['valid']).astype(bool).reshape(-1)
     if clips.ndim != 6:
       raise ValueError(f"batch {b}: 'clips' must be [B, N, T, H, W, C], got {clips.shape}")
     if valid.shape[0] != clips.shape[0]:
@@ -77,31 +76,36 @@ def extract_features(embed_fn: EmbedFn,
     if num_clips is None:
       num_clips = clips.shape[1]
     elif clips.shape[1] != num_clips:
-      raise ValueError(f"batch {b}: {clips.shape[1]} clips per video, earlier batches {num_clips}")
+      raise ValueError(f'batch {b}: {clips.shape[1]} clips per video, earlier batches {num_clips}')
     if not valid.any():
       continue
     clips = clips[valid]
     nb = clips.shape[0]
     emb = np.asarray(embed_fn(clips.reshape((nb * num_clips,) + clips.shape[2:])))
     if emb.ndim != 2 or emb.shape[0] != nb * num_clips:
-      raise ValueError(f"embed_fn returned shape {emb.shape} for {nb * num_clips} clips; "
-                       "expected [B, D]")
+      raise ValueError(
+        f'embed_fn returned shape {emb.shape} for {nb * num_clips} clips; expected [B, D]'
+      )
     feats.append(emb.astype(np.float32).reshape(nb, num_clips, -1))
-    labels.append(_to_numpy(batch["label"]).reshape(-1)[valid].astype(np.int32))
-    ids.append(_decode_ids(_to_numpy(batch["video_id"]).reshape(-1)[valid]))
+    labels.append(_to_numpy(batch['label']).reshape(-1)[valid].astype(np.int32))
+    ids.append(_decode_ids(_to_numpy(batch['video_id']).reshape(-1)[valid]))
   if not feats:
-    raise ValueError("extract_features: the data set yielded no valid video")
-  out = {"features": np.concatenate(feats), "labels": np.concatenate(labels),
-         "video_ids": np.concatenate(ids)}
+    raise ValueError('extract_features: the data set yielded no valid video')
+  out = {
+    'features': np.concatenate(feats),
+    'labels': np.concatenate(labels),
+    'video_ids': np.concatenate(ids),
+  }
   if check_unique_ids:
-    uniq, counts = np.unique(out["video_ids"].astype(str), return_counts=True)
+    uniq, counts = np.unique(out['video_ids'].astype(str), return_counts=True)
     if (counts > 1).any():
-      raise ValueError(f"duplicate video ids in evaluation data: {list(uniq[counts > 1][:5])}")
+      raise ValueError(f'duplicate video ids in evaluation data: {list(uniq[counts > 1][:5])}')
   return out
 
 
-def make_backbone_embed_fn(module: Any, variables: Mapping[str, Any],
-                           batch_size: int | None = None, feature: str = "pooled") -> EmbedFn:
+def make_backbone_embed_fn(
+  module: Any, variables: Mapping[str, Any], batch_size: int | None = None, feature: str = 'pooled'
+) -> EmbedFn:
   """Embedding function from a `jaxvssl.models` backbone, eval mode (BN running statistics).
 
   Args:
@@ -115,14 +119,14 @@ def make_backbone_embed_fn(module: Any, variables: Mapping[str, Any],
   """
   import jax  # local: keeps the numpy-only parts importable without JAX initialisation
 
-  if feature not in ("pooled", "pool5"):
+  if feature not in ('pooled', 'pool5'):
     raise ValueError(f"feature={feature!r} must be 'pooled' or 'pool5'")
 
   def forward(v, x):
-    if feature == "pooled":
+    if feature == 'pooled':
       return module.apply(v, x, train=False)
     _, stages = module.apply(v, x, train=False, return_stages=True)
-    return stages["pool5"].reshape(x.shape[0], -1)
+    return stages['pool5'].reshape(x.shape[0], -1)
 
   apply = jax.jit(forward)
 
@@ -132,7 +136,7 @@ def make_backbone_embed_fn(module: Any, variables: Mapping[str, Any],
       return np.asarray(apply(variables, clips), np.float32)
     out = []
     for s in range(0, clips.shape[0], batch_size):
-      chunk = clips[s:s + batch_size]
+      chunk = clips[s : s + batch_size]
       n = chunk.shape[0]
       if n < batch_size:
         chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], chunk.dtype)])
@@ -142,8 +146,9 @@ def make_backbone_embed_fn(module: Any, variables: Mapping[str, Any],
   return embed
 
 
-def feature_fingerprint(checkpoint: str | os.PathLike | None, config: Mapping[str, Any] | None,
-                        split: str) -> str:
+def feature_fingerprint(
+  checkpoint: str | os.PathLike | None, config: Mapping[str, Any] | None, split: str
+) -> str:
   """Hex digest identifying (checkpoint, evaluation config, split).
 
   The checkpoint contributes its path and, when it exists on disk, every file's relative path,
@@ -151,19 +156,19 @@ def feature_fingerprint(checkpoint: str | os.PathLike | None, config: Mapping[st
   contributes its JSON serialisation with sorted keys (non-JSON values via `repr`).
   """
   h = hashlib.sha256()
-  h.update(f"split={split}\n".encode())
+  h.update(f'split={split}\n'.encode())
   if checkpoint is not None:
     ckpt = os.path.abspath(os.fspath(checkpoint))
-    h.update(f"checkpoint={ckpt}\n".encode())
+    h.update(f'checkpoint={ckpt}\n'.encode())
     if os.path.isdir(ckpt):
       for root, _, files in sorted(os.walk(ckpt)):
         for f in sorted(files):
           p = os.path.join(root, f)
           st = os.stat(p)
-          h.update(f"{os.path.relpath(p, ckpt)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+          h.update(f'{os.path.relpath(p, ckpt)}:{st.st_size}:{st.st_mtime_ns}\n'.encode())
     elif os.path.isfile(ckpt):
       st = os.stat(ckpt)
-      h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
+      h.update(f'{st.st_size}:{st.st_mtime_ns}\n'.encode())
   cfg = {} if config is None else dict(config)
   h.update(json.dumps(cfg, sort_keys=True, default=repr).encode())
   return h.hexdigest()[:24]
@@ -172,12 +177,16 @@ def feature_fingerprint(checkpoint: str | os.PathLike | None, config: Mapping[st
 def save_features(path: str | os.PathLike, features: Features) -> str:
   """Writes `features` (the dict of `extract_features`) to `path` (.npz), atomically."""
   path = os.fspath(path)
-  if not path.endswith(".npz"):
-    path += ".npz"
+  if not path.endswith('.npz'):
+    path += '.npz'
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path[:-4] + ".tmp.npz"
-  np.savez(tmp, features=features["features"], labels=features["labels"],
-           video_ids=np.asarray(features["video_ids"]).astype(str))
+  tmp = path[:-4] + '.tmp.npz'
+  np.savez(
+    tmp,
+    features=features['features'],
+    labels=features['labels'],
+    video_ids=np.asarray(features['video_ids']).astype(str),
+  )
   os.replace(tmp, path)
   return path
 
@@ -185,14 +194,18 @@ def save_features(path: str | os.PathLike, features: Features) -> str:
 def load_features(path: str | os.PathLike) -> Features:
   """Reads a file written by `save_features`."""
   with np.load(os.fspath(path), allow_pickle=False) as z:
-    return {"features": z["features"].astype(np.float32), "labels": z["labels"].astype(np.int32),
-            "video_ids": z["video_ids"].astype(object)}
+    return {
+      'features': z['features'].astype(np.float32),
+      'labels': z['labels'].astype(np.int32),
+      'video_ids': z['video_ids'].astype(object),
+    }
 
 
-def cached_features(cache_dir: str | os.PathLike, fingerprint: str,
-                    extract: Callable[[], Features]) -> Features:
+def cached_features(
+  cache_dir: str | os.PathLike, fingerprint: str, extract: Callable[[], Features]
+) -> Features:
   """Loads `<cache_dir>/features_<fingerprint>.npz` or calls `extract()` and saves it there."""
-  path = os.path.join(os.fspath(cache_dir), f"features_{fingerprint}.npz")
+  path = os.path.join(os.fspath(cache_dir), f'features_{fingerprint}.npz')
   if os.path.exists(path):
     return load_features(path)
   feats = extract()

@@ -42,7 +42,7 @@ class FinetuneConfig:
   dropout: float = 0.5
   num_train_examples: int = 0  # train videos; with batch_size gives steps_per_epoch
   steps_per_epoch: int | None = None  # overrides num_train_examples // batch_size
-  input_key: str = "clips"  # key of the train batch holding [B, T, H, W, C]
+  input_key: str = 'clips'  # key of the train batch holding [B, T, H, W, C]
   seed: int = 0
   log_every_steps: int = 10
 
@@ -50,57 +50,71 @@ class FinetuneConfig:
     spe = self.steps_per_epoch
     if spe is None:
       if self.num_train_examples < self.batch_size:
-        raise ValueError(f"FinetuneConfig.num_train_examples={self.num_train_examples} < "
-                         f"batch_size={self.batch_size}; set num_train_examples or steps_per_epoch")
+        raise ValueError(
+          f'FinetuneConfig.num_train_examples={self.num_train_examples} < '
+          f'batch_size={self.batch_size}; set num_train_examples or steps_per_epoch'
+        )
       spe = self.num_train_examples // self.batch_size
     if spe < 1 or self.epochs < 1:
-      raise ValueError(f"FinetuneConfig: steps_per_epoch={spe}, epochs={self.epochs} must be >= 1")
+      raise ValueError(f'FinetuneConfig: steps_per_epoch={spe}, epochs={self.epochs} must be >= 1')
     return self.epochs * spe
 
 
 class ClassifierOnBackbone(nn.Module):
   """backbone -> dropout -> Dense. Variables: {'params': {'backbone': ..., 'head': ...}, ...}."""
+
   backbone: nn.Module
   num_classes: int
   dropout: float
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    feat = self.backbone(x, train=train)                     # [B, D]
+    feat = self.backbone(x, train=train)  # [B, D]
     feat = nn.Dropout(self.dropout, deterministic=not train)(feat)
-    return nn.Dense(self.num_classes, name="head")(feat)     # [B, num_classes]
+    return nn.Dense(self.num_classes, name='head')(feat)  # [B, num_classes]
 
 
-def init_from_pretrained(model: ClassifierOnBackbone, backbone_variables: Mapping[str, Any],
-                         sample: np.ndarray, seed: int) -> dict[str, Any]:
+def init_from_pretrained(
+  model: ClassifierOnBackbone, backbone_variables: Mapping[str, Any], sample: np.ndarray, seed: int
+) -> dict[str, Any]:
   """Initialises the classifier and replaces its backbone subtree by the pretrained variables."""
   # jit: one compiled program instead of many eagerly dispatched (and compiled) ops
-  init = jax.jit(lambda rng, x: model.init({"params": rng}, x, train=False))
+  init = jax.jit(lambda rng, x: model.init({'params': rng}, x, train=False))
   variables = init(jax.random.PRNGKey(seed), jnp.asarray(sample))
   variables = jax.tree.map(lambda x: x, dict(variables))  # mutable copy
   for collection, tree in backbone_variables.items():
-    if collection not in variables or "backbone" not in variables[collection]:
-      raise KeyError(f"finetune: pretrained collection '{collection}' has no place in the model "
-                     f"(model collections: {sorted(variables)})")
-    want = jax.tree.structure(variables[collection]["backbone"])
+    if collection not in variables or 'backbone' not in variables[collection]:
+      raise KeyError(
+        f"finetune: pretrained collection '{collection}' has no place in the model "
+        f'(model collections: {sorted(variables)})'
+      )
+    want = jax.tree.structure(variables[collection]['backbone'])
     if jax.tree.structure(tree) != want:
       raise ValueError(f"finetune: pretrained '{collection}' tree does not match the backbone")
-    variables[collection] = {**variables[collection], "backbone": tree}
+    variables[collection] = {**variables[collection], 'backbone': tree}
   return variables
 
 
 def _optimizer(cfg: FinetuneConfig, total_steps: int) -> optax.GradientTransformation:
   schedule = optax.cosine_decay_schedule(cfg.learning_rate, total_steps)
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
-  return optax.chain(optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask),
-                     optax.sgd(schedule, momentum=cfg.momentum))
+  return optax.chain(
+    optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask),
+    optax.sgd(schedule, momentum=cfg.momentum),
+  )
 
 
-def finetune(backbone: nn.Module, backbone_variables: Mapping[str, Any],
-             train_data: Iterable[Mapping[str, Any]], eval_data: Iterable[Mapping[str, Any]] | None,
-             num_classes: int, cfg: FinetuneConfig | None = None,
-             out_dir: str | os.PathLike | None = None, *,
-             run_name: str | None = None) -> tuple[dict[str, float], dict[str, Any], list[dict]]:
+def finetune(
+  backbone: nn.Module,
+  backbone_variables: Mapping[str, Any],
+  train_data: Iterable[Mapping[str, Any]],
+  eval_data: Iterable[Mapping[str, Any]] | None,
+  num_classes: int,
+  cfg: FinetuneConfig | None = None,
+  out_dir: str | os.PathLike | None = None,
+  *,
+  run_name: str | None = None,
+) -> tuple[dict[str, float], dict[str, Any], list[dict]]:
   """Finetunes `backbone` + a new head.
 
   Args:
@@ -125,21 +139,26 @@ def finetune(backbone: nn.Module, backbone_variables: Mapping[str, Any],
     try:
       batch = next(it)
     except StopIteration:
-      raise ValueError(f"finetune: train_data ran out at step {step} of {total_steps}; "
-                       "repeat the data set") from None
+      raise ValueError(
+        f'finetune: train_data ran out at step {step} of {total_steps}; repeat the data set'
+      ) from None
     if cfg.input_key not in batch:
-      raise KeyError(f"finetune: train batch lacks key '{cfg.input_key}' (FinetuneConfig."
-                     f"input_key); has {sorted(batch)}")
+      raise KeyError(
+        f"finetune: train batch lacks key '{cfg.input_key}' (FinetuneConfig."
+        f'input_key); has {sorted(batch)}'
+      )
     x = _to_numpy(batch[cfg.input_key])
     if x.ndim != 5 or x.shape[0] != cfg.batch_size:
-      raise ValueError(f"finetune: train '{cfg.input_key}' has shape {x.shape}; expected "
-                       f"[batch_size={cfg.batch_size}, T, H, W, C]")
-    return x, _to_numpy(batch["label"]).astype(np.int32)
+      raise ValueError(
+        f"finetune: train '{cfg.input_key}' has shape {x.shape}; expected "
+        f'[batch_size={cfg.batch_size}, T, H, W, C]'
+      )
+    return x, _to_numpy(batch['label']).astype(np.int32)
 
   x0, y0 = next_batch(0)
   variables = init_from_pretrained(model, backbone_variables, x0[:1], cfg.seed)
-  params = variables["params"]
-  model_state = {k: v for k, v in variables.items() if k != "params"}
+  params = variables['params']
+  model_state = {k: v for k, v in variables.items() if k != 'params'}
   tx = _optimizer(cfg, total_steps)
   opt_state = tx.init(params)
   schedule = optax.cosine_decay_schedule(cfg.learning_rate, total_steps)
@@ -149,10 +168,15 @@ def finetune(backbone: nn.Module, backbone_variables: Mapping[str, Any],
   def train_step(params, model_state, opt_state, x, y, step):
     def loss_fn(p):
       logits, new_state = model.apply(
-          {"params": p, **model_state}, x, train=True, mutable=list(model_state),
-          rngs={"dropout": jax.random.fold_in(dropout_key, step)})
+        {'params': p, **model_state},
+        x,
+        train=True,
+        mutable=list(model_state),
+        rngs={'dropout': jax.random.fold_in(dropout_key, step)},
+      )
       loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
       return loss, (logits, new_state)
+
     (loss, (logits, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
@@ -162,55 +186,79 @@ def finetune(backbone: nn.Module, backbone_variables: Mapping[str, Any],
   metrics_file = None
   if out_dir is not None:
     os.makedirs(out_dir, exist_ok=True)
-    metrics_file = open(os.path.join(out_dir, "metrics.jsonl"), "w")
+    metrics_file = open(os.path.join(out_dir, 'metrics.jsonl'), 'w')
   x, y = x0, y0
-  loss = float("nan")
+  loss = float('nan')
   try:
     for step in range(total_steps):
       if step > 0:
         x, y = next_batch(step)
-      params, model_state, opt_state, loss, acc = train_step(params, model_state, opt_state,
-                                                             x, y, step)
+      params, model_state, opt_state, loss, acc = train_step(
+        params, model_state, opt_state, x, y, step
+      )
       if (step + 1) % cfg.log_every_steps == 0 or step + 1 == total_steps:
-        row = {"step": step + 1, "loss": float(loss), "train_top1": float(acc),
-               "learning_rate": float(schedule(step))}
+        row = {
+          'step': step + 1,
+          'loss': float(loss),
+          'train_top1': float(acc),
+          'learning_rate': float(schedule(step)),
+        }
         history.append(row)
         if metrics_file is not None:
-          metrics_file.write(json.dumps(row) + "\n")
+          metrics_file.write(json.dumps(row) + '\n')
           metrics_file.flush()
   finally:
     if metrics_file is not None:
       metrics_file.close()
 
-  variables = {"params": params, **model_state}
-  metrics = {"finetune/final_train_loss": float(loss)}
+  variables = {'params': params, **model_state}
+  metrics = {'finetune/final_train_loss': float(loss)}
   if eval_data is not None:
-    metrics.update(evaluate_classifier(model, variables, eval_data, prefix="finetune/"))
+    metrics.update(evaluate_classifier(model, variables, eval_data, prefix='finetune/'))
   if out_dir is not None:
     from jaxvssl.evaluation import reports
-    reports.write_results(out_dir, {k: v for k, v in metrics.items() if "top1" in k},
-                          protocol="finetune", run_name=run_name,
-                          details={"config": dataclasses.asdict(cfg), "total_steps": total_steps,
-                                   "final_train_loss": metrics["finetune/final_train_loss"]})
+
+    reports.write_results(
+      out_dir,
+      {k: v for k, v in metrics.items() if 'top1' in k},
+      protocol='finetune',
+      run_name=run_name,
+      details={
+        'config': dataclasses.asdict(cfg),
+        'total_steps': total_steps,
+        'final_train_loss': metrics['finetune/final_train_loss'],
+      },
+    )
   return metrics, variables, history
 
 
-def evaluate_classifier(model: nn.Module, variables: Mapping[str, Any],
-                        eval_data: Iterable[Mapping[str, Any]], prefix: str = "") -> dict[str, float]:
+def evaluate_classifier(
+  model: nn.Module,
+  variables: Mapping[str, Any],
+  eval_data: Iterable[Mapping[str, Any]],
+  prefix: str = '',
+) -> dict[str, float]:
   """Clip- and video-level top-1 of a classifier (eval mode) on eval pipeline batches."""
   logits_fn = jax.jit(lambda v, x: model.apply(v, x, train=False))
   logits = extract_features(lambda clips: np.asarray(logits_fn(variables, clips)), eval_data)
-  acc = aggregation.clip_and_video_top1(logits["features"], logits["labels"])
-  return {f"{prefix}{k}": v for k, v in acc.items()}
+  acc = aggregation.clip_and_video_top1(logits['features'], logits['labels'])
+  return {f'{prefix}{k}': v for k, v in acc.items()}
 
 
-FINETUNE_VIEW = "finetune_clip"  # name of the single random-crop train view
+FINETUNE_VIEW = 'finetune_clip'  # name of the single random-crop train view
 
 
-def finetune_run(workdir: str, config: Any, out_dir: str | os.PathLike, *,
-                 random_init: bool = False, step: int | None = None, run_name: str | None = None,
-                 finetune_config: FinetuneConfig | Mapping[str, Any] | None = None,
-                 num_classes: int | None = None) -> dict[str, float]:
+def finetune_run(
+  workdir: str,
+  config: Any,
+  out_dir: str | os.PathLike,
+  *,
+  random_init: bool = False,
+  step: int | None = None,
+  run_name: str | None = None,
+  finetune_config: FinetuneConfig | Mapping[str, Any] | None = None,
+  num_classes: int | None = None,
+) -> dict[str, float]:
   """Finetunes the backbone of a pretraining run (or its random initialisation) on its data set.
 
   Train data: `make_train_dataset(config.data, [ViewSpec(FINETUNE_VIEW, config.data.num_frames,
@@ -229,15 +277,15 @@ def finetune_run(workdir: str, config: Any, out_dir: str | os.PathLike, *,
       `num_train_examples` and `input_key` are filled in here.
     num_classes: default: the data set's ClassLabel size (TFDS builder info).
   """
-  from jaxvssl import export  # local: export imports the training stack
+  from jaxvssl import runs
   from jaxvssl import methods as methods_lib
-  from jaxvssl.data import pipeline
+  from jaxvssl.inputs import pipeline
 
   if random_init:
     method = methods_lib.build(config, 1)
     params, state = jax.jit(method.init)(jax.random.PRNGKey(config.seed), method.example_batch(2))
   else:
-    _, method, params, state, step = export.load_run(workdir, step)
+    _, method, params, state, step = runs.load_run(workdir, step)
   backbone = method.backbone()
   backbone_variables = method.backbone_variables(params, state)
 
@@ -247,25 +295,35 @@ def finetune_run(workdir: str, config: Any, out_dir: str | os.PathLike, *,
     fields = dict(finetune_config or {})
     unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(FinetuneConfig)})
     if unknown:
-      raise KeyError(f"finetune_run: unknown FinetuneConfig keys {unknown}")
-  fields["input_key"] = FINETUNE_VIEW
-  fields["num_train_examples"] = pipeline.local_split(config.data, config.data.train_split).num_examples
+      raise KeyError(f'finetune_run: unknown FinetuneConfig keys {unknown}')
+  fields['input_key'] = FINETUNE_VIEW
+  fields['num_train_examples'] = pipeline.local_split(
+    config.data, config.data.train_split
+  ).num_examples
   cfg = FinetuneConfig(**fields)
 
   if num_classes is None:
     import tensorflow_datasets as tfds
-    from jaxvssl.data import builders  # noqa: F401  registers the builders
-    info = tfds.builder(config.data.name, data_dir=config.data.data_dir).info
-    num_classes = info.features["label"].num_classes
+    from jaxvssl.datasets import builders  # noqa: F401  registers the builders
 
-  view = pipeline.ViewSpec(FINETUNE_VIEW, num_frames=config.data.num_frames,
-                           stride=config.data.stride)
-  train = pipeline.make_train_dataset(config.data, [view], global_batch_size=cfg.batch_size,
-                                      seed=config.seed).as_numpy_iterator()
+    info = tfds.builder(config.data.name, data_dir=config.data.data_dir).info
+    num_classes = info.features['label'].num_classes
+
+  view = pipeline.ViewSpec(
+    FINETUNE_VIEW, num_frames=config.data.num_frames, stride=config.data.stride
+  )
+  train = pipeline.make_train_dataset(
+    config.data, [view], global_batch_size=cfg.batch_size, seed=config.seed
+  ).as_numpy_iterator()
   evaluation = pipeline.make_eval_dataset(
-      config.data, config.data.eval_split, batch_size=config.evaluation.batch_size,
-      num_clips=config.evaluation.num_clips, num_frames=config.data.num_frames,
-      stride=config.data.stride).as_numpy_iterator()
-  metrics, _, _ = finetune(backbone, backbone_variables, train, evaluation, num_classes, cfg,
-                           out_dir, run_name=run_name)
+    config.data,
+    config.data.eval_split,
+    batch_size=config.evaluation.batch_size,
+    num_clips=config.evaluation.num_clips,
+    num_frames=config.data.num_frames,
+    stride=config.data.stride,
+  ).as_numpy_iterator()
+  metrics, _, _ = finetune(
+    backbone, backbone_variables, train, evaluation, num_classes, cfg, out_dir, run_name=run_name
+  )
   return metrics

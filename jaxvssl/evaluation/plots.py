@@ -16,8 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DPI = 100
-HIT_COLOR = "tab:green"
-MISS_COLOR = "tab:red"
+HIT_COLOR = 'tab:green'
+MISS_COLOR = 'tab:red'
 BORDER_WIDTH = 4
 
 
@@ -25,7 +25,7 @@ def _save(fig: Figure, out_path: str | os.PathLike) -> str:
   out_path = os.fspath(out_path)
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   FigureCanvasAgg(fig)
-  fig.savefig(out_path, dpi=DPI, format="png")
+  fig.savefig(out_path, dpi=DPI, format='png')
   return out_path
 
 
@@ -36,14 +36,17 @@ def read_metrics_jsonl(path: str | os.PathLike) -> list[dict]:
     for n, line in enumerate(f, 1):
       if line.strip():
         row = json.loads(line)
-        if "step" not in row:
+        if 'step' not in row:
           raise ValueError(f"{path}:{n}: row without 'step'")
         rows.append(row)
   return rows
 
 
-def plot_loss_curves(metrics_files: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike],
-                     out_path: str | os.PathLike, keys: Sequence[str] | None = None) -> str:
+def plot_loss_curves(
+  metrics_files: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike],
+  out_path: str | os.PathLike,
+  keys: Sequence[str] | None = None,
+) -> str:
   """One panel per scalar key, one line per run, x = step.
 
   Args:
@@ -51,39 +54,48 @@ def plot_loss_curves(metrics_files: Sequence[str | os.PathLike] | Mapping[str, s
     keys: scalar keys to plot; default every key containing 'loss' found in any file.
   """
   if not isinstance(metrics_files, Mapping):
-    metrics_files = {os.path.basename(os.path.dirname(os.path.abspath(p))) or str(p): p
-                     for p in metrics_files}
+    metrics_files = {
+      os.path.basename(os.path.dirname(os.path.abspath(p))) or str(p): p for p in metrics_files
+    }
   runs = {name: read_metrics_jsonl(p) for name, p in metrics_files.items()}
   if keys is None:
-    keys = sorted({k for rows in runs.values() for r in rows for k, v in r.items()
-                   if "loss" in k and isinstance(v, (int, float))})
+    keys = sorted(
+      {
+        k
+        for rows in runs.values()
+        for r in rows
+        for k, v in r.items()
+        if 'loss' in k and isinstance(v, (int, float))
+      }
+    )
   if not keys:
-    raise ValueError(f"plot_loss_curves: no loss keys in {list(metrics_files.values())}")
+    raise ValueError(f'plot_loss_curves: no loss keys in {list(metrics_files.values())}')
   fig = Figure(figsize=(5 * len(keys), 3.5))
   for i, key in enumerate(keys):
     ax = fig.add_subplot(1, len(keys), i + 1)
     for name, rows in runs.items():
-      pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+      pts = [(r['step'], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
       if pts:
         ax.plot(*zip(*pts), label=name)
     ax.set_title(key)
-    ax.set_xlabel("step")
+    ax.set_xlabel('step')
     ax.legend(fontsize=7)
   fig.tight_layout()
   return _save(fig, out_path)
 
 
-def plot_recall_curves(recalls: Mapping[str, Mapping[int | str, float]],
-                       out_path: str | os.PathLike) -> str:
+def plot_recall_curves(
+  recalls: Mapping[str, Mapping[int | str, float]], out_path: str | os.PathLike
+) -> str:
   """R@k (percent) vs k, one line per run. `recalls`: {run: {k: fraction}} (keys int or 'R@k')."""
   fig = Figure(figsize=(5, 3.5))
   ax = fig.add_subplot(1, 1, 1)
   for name, rec in recalls.items():
-    pts = sorted((int(str(k).split("@")[-1]), 100.0 * v) for k, v in rec.items())
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
-  ax.set_xscale("log")
-  ax.set_xlabel("k")
-  ax.set_ylabel("R@k (%)")
+    pts = sorted((int(str(k).split('@')[-1]), 100.0 * v) for k, v in rec.items())
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', label=name)
+  ax.set_xscale('log')
+  ax.set_xlabel('k')
+  ax.set_ylabel('R@k (%)')
   ax.legend(fontsize=7)
   fig.tight_layout()
   return _save(fig, out_path)
@@ -97,12 +109,16 @@ def _to_uint8_image(frame: np.ndarray) -> np.ndarray:
   return frame
 
 
-def plot_retrieval_gallery(query_frames: Sequence[np.ndarray], query_labels: Sequence[int],
-                           neighbour_frames: Sequence[Sequence[np.ndarray]],
-                           neighbour_labels: Sequence[Sequence[int]],
-                           out_path: str | os.PathLike, *,
-                           class_names: Sequence[str] | None = None,
-                           frames_shown: int = 3) -> str:
+def plot_retrieval_gallery(
+  query_frames: Sequence[np.ndarray],
+  query_labels: Sequence[int],
+  neighbour_frames: Sequence[Sequence[np.ndarray]],
+  neighbour_labels: Sequence[Sequence[int]],
+  out_path: str | os.PathLike,
+  *,
+  class_names: Sequence[str] | None = None,
+  frames_shown: int = 3,
+) -> str:
   """Rows = queries: the query clip's frames, then each neighbour's first frame.
 
   Args:
@@ -125,7 +141,7 @@ def plot_retrieval_gallery(query_frames: Sequence[np.ndarray], query_labels: Seq
       ax.imshow(_to_uint8_image(q[t]))
       ax.set_xticks([])
       ax.set_yticks([])
-      ax.set_title(f"query: {name(int(query_labels[r]))}" if j == 0 else f"t={t}", fontsize=7)
+      ax.set_title(f'query: {name(int(query_labels[r]))}' if j == 0 else f't={t}', fontsize=7)
     for j, (clip, lab) in enumerate(zip(neighbour_frames[r], neighbour_labels[r])):
       ax = fig.add_subplot(nq, cols, r * cols + frames_shown + j + 1)
       ax.imshow(_to_uint8_image(np.asarray(clip)[0]))
@@ -135,7 +151,7 @@ def plot_retrieval_gallery(query_frames: Sequence[np.ndarray], query_labels: Seq
       for spine in ax.spines.values():
         spine.set_edgecolor(color)
         spine.set_linewidth(BORDER_WIDTH)
-      ax.set_title(f"#{j + 1}: {name(int(lab))}", fontsize=7, color=color)
+      ax.set_title(f'#{j + 1}: {name(int(lab))}', fontsize=7, color=color)
   fig.tight_layout()
   return _save(fig, out_path)
 
@@ -151,9 +167,15 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
   return proj
 
 
-def plot_embedding(features: np.ndarray, labels: np.ndarray, out_path: str | os.PathLike, *,
-                   method: str = "pca", class_names: Sequence[str] | None = None,
-                   seed: int = 0) -> str:
+def plot_embedding(
+  features: np.ndarray,
+  labels: np.ndarray,
+  out_path: str | os.PathLike,
+  *,
+  method: str = 'pca',
+  class_names: Sequence[str] | None = None,
+  seed: int = 0,
+) -> str:
   """2-D scatter of video embeddings coloured by class.
 
   Args:
@@ -163,30 +185,42 @@ def plot_embedding(features: np.ndarray, labels: np.ndarray, out_path: str | os.
       on; an ImportError says so).
   """
   from jaxvssl.evaluation.retrieval import video_embeddings
+
   x = video_embeddings(features)
   labels = np.asarray(labels).reshape(-1)
-  if method == "pca":
+  if method == 'pca':
     xy = pca_2d(x)
-  elif method == "tsne":
+  elif method == 'tsne':
     try:
       from sklearn.manifold import TSNE
     except ImportError as e:
-      raise ImportError("plot_embedding(method='tsne') needs scikit-learn, not a jaxvssl "
-                        "dependency; use method='pca' or install scikit-learn") from e
-    xy = TSNE(n_components=2, random_state=seed, init="pca",
-              perplexity=min(30.0, max(2.0, (len(x) - 1) / 3))).fit_transform(x)
+      raise ImportError(
+        "plot_embedding(method='tsne') needs scikit-learn, not a jaxvssl "
+        "dependency; use method='pca' or install scikit-learn"
+      ) from e
+    xy = TSNE(
+      n_components=2,
+      random_state=seed,
+      init='pca',
+      perplexity=min(30.0, max(2.0, (len(x) - 1) / 3)),
+    ).fit_transform(x)
   else:
     raise ValueError(f"plot_embedding: method={method!r}; expected 'pca' or 'tsne'")
   fig = Figure(figsize=(5, 5))
   ax = fig.add_subplot(1, 1, 1)
   classes = np.unique(labels)
-  cmap = matplotlib.colormaps["tab20" if len(classes) <= 20 else "viridis"]
+  cmap = matplotlib.colormaps['tab20' if len(classes) <= 20 else 'viridis']
   for i, c in enumerate(classes):
     m = labels == c
-    ax.scatter(xy[m, 0], xy[m, 1], s=8, color=cmap(i / max(len(classes) - 1, 1)),
-               label=class_names[c] if class_names is not None else str(c))
+    ax.scatter(
+      xy[m, 0],
+      xy[m, 1],
+      s=8,
+      color=cmap(i / max(len(classes) - 1, 1)),
+      label=class_names[c] if class_names is not None else str(c),
+    )
   if len(classes) <= 20:
     ax.legend(fontsize=6, markerscale=2)
-  ax.set_title(f"embedding ({method})")
+  ax.set_title(f'embedding ({method})')
   fig.tight_layout()
   return _save(fig, out_path)

@@ -24,19 +24,19 @@ from typing import Any
 
 # (metric name in results.json, column header in the comparison table)
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("retrieval/R@1", "R@1"),
-    ("retrieval/R@5", "R@5"),
-    ("retrieval/R@10", "R@10"),
-    ("retrieval/R@20", "R@20"),
-    ("retrieval/R@50", "R@50"),
-    ("linear_probe/clip_top1", "Linear clip"),
-    ("linear_probe/video_top1", "Linear video"),
-    ("finetune/clip_top1", "Finetune clip"),
-    ("finetune/video_top1", "Finetune video"),
-    ("shuffle/clip_drop", "Shuffle drop clip"),
-    ("shuffle/video_drop", "Shuffle drop video"),
+  ('retrieval/R@1', 'R@1'),
+  ('retrieval/R@5', 'R@5'),
+  ('retrieval/R@10', 'R@10'),
+  ('retrieval/R@20', 'R@20'),
+  ('retrieval/R@50', 'R@50'),
+  ('linear_probe/clip_top1', 'Linear clip'),
+  ('linear_probe/video_top1', 'Linear video'),
+  ('finetune/clip_top1', 'Finetune clip'),
+  ('finetune/video_top1', 'Finetune video'),
+  ('shuffle/clip_drop', 'Shuffle drop clip'),
+  ('shuffle/video_drop', 'Shuffle drop video'),
 )
-MISSING = "-"
+MISSING = '-'
 PERCENT_DECIMALS = 1
 
 
@@ -44,28 +44,36 @@ def _fmt(value: Any) -> str:
   if value is None:
     return MISSING
   if isinstance(value, (int, float)):
-    return f"{100.0 * float(value):.{PERCENT_DECIMALS}f}"
+    return f'{100.0 * float(value):.{PERCENT_DECIMALS}f}'
   return str(value)
 
 
-def write_results(out_dir: str | os.PathLike, metrics: Mapping[str, float], *, protocol: str,
-                  run_name: str | None = None,
-                  details: Mapping[str, Any] | None = None) -> tuple[str, str]:
+def write_results(
+  out_dir: str | os.PathLike,
+  metrics: Mapping[str, float],
+  *,
+  protocol: str,
+  run_name: str | None = None,
+  details: Mapping[str, Any] | None = None,
+) -> tuple[str, str]:
   """Writes `results.json` and `results.md` into `out_dir`; returns their paths."""
   out_dir = os.fspath(out_dir)
   os.makedirs(out_dir, exist_ok=True)
   run = run_name or os.path.basename(os.path.normpath(out_dir))
-  payload = {"run": run, "protocol": protocol,
-             "metrics": {k: float(v) for k, v in metrics.items()},
-             "details": dict(details or {})}
-  json_path = os.path.join(out_dir, "results.json")
-  with open(json_path, "w") as f:
+  payload = {
+    'run': run,
+    'protocol': protocol,
+    'metrics': {k: float(v) for k, v in metrics.items()},
+    'details': dict(details or {}),
+  }
+  json_path = os.path.join(out_dir, 'results.json')
+  with open(json_path, 'w') as f:
     json.dump(payload, f, indent=2, sort_keys=True, default=repr)
-  lines = [f"## {protocol}: {run}", "", "| metric | value (%) |", "|---|---|"]
-  lines += [f"| {k} | {_fmt(v)} |" for k, v in payload["metrics"].items()]
-  md_path = os.path.join(out_dir, "results.md")
-  with open(md_path, "w") as f:
-    f.write("\n".join(lines) + "\n")
+  lines = [f'## {protocol}: {run}', '', '| metric | value (%) |', '|---|---|']
+  lines += [f'| {k} | {_fmt(v)} |' for k, v in payload['metrics'].items()]
+  md_path = os.path.join(out_dir, 'results.md')
+  with open(md_path, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
   return json_path, md_path
 
 
@@ -73,7 +81,7 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
   """Parses one `results.json`, checking its schema."""
   with open(path) as f:
     payload = json.load(f)
-  if not isinstance(payload, dict) or not isinstance(payload.get("metrics"), dict):
+  if not isinstance(payload, dict) or not isinstance(payload.get('metrics'), dict):
     raise ValueError(f"{path}: not a results.json (needs a 'metrics' object)")
   return payload
 
@@ -90,34 +98,41 @@ def collect_run(path: str | os.PathLike) -> tuple[str, dict[str, float]]:
   path = os.fspath(path)
   if os.path.isfile(path):
     payload = read_results(path)
-    return str(payload.get("run") or os.path.basename(os.path.dirname(path))), dict(payload["metrics"])
+    return str(payload.get('run') or os.path.basename(os.path.dirname(path))), dict(
+      payload['metrics']
+    )
   if not os.path.isdir(path):
-    raise FileNotFoundError(f"compare: {path} is neither a results.json nor a directory")
-  files = sorted(glob.glob(os.path.join(path, "**", "results.json"), recursive=True))
+    raise FileNotFoundError(f'compare: {path} is neither a results.json nor a directory')
+  files = sorted(glob.glob(os.path.join(path, '**', 'results.json'), recursive=True))
   if not files:
-    raise FileNotFoundError(f"compare: no results.json under {path}")
+    raise FileNotFoundError(f'compare: no results.json under {path}')
   merged: dict[str, float] = {}
   origin: dict[str, str] = {}
   for f in files:
-    for k, v in read_results(f)["metrics"].items():
+    for k, v in read_results(f)['metrics'].items():
       if k in merged and merged[k] != v:
-        raise ValueError(f"compare: metric {k} differs between {origin[k]} and {f}")
+        raise ValueError(f'compare: metric {k} differs between {origin[k]} and {f}')
       merged[k], origin[k] = v, f
   return os.path.basename(os.path.normpath(path)), merged
 
 
-def comparison_table(runs: Sequence[tuple[str, Mapping[str, float]]],
-                     columns: Sequence[tuple[str, str]] = COLUMNS) -> str:
+def comparison_table(
+  runs: Sequence[tuple[str, Mapping[str, float]]], columns: Sequence[tuple[str, str]] = COLUMNS
+) -> str:
   """Markdown table, rows = runs, columns = metrics (percent, 1 decimal), '-' when missing."""
-  header = "| run | " + " | ".join(h for _, h in columns) + " |"
-  sep = "|---|" + "---|" * len(columns)
-  rows = [f"| {name} | " + " | ".join(_fmt(m.get(key)) for key, _ in columns) + " |"
-          for name, m in runs]
-  return "\n".join([header, sep] + rows) + "\n"
+  header = '| run | ' + ' | '.join(h for _, h in columns) + ' |'
+  sep = '|---|' + '---|' * len(columns)
+  rows = [
+    f'| {name} | ' + ' | '.join(_fmt(m.get(key)) for key, _ in columns) + ' |' for name, m in runs
+  ]
+  return '\n'.join([header, sep] + rows) + '\n'
 
 
-def compare(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike | None = None,
-            columns: Sequence[tuple[str, str]] = COLUMNS) -> str:
+def compare(
+  paths: Sequence[str | os.PathLike],
+  out_path: str | os.PathLike | None = None,
+  columns: Sequence[tuple[str, str]] = COLUMNS,
+) -> str:
   """Renders several runs side by side; writes the markdown to `out_path` if given.
 
   Extra metrics not in `columns` are ignored; a run without any metric still gets a row of '-'.
@@ -126,13 +141,14 @@ def compare(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike | No
   table = comparison_table(runs, columns)
   if out_path is not None:
     os.makedirs(os.path.dirname(os.path.abspath(os.fspath(out_path))), exist_ok=True)
-    with open(out_path, "w") as f:
+    with open(out_path, 'w') as f:
       f.write(table)
   return table
 
 
-def average_splits(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
-                   run_name: str | None = None) -> dict[str, float]:
+def average_splits(
+  paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, run_name: str | None = None
+) -> dict[str, float]:
   """Mean of each metric over several runs (one per split), written as results.json / .md.
 
   Only metrics present in every run are averaged (a partial average would not be comparable);
@@ -141,7 +157,7 @@ def average_splits(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLik
   """
   runs = [collect_run(p) for p in paths]
   if len(runs) < 2:
-    raise ValueError(f"average_splits: need >= 2 runs, got {len(runs)}")
+    raise ValueError(f'average_splits: need >= 2 runs, got {len(runs)}')
   common = set(runs[0][1]).intersection(*(set(m) for _, m in runs[1:]))
   every = set().union(*(set(m) for _, m in runs))
   metrics, per_split, std = {}, {}, {}
@@ -151,7 +167,16 @@ def average_splits(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     metrics[key] = mean
     per_split[key] = values
     std[key] = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-  write_results(out_dir, metrics, protocol="average_over_splits", run_name=run_name,
-                details={"runs": [name for name, _ in runs], "per_split": per_split, "std": std,
-                         "skipped": sorted(every - common)})
+  write_results(
+    out_dir,
+    metrics,
+    protocol='average_over_splits',
+    run_name=run_name,
+    details={
+      'runs': [name for name, _ in runs],
+      'per_split': per_split,
+      'std': std,
+      'skipped': sorted(every - common),
+    },
+  )
   return metrics

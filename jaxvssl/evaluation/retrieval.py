@@ -39,14 +39,16 @@ def video_embeddings(features: np.ndarray) -> np.ndarray:
   if features.ndim == 3:
     features = features.mean(axis=1)
   if features.ndim != 2:
-    raise ValueError(f"features must be [V, N, D] or [V, D], got shape {features.shape}")
+    raise ValueError(f'features must be [V, N, D] or [V, D], got shape {features.shape}')
   if not np.isfinite(features).all():
-    raise ValueError("features contain NaN or Inf; refusing to rank them")
+    raise ValueError('features contain NaN or Inf; refusing to rank them')
   norm = np.linalg.norm(features, axis=1, keepdims=True)
   return (features / np.maximum(norm, _NORM_EPS)).astype(np.float32, copy=False)
 
 
-def _sort_candidates(scores: np.ndarray, indices: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _sort_candidates(
+  scores: np.ndarray, indices: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
   """Keeps the k best per row by (score desc, index asc); rows sorted in that order."""
   order = np.lexsort((indices, -scores), axis=-1)[:, :k]
   return (np.take_along_axis(scores, order, axis=1), np.take_along_axis(indices, order, axis=1))
@@ -63,10 +65,10 @@ def _block_topk(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
   if k >= g:
     idx = np.broadcast_to(np.arange(g), (q, g))
     return _sort_candidates(sims, idx, k)
-  kth = np.partition(sims, g - k, axis=1)[:, g - k]             # [q] k-th largest value
+  kth = np.partition(sims, g - k, axis=1)[:, g - k]  # [q] k-th largest value
   greater = sims > kth[:, None]
   equal = sims == kth[:, None]
-  need = k - greater.sum(axis=1)                                 # >= 1 by definition of kth
+  need = k - greater.sum(axis=1)  # >= 1 by definition of kth
   keep = greater | equal
   # Only rows with more ties at the k-th value than free slots need the (costly) cumsum.
   crowded = np.flatnonzero(equal.sum(axis=1) > need)
@@ -77,9 +79,14 @@ def _block_topk(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
   return _sort_candidates(np.take_along_axis(sims, cols, axis=1), cols, k)
 
 
-def topk_cosine(queries: np.ndarray, gallery: np.ndarray, k: int, *,
-                query_chunk: int = DEFAULT_QUERY_CHUNK,
-                gallery_chunk: int = DEFAULT_GALLERY_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+def topk_cosine(
+  queries: np.ndarray,
+  gallery: np.ndarray,
+  k: int,
+  *,
+  query_chunk: int = DEFAULT_QUERY_CHUNK,
+  gallery_chunk: int = DEFAULT_GALLERY_CHUNK,
+) -> tuple[np.ndarray, np.ndarray]:
   """Top-k gallery rows per query by dot product, chunked.
 
   Args:
@@ -94,26 +101,29 @@ def topk_cosine(queries: np.ndarray, gallery: np.ndarray, k: int, *,
   queries = np.ascontiguousarray(queries, dtype=np.float32)
   gallery = np.ascontiguousarray(gallery, dtype=np.float32)
   if queries.ndim != 2 or gallery.ndim != 2 or queries.shape[1] != gallery.shape[1]:
-    raise ValueError(f"queries {queries.shape} and gallery {gallery.shape} must be [Q, D], [G, D]")
+    raise ValueError(f'queries {queries.shape} and gallery {gallery.shape} must be [Q, D], [G, D]')
   if gallery.shape[0] == 0 or queries.shape[0] == 0:
-    raise ValueError(f"empty gallery or queries: gallery {gallery.shape}, queries {queries.shape}")
+    raise ValueError(f'empty gallery or queries: gallery {gallery.shape}, queries {queries.shape}')
   if k < 1 or query_chunk < 1 or gallery_chunk < 1:
-    raise ValueError(f"k={k}, query_chunk={query_chunk}, gallery_chunk={gallery_chunk} must be >= 1")
+    raise ValueError(
+      f'k={k}, query_chunk={query_chunk}, gallery_chunk={gallery_chunk} must be >= 1'
+    )
   num_q, num_g = queries.shape[0], gallery.shape[0]
   k = min(k, num_g)
   all_scores = np.empty((num_q, k), np.float32)
   all_idx = np.empty((num_q, k), np.int64)
   for qs in range(0, num_q, query_chunk):
-    q = queries[qs:qs + query_chunk]
+    q = queries[qs : qs + query_chunk]
     best_s = np.empty((q.shape[0], 0), np.float32)
     best_i = np.empty((q.shape[0], 0), np.int64)
     for gs in range(0, num_g, gallery_chunk):
-      sims = q @ gallery[gs:gs + gallery_chunk].T                # [q, g] float32 block
+      sims = q @ gallery[gs : gs + gallery_chunk].T  # [q, g] float32 block
       s, i = _block_topk(sims, min(k, sims.shape[1]))
-      best_s, best_i = _sort_candidates(np.concatenate([best_s, s], axis=1),
-                                        np.concatenate([best_i, i + gs], axis=1), k)
-    all_scores[qs:qs + q.shape[0]] = best_s
-    all_idx[qs:qs + q.shape[0]] = best_i
+      best_s, best_i = _sort_candidates(
+        np.concatenate([best_s, s], axis=1), np.concatenate([best_i, i + gs], axis=1), k
+      )
+    all_scores[qs : qs + q.shape[0]] = best_s
+    all_idx[qs : qs + q.shape[0]] = best_i
   return all_scores, all_idx
 
 
@@ -127,6 +137,7 @@ class RetrievalResult:
   hits: `[Q, len(ks)]` bool, hits[q, j] = a same-class video within the top ks[j].
   first_hit_rank: `[Q]` 1-based rank of the first same-class video within K, 0 if none.
   """
+
   ks: tuple[int, ...]
   recall: dict[int, float]
   effective_k: dict[int, int]
@@ -137,20 +148,26 @@ class RetrievalResult:
   first_hit_rank: np.ndarray
 
 
-def recall_at_k(topk_labels: np.ndarray, query_labels: np.ndarray,
-                ks: Sequence[int] = RECALL_KS) -> tuple[dict[int, float], np.ndarray]:
+def recall_at_k(
+  topk_labels: np.ndarray, query_labels: np.ndarray, ks: Sequence[int] = RECALL_KS
+) -> tuple[dict[int, float], np.ndarray]:
   """R@k from ranked neighbour labels `[Q, K]` (best first) and query labels `[Q]`."""
   match = np.asarray(topk_labels) == np.asarray(query_labels)[:, None]
   kmax = match.shape[1]
-  hits = np.stack([match[:, :min(k, kmax)].any(axis=1) for k in ks], axis=1)
+  hits = np.stack([match[:, : min(k, kmax)].any(axis=1) for k in ks], axis=1)
   return {int(k): float(hits[:, j].mean()) for j, k in enumerate(ks)}, hits
 
 
-def retrieve(query_features: np.ndarray, query_labels: np.ndarray,
-             gallery_features: np.ndarray, gallery_labels: np.ndarray, *,
-             ks: Sequence[int] = RECALL_KS,
-             query_chunk: int = DEFAULT_QUERY_CHUNK,
-             gallery_chunk: int = DEFAULT_GALLERY_CHUNK) -> RetrievalResult:
+def retrieve(
+  query_features: np.ndarray,
+  query_labels: np.ndarray,
+  gallery_features: np.ndarray,
+  gallery_labels: np.ndarray,
+  *,
+  ks: Sequence[int] = RECALL_KS,
+  query_chunk: int = DEFAULT_QUERY_CHUNK,
+  gallery_chunk: int = DEFAULT_GALLERY_CHUNK,
+) -> RetrievalResult:
   """Cosine retrieval of gallery videos for each query video and R@k.
 
   Args:
@@ -161,52 +178,69 @@ def retrieve(query_features: np.ndarray, query_labels: np.ndarray,
   """
   ks = tuple(int(k) for k in ks)
   if not ks or min(ks) < 1:
-    raise ValueError(f"ks must be positive integers, got {ks}")
+    raise ValueError(f'ks must be positive integers, got {ks}')
   q = video_embeddings(query_features)
   g = video_embeddings(gallery_features)
   query_labels = np.asarray(query_labels).reshape(-1)
   gallery_labels = np.asarray(gallery_labels).reshape(-1)
   if query_labels.shape[0] != q.shape[0] or gallery_labels.shape[0] != g.shape[0]:
-    raise ValueError(f"labels {query_labels.shape}/{gallery_labels.shape} do not match features "
-                     f"{q.shape}/{g.shape}")
+    raise ValueError(
+      f'labels {query_labels.shape}/{gallery_labels.shape} do not match features '
+      f'{q.shape}/{g.shape}'
+    )
   scores, idx = topk_cosine(q, g, max(ks), query_chunk=query_chunk, gallery_chunk=gallery_chunk)
   topk_labels = gallery_labels[idx]
   recall, hits = recall_at_k(topk_labels, query_labels, ks)
   match = topk_labels == query_labels[:, None]
   first = np.where(match.any(axis=1), match.argmax(axis=1) + 1, 0)
-  return RetrievalResult(ks=ks, recall=recall,
-                         effective_k={k: min(k, g.shape[0]) for k in ks},
-                         topk_indices=idx, topk_scores=scores, topk_labels=topk_labels,
-                         hits=hits, first_hit_rank=first)
+  return RetrievalResult(
+    ks=ks,
+    recall=recall,
+    effective_k={k: min(k, g.shape[0]) for k in ks},
+    topk_indices=idx,
+    topk_scores=scores,
+    topk_labels=topk_labels,
+    hits=hits,
+    first_hit_rank=first,
+  )
 
 
-def per_query_records(result: RetrievalResult, query_ids: Sequence[str] | None,
-                      query_labels: np.ndarray,
-                      gallery_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+def per_query_records(
+  result: RetrievalResult,
+  query_ids: Sequence[str] | None,
+  query_labels: np.ndarray,
+  gallery_ids: Sequence[str] | None,
+) -> list[dict[str, Any]]:
   """JSON-ready per-query rows: ids, labels, ranked neighbours, scores, hit flags."""
   rows = []
   for qi in range(result.topk_indices.shape[0]):
     nbr = result.topk_indices[qi]
-    rows.append({
-        "query_index": qi,
-        "query_id": None if query_ids is None else str(query_ids[qi]),
-        "query_label": int(query_labels[qi]),
-        "topk_indices": [int(i) for i in nbr],
-        "topk_ids": None if gallery_ids is None else [str(gallery_ids[i]) for i in nbr],
-        "topk_labels": [int(x) for x in result.topk_labels[qi]],
-        "topk_scores": [round(float(s), 6) for s in result.topk_scores[qi]],
-        "hits": {str(k): bool(result.hits[qi, j]) for j, k in enumerate(result.ks)},
-        "first_hit_rank": int(result.first_hit_rank[qi]),
-    })
+    rows.append(
+      {
+        'query_index': qi,
+        'query_id': None if query_ids is None else str(query_ids[qi]),
+        'query_label': int(query_labels[qi]),
+        'topk_indices': [int(i) for i in nbr],
+        'topk_ids': None if gallery_ids is None else [str(gallery_ids[i]) for i in nbr],
+        'topk_labels': [int(x) for x in result.topk_labels[qi]],
+        'topk_scores': [round(float(s), 6) for s in result.topk_scores[qi]],
+        'hits': {str(k): bool(result.hits[qi, j]) for j, k in enumerate(result.ks)},
+        'first_hit_rank': int(result.first_hit_rank[qi]),
+      }
+    )
   return rows
 
 
-def evaluate_retrieval(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray],
-                       out_dir: str | os.PathLike | None = None, *,
-                       ks: Sequence[int] = RECALL_KS,
-                       query_chunk: int = DEFAULT_QUERY_CHUNK,
-                       gallery_chunk: int = DEFAULT_GALLERY_CHUNK,
-                       run_name: str | None = None) -> dict[str, float]:
+def evaluate_retrieval(
+  train: Mapping[str, np.ndarray],
+  test: Mapping[str, np.ndarray],
+  out_dir: str | os.PathLike | None = None,
+  *,
+  ks: Sequence[int] = RECALL_KS,
+  query_chunk: int = DEFAULT_QUERY_CHUNK,
+  gallery_chunk: int = DEFAULT_GALLERY_CHUNK,
+  run_name: str | None = None,
+) -> dict[str, float]:
   """Test-queries-train retrieval from two `extract_features` dicts.
 
   Writes, when `out_dir` is given: `retrieval_per_query.json` (a list of `per_query_records`
@@ -215,21 +249,36 @@ def evaluate_retrieval(train: Mapping[str, np.ndarray], test: Mapping[str, np.nd
   Returns:
     `{'retrieval/R@1': ..., ..., 'retrieval/R@50': ...}` (fractions).
   """
-  res = retrieve(test["features"], test["labels"], train["features"], train["labels"], ks=ks,
-                 query_chunk=query_chunk, gallery_chunk=gallery_chunk)
-  metrics = {f"retrieval/R@{k}": v for k, v in res.recall.items()}
+  res = retrieve(
+    test['features'],
+    test['labels'],
+    train['features'],
+    train['labels'],
+    ks=ks,
+    query_chunk=query_chunk,
+    gallery_chunk=gallery_chunk,
+  )
+  metrics = {f'retrieval/R@{k}': v for k, v in res.recall.items()}
   if out_dir is not None:
     from jaxvssl.evaluation import reports  # local import: reports imports nothing from here
+
     os.makedirs(out_dir, exist_ok=True)
-    rows = per_query_records(res, test.get("video_ids"), np.asarray(test["labels"]),
-                             train.get("video_ids"))
-    with open(os.path.join(out_dir, "retrieval_per_query.json"), "w") as f:
+    rows = per_query_records(
+      res, test.get('video_ids'), np.asarray(test['labels']), train.get('video_ids')
+    )
+    with open(os.path.join(out_dir, 'retrieval_per_query.json'), 'w') as f:
       json.dump(rows, f)
     reports.write_results(
-        out_dir, metrics, protocol="retrieval", run_name=run_name,
-        details={"num_queries": int(res.topk_indices.shape[0]),
-                 "gallery_size": int(np.asarray(train["labels"]).shape[0]),
-                 "effective_k": {str(k): v for k, v in res.effective_k.items()},
-                 "similarity": "cosine of L2-normalised mean-over-clips features",
-                 "tie_breaking": "lower gallery index first"})
+      out_dir,
+      metrics,
+      protocol='retrieval',
+      run_name=run_name,
+      details={
+        'num_queries': int(res.topk_indices.shape[0]),
+        'gallery_size': int(np.asarray(train['labels']).shape[0]),
+        'effective_k': {str(k): v for k, v in res.effective_k.items()},
+        'similarity': 'cosine of L2-normalised mean-over-clips features',
+        'tie_breaking': 'lower gallery index first',
+      },
+    )
   return metrics

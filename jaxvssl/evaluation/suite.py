@@ -18,7 +18,7 @@ from jaxvssl.evaluation import features as F
 from jaxvssl.evaluation import linear_probe as lp
 from jaxvssl.evaluation import plots, reports, retrieval, shuffle
 
-PROTOCOLS = ("retrieval", "linear_probe", "shuffle")
+PROTOCOLS = ('retrieval', 'linear_probe', 'shuffle')
 DataSource = Iterable[Mapping[str, Any]] | Callable[[], Iterable[Mapping[str, Any]]]
 
 
@@ -26,18 +26,23 @@ def _fresh(data: DataSource) -> Iterable[Mapping[str, Any]]:
   return data() if callable(data) else data
 
 
-def evaluate_frozen(embed_fn: F.EmbedFn, train_data: DataSource, test_data: DataSource,
-                    out_dir: str | os.PathLike, *,
-                    protocols: Sequence[str] = PROTOCOLS,
-                    run_name: str | None = None,
-                    cache_dir: str | os.PathLike | None = None,
-                    checkpoint: str | os.PathLike | None = None,
-                    eval_config: Mapping[str, Any] | None = None,
-                    linear_probe_config: lp.LinearProbeConfig | Mapping[str, Any] | None = None,
-                    recall_ks: Sequence[int] = retrieval.RECALL_KS,
-                    shuffle_seed: int = shuffle.DEFAULT_SEED,
-                    shuffle_group_size: int = shuffle.DEFAULT_GROUP_SIZE,
-                    make_plots: bool = True) -> dict[str, float]:
+def evaluate_frozen(
+  embed_fn: F.EmbedFn,
+  train_data: DataSource,
+  test_data: DataSource,
+  out_dir: str | os.PathLike,
+  *,
+  protocols: Sequence[str] = PROTOCOLS,
+  run_name: str | None = None,
+  cache_dir: str | os.PathLike | None = None,
+  checkpoint: str | os.PathLike | None = None,
+  eval_config: Mapping[str, Any] | None = None,
+  linear_probe_config: lp.LinearProbeConfig | Mapping[str, Any] | None = None,
+  recall_ks: Sequence[int] = retrieval.RECALL_KS,
+  shuffle_seed: int = shuffle.DEFAULT_SEED,
+  shuffle_group_size: int = shuffle.DEFAULT_GROUP_SIZE,
+  make_plots: bool = True,
+) -> dict[str, float]:
   """Runs the frozen-backbone protocols; returns all their metrics in one dict.
 
   Args:
@@ -49,7 +54,7 @@ def evaluate_frozen(embed_fn: F.EmbedFn, train_data: DataSource, test_data: Data
   """
   unknown = sorted(set(protocols) - set(PROTOCOLS))
   if unknown:
-    raise ValueError(f"evaluate_frozen: unknown protocols {unknown}; known {PROTOCOLS}")
+    raise ValueError(f'evaluate_frozen: unknown protocols {unknown}; known {PROTOCOLS}')
   out_dir = os.fspath(out_dir)
   run_name = run_name or os.path.basename(os.path.normpath(out_dir))
 
@@ -60,28 +65,44 @@ def evaluate_frozen(embed_fn: F.EmbedFn, train_data: DataSource, test_data: Data
     cfg = {**dict(eval_config or {}), **dict(extra or {})}
     return F.cached_features(cache_dir, F.feature_fingerprint(checkpoint, cfg, split), extract)
 
-  train = get("train", train_data, embed_fn)
-  test = get("test", test_data, embed_fn)
+  train = get('train', train_data, embed_fn)
+  test = get('test', test_data, embed_fn)
   metrics: dict[str, float] = {}
-  if "retrieval" in protocols:
-    m = retrieval.evaluate_retrieval(train, test, os.path.join(out_dir, "retrieval"), ks=recall_ks,
-                                     run_name=run_name)
+  if 'retrieval' in protocols:
+    m = retrieval.evaluate_retrieval(
+      train, test, os.path.join(out_dir, 'retrieval'), ks=recall_ks, run_name=run_name
+    )
     metrics.update(m)
     if make_plots:
-      plots.plot_recall_curves({run_name: {k.split("/")[-1]: v for k, v in m.items()}},
-                               os.path.join(out_dir, "retrieval", "recall_at_k.png"))
+      plots.plot_recall_curves(
+        {run_name: {k.split('/')[-1]: v for k, v in m.items()}},
+        os.path.join(out_dir, 'retrieval', 'recall_at_k.png'),
+      )
   if make_plots:
-    plots.plot_embedding(test["features"], test["labels"], os.path.join(out_dir, "embedding_test.png"))
-  if "linear_probe" in protocols or "shuffle" in protocols:
-    m, probe = lp.evaluate_linear_probe(train, test, linear_probe_config,
-                                        os.path.join(out_dir, "linear_probe"), run_name=run_name)
+    plots.plot_embedding(
+      test['features'], test['labels'], os.path.join(out_dir, 'embedding_test.png')
+    )
+  if 'linear_probe' in protocols or 'shuffle' in protocols:
+    m, probe = lp.evaluate_linear_probe(
+      train, test, linear_probe_config, os.path.join(out_dir, 'linear_probe'), run_name=run_name
+    )
     metrics.update(m)
-    if "shuffle" in protocols:
-      shuffled = get("test", test_data,
-                     shuffle.shuffled_embed_fn(embed_fn, shuffle_seed, shuffle_group_size),
-                     {"shuffle_seed": shuffle_seed, "shuffle_group_size": shuffle_group_size})
-      metrics.update(shuffle.evaluate_shuffle_sensitivity(
-          probe, test, shuffled, os.path.join(out_dir, "shuffle"), run_name=run_name,
-          details={"seed": shuffle_seed, "group_size": shuffle_group_size}))
-  reports.compare([out_dir], os.path.join(out_dir, "summary.md"))
+    if 'shuffle' in protocols:
+      shuffled = get(
+        'test',
+        test_data,
+        shuffle.shuffled_embed_fn(embed_fn, shuffle_seed, shuffle_group_size),
+        {'shuffle_seed': shuffle_seed, 'shuffle_group_size': shuffle_group_size},
+      )
+      metrics.update(
+        shuffle.evaluate_shuffle_sensitivity(
+          probe,
+          test,
+          shuffled,
+          os.path.join(out_dir, 'shuffle'),
+          run_name=run_name,
+          details={'seed': shuffle_seed, 'group_size': shuffle_group_size},
+        )
+      )
+  reports.compare([out_dir], os.path.join(out_dir, 'summary.md'))
   return metrics

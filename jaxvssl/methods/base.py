@@ -48,34 +48,53 @@ class Method(abc.ABC):
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
     """Raises `jaxvssl.config.ConfigError` naming the key for impossible values."""
+    del config  # the base method has no section of its own
 
   # --- data --------------------------------------------------------------------------------------
   @abc.abstractmethod
   def views(self) -> Sequence[Any]:
-    """The `jaxvssl.data.views.ViewSpec`s the input pipeline must build for a training batch."""
+    """The `jaxvssl.inputs.views.ViewSpec`s the input pipeline must build for a training batch."""
 
   def extras(self) -> Sequence[Any]:
     """Per-example TF functions adding labels (permutations, segment indices...)."""
     return ()
 
-  def train_dataset(self, *, global_batch_size: int, seed: int, process_index: int,
-                    process_count: int, start_step: int, source: Any = None) -> Any:
+  def train_dataset(
+    self,
+    *,
+    global_batch_size: int,
+    seed: int,
+    process_index: int,
+    process_count: int,
+    start_step: int,
+    source: Any = None,
+  ) -> Any:
     """This process's training stream (a tf.data.Dataset of local batches) at `start_step`.
 
     The default builds `self.views()` and `self.extras()` from videos; a method on other inputs
     (e.g. CACL's frame-encoder stage on single frames) overrides it.
     """
-    from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
+    from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
+
     return pipeline.make_train_dataset(
-        self.config.data, self.views(), global_batch_size=global_batch_size, seed=seed,
-        process_index=process_index, process_count=process_count, start_step=start_step,
-        source=source, extras=self.extras())
+      self.config.data,
+      self.views(),
+      global_batch_size=global_batch_size,
+      seed=seed,
+      process_index=process_index,
+      process_count=process_count,
+      start_step=start_step,
+      source=source,
+      extras=self.extras(),
+    )
 
   def example_batch(self, batch_size: int) -> dict[str, jax.Array]:
     """Zeros shaped like a training batch (init and restore need shapes only)."""
     size = self.config.data.crop_size
-    return {view.name: jnp.zeros((batch_size, view.num_frames, size, size, 3), jnp.float32)
-            for view in self.views()}
+    return {
+      view.name: jnp.zeros((batch_size, view.num_frames, size, size, 3), jnp.float32)
+      for view in self.views()
+    }
 
   # --- networks and loss -------------------------------------------------------------------------
   @abc.abstractmethod
@@ -83,8 +102,14 @@ class Method(abc.ABC):
     """Returns (params, state) for a batch of the shapes the pipeline produces."""
 
   @abc.abstractmethod
-  def loss_fn(self, params: PyTree, state: PyTree, batch: dict[str, jax.Array], rng: jax.Array,
-              step: jax.Array) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
+  def loss_fn(
+    self,
+    params: PyTree,
+    state: PyTree,
+    batch: dict[str, jax.Array],
+    rng: jax.Array,
+    step: jax.Array,
+  ) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
     """Scalar loss, scalar metrics and the new state (BN statistics, queues)."""
 
   def after_update(self, params: PyTree, state: PyTree, step: jax.Array) -> PyTree:
@@ -106,15 +131,21 @@ def build_backbone(config: ml_collections.ConfigDict, num_devices: int = 1) -> n
   """`config.model` -> flax module; per-device BatchNorm uses one statistics group per device."""
   m = config.model
   bn_groups = num_devices if m.bn_mode == 'per_device' else 1
-  return models.get_backbone(m.backbone, input_mode=m.input_mode,
-                             width_multiplier=m.width_multiplier, bn_groups=bn_groups,
-                             dtype=jnp.dtype(m.dtype), **dict(m.kwargs))
+  return models.get_backbone(
+    m.backbone,
+    input_mode=m.input_mode,
+    width_multiplier=m.width_multiplier,
+    bn_groups=bn_groups,
+    dtype=jnp.dtype(m.dtype),
+    **dict(m.kwargs),
+  )
 
 
 def ema(momentum_tree: PyTree, online_tree: PyTree, momentum: float) -> PyTree:
   """Momentum-encoder update: m * key + (1 - m) * query, leaf by leaf."""
-  return jax.tree_util.tree_map(lambda k, q: momentum * k + (1.0 - momentum) * q, momentum_tree,
-                                online_tree)
+  return jax.tree_util.tree_map(
+    lambda k, q: momentum * k + (1.0 - momentum) * q, momentum_tree, online_tree
+  )
 
 
 def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
@@ -125,20 +156,23 @@ def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
 @flax.struct.dataclass
 class Queue:
   """A FIFO of L2-normalised keys, `[size, dim]`, and its write pointer."""
+
   keys: jax.Array
   pointer: jax.Array
 
   @classmethod
   def create(cls, rng: jax.Array, size: int, dim: int) -> 'Queue':
     # Random unit vectors, as in MoCo: the first steps see uninformative negatives.
-    return cls(keys=l2_normalize(jax.random.normal(rng, (size, dim))),
-               pointer=jnp.zeros((), jnp.int32))
+    return cls(
+      keys=l2_normalize(jax.random.normal(rng, (size, dim))), pointer=jnp.zeros((), jnp.int32)
+    )
 
   def push(self, new_keys: jax.Array) -> 'Queue':
     """Writes `new_keys` [n, dim] (n divides size, checked at config load) at the pointer."""
     n = new_keys.shape[0]
-    keys = jax.lax.dynamic_update_slice(self.keys, new_keys.astype(self.keys.dtype),
-                                        (self.pointer, 0))
+    keys = jax.lax.dynamic_update_slice(
+      self.keys, new_keys.astype(self.keys.dtype), (self.pointer, 0)
+    )
     return Queue(keys=keys, pointer=(self.pointer + n) % self.keys.shape[0])
 
 

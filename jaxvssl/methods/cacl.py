@@ -41,7 +41,7 @@ import numpy as np
 
 from jaxvssl import models, objectives
 from jaxvssl.config import ConfigError
-from jaxvssl.data.permutations import ShuffleDegreeSampler
+from jaxvssl.inputs.permutations import ShuffleDegreeSampler
 from jaxvssl.methods import base
 from jaxvssl.methods import frames as frames_lib
 from jaxvssl.models.heads import MLPHead
@@ -65,6 +65,7 @@ class CACLNet(nn.Module):
   Parameter names: 'backbone', 'contrast_head', 'sdp_head' (G); 'transformer',
   'transformer_head' (T). Absent parts (None) have no parameters.
   """
+
   backbone: nn.Module
   contrast_head: nn.Module | None
   sdp_head: nn.Module | None
@@ -72,9 +73,14 @@ class CACLNet(nn.Module):
   transformer_head: nn.Module | None
   concat_shuffled: bool = True
 
-  def encode_video(self, x: jax.Array, x_shuffled: jax.Array | None, train: bool,
-                   with_sdp: bool = True, with_contrast: bool = True
-                   ) -> tuple[jax.Array | None, jax.Array | None]:
+  def encode_video(
+    self,
+    x: jax.Array,
+    x_shuffled: jax.Array | None,
+    train: bool,
+    with_sdp: bool = True,
+    with_contrast: bool = True,
+  ) -> tuple[jax.Array | None, jax.Array | None]:
     """G: clips [B, T, H, W, C] (and their shuffled copies) -> (embedding [B, E], SDP logits)."""
     feature = self.backbone(x, train=train)
     needs_shuffled = self.concat_shuffled or (with_sdp and self.sdp_head is not None)
@@ -108,25 +114,26 @@ class CACL(base.Method):
 
   @classmethod
   def defaults(cls) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
+    return ml_collections.ConfigDict(
+      dict(
         # Contrastive learning (V-MoCo and the cross-architecture positives).
-        contrastive_weight=1.0,       # 0: no contrastive loss (Table 1 "SDP" rows)
+        contrastive_weight=1.0,  # 0: no contrastive loss (Table 1 "SDP" rows)
         positive_pairs=POSITIVE_PAIRS,  # any non-empty subset (Table 2)
-        positive_aggregation='sum',   # 'sum' (paper eq. 4) | 'independent' (released code)
-        contrast_input='concat',      # 'concat': head on [G(x), G(x~)]; 'clip': on G(x) (V-MoCo)
-        contrast_head_hidden_dim=0,   # 0: linear 1024 -> 128 as in the code (paper: "FFN")
+        positive_aggregation='sum',  # 'sum' (paper eq. 4) | 'independent' (released code)
+        contrast_input='concat',  # 'concat': head on [G(x), G(x~)]; 'clip': on G(x) (V-MoCo)
+        contrast_head_hidden_dim=0,  # 0: linear 1024 -> 128 as in the code (paper: "FFN")
         embed_dim=128,
-        queue_size=6400,              # code; a multiple of the keys pushed per step
+        queue_size=6400,  # code; a multiple of the keys pushed per step
         enqueue_transformer_keys=True,  # code: T keys are negatives too (when T is used)
         temperature=0.07,
         momentum=0.999,
-        shuffle_bn=True,              # effective with model.bn_mode='per_device'
+        shuffle_bn=True,  # effective with model.bn_mode='per_device'
         # Shuffle-degree prediction.
-        sdp_weight=1.0,               # paper; the released script uses 0.0
-        sdp_uniform=True,             # False: SDP* (classes as uniformly random permutations give)
+        sdp_weight=1.0,  # paper; the released script uses 0.0
+        sdp_uniform=True,  # False: SDP* (classes as uniformly random permutations give)
         sdp_hidden_dim=512,
         sdp_dropout=0.5,
-        sdp_bank_size=1024,           # permutations per class in the sampler's banks
+        sdp_bank_size=1024,  # permutations per class in the sampler's banks
         sdp_natural_samples=100_000,  # random permutations that estimate SDP*'s class frequencies
         # Transformer T and its frozen frame encoder.
         transformer_dim=768,
@@ -134,12 +141,13 @@ class CACL(base.Method):
         transformer_heads=6,
         transformer_mlp_ratio=4.0,
         transformer_dropout=0.0,
-        frame_encoder='resnet50',     # must match the frames run
+        frame_encoder='resnet50',  # must match the frames run
         frame_encoder_width=1.0,
-        frame_encoder_workdir='',     # the frames run directory (needed when T is used)
-        frame_encoder_step=-1,        # -1: its latest checkpoint
-        frame_chunk_size=0,           # >0: frozen encoder over this many frames at a time (memory)
-    ))
+        frame_encoder_workdir='',  # the frames run directory (needed when T is used)
+        frame_encoder_step=-1,  # -1: its latest checkpoint
+        frame_chunk_size=0,  # >0: frozen encoder over this many frames at a time (memory)
+      )
+    )
 
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
@@ -170,26 +178,38 @@ class CACL(base.Method):
     if c.sdp_bank_size < 1 or c.sdp_natural_samples < 1:
       fail('sdp_bank_size', f'and sdp_natural_samples={c.sdp_natural_samples} must be >= 1')
     if config.data.num_frames < 3:
-      raise ConfigError(f'config.data.num_frames={config.data.num_frames}: shuffle-degree '
-                        'prediction needs at least 3 frames')
+      raise ConfigError(
+        f'config.data.num_frames={config.data.num_frames}: shuffle-degree '
+        'prediction needs at least 3 frames'
+      )
     if c.contrastive_weight > 0:
       per_step = config.batch_size * (2 if _enqueues_t(c) else 1)
       if c.queue_size <= 0 or c.queue_size % per_step:
-        fail('queue_size', f'must be a positive multiple of the {per_step} keys pushed per step '
-                           f'(batch_size={config.batch_size}'
-                           f'{" x 2: G and T keys" if _enqueues_t(c) else ""})')
+        fail(
+          'queue_size',
+          f'must be a positive multiple of the {per_step} keys pushed per step '
+          f'(batch_size={config.batch_size}'
+          f'{" x 2: G and T keys" if _enqueues_t(c) else ""})',
+        )
     if _uses_t(c):
       if c.frame_encoder not in models.available_frame_encoders():
         fail('frame_encoder', f'unknown; known: {models.available_frame_encoders()}')
       if c.frame_encoder_width <= 0:
         fail('frame_encoder_width', 'must be positive')
       if not c.frame_encoder_workdir:
-        fail('frame_encoder_workdir', f'must name the frames run directory: positive_pairs={pairs} '
-                                      'use the transformer T')
-      if c.transformer_dim <= 0 or c.transformer_heads <= 0 or \
-          c.transformer_dim % c.transformer_heads:
-        fail('transformer_dim', f'must be a positive multiple of transformer_heads='
-                                f'{c.transformer_heads}')
+        fail(
+          'frame_encoder_workdir',
+          f'must name the frames run directory: positive_pairs={pairs} use the transformer T',
+        )
+      if (
+        c.transformer_dim <= 0
+        or c.transformer_heads <= 0
+        or c.transformer_dim % c.transformer_heads
+      ):
+        fail(
+          'transformer_dim',
+          f'must be a positive multiple of transformer_heads={c.transformer_heads}',
+        )
       if c.transformer_layers < 1:
         fail('transformer_layers', 'must be >= 1')
       if c.frame_chunk_size < 0:
@@ -214,35 +234,51 @@ class CACL(base.Method):
 
   # --- data --------------------------------------------------------------------------------------
   def views(self):
-    from jaxvssl.data.views import ViewSpec  # pylint: disable=g-import-not-at-top
+    from jaxvssl.inputs.views import ViewSpec  # pylint: disable=g-import-not-at-top
+
     d = self.config.data
     # One clip; the key view is the same frames under another augmentation (temporal group 0).
-    views = [ViewSpec(name='query', num_frames=d.num_frames, stride=d.stride, temporal_group=0,
-                      augment_group='q')]
+    views = [
+      ViewSpec(
+        name='query', num_frames=d.num_frames, stride=d.stride, temporal_group=0, augment_group='q'
+      )
+    ]
     if self.contrastive:
-      views.append(ViewSpec(name='key', num_frames=d.num_frames, stride=d.stride,
-                            temporal_group=0, augment_group='k'))
+      views.append(
+        ViewSpec(
+          name='key', num_frames=d.num_frames, stride=d.stride, temporal_group=0, augment_group='k'
+        )
+      )
     return tuple(views)
 
   @functools.cached_property
   def sampler(self) -> ShuffleDegreeSampler:
     c = self.config.cacl
-    return ShuffleDegreeSampler(num_frames=self.config.data.num_frames, uniform=c.sdp_uniform,
-                                seed=self.config.seed, bank_size=c.sdp_bank_size)
+    return ShuffleDegreeSampler(
+      num_frames=self.config.data.num_frames,
+      uniform=c.sdp_uniform,
+      seed=self.config.seed,
+      bank_size=c.sdp_bank_size,
+    )
 
   def sdp_class_probs(self) -> np.ndarray | None:
     """None (uniform classes) or SDP*'s class frequencies under uniformly random permutations."""
     if self.config.cacl.sdp_uniform:
       return None
     c = self.config.cacl
-    _, labels = self.sampler.sample(c.sdp_natural_samples,
-                                    rng=np.random.default_rng([self.config.seed, 2]))
+    _, labels = self.sampler.sample(
+      c.sdp_natural_samples, rng=np.random.default_rng([self.config.seed, 2])
+    )
     return np.bincount(labels, minlength=self.sampler.num_classes) / len(labels)
 
   def extras(self):
-    from jaxvssl.data import views as views_lib  # pylint: disable=g-import-not-at-top
-    return (views_lib.permutation_bank_extra(self.sampler.banks, name=SDP_PREFIX,
-                                             class_probs=self.sdp_class_probs()),)
+    from jaxvssl.inputs import views as views_lib  # pylint: disable=g-import-not-at-top
+
+    return (
+      views_lib.permutation_bank_extra(
+        self.sampler.banks, name=SDP_PREFIX, class_probs=self.sdp_class_probs()
+      ),
+    )
 
   def example_batch(self, batch_size: int) -> dict[str, jax.Array]:
     batch = super().example_batch(batch_size)
@@ -260,31 +296,50 @@ class CACL(base.Method):
       hidden = (c.contrast_head_hidden_dim,) if c.contrast_head_hidden_dim else ()
       contrast_head = MLPHead(hidden_dims=hidden, out_dim=c.embed_dim, dtype=dtype)
     if self.sdp:
-      sdp_head = MLPHead(hidden_dims=(c.sdp_hidden_dim,) if c.sdp_hidden_dim else (),
-                         out_dim=self.sampler.num_classes, dropout=c.sdp_dropout, dtype=dtype)
+      sdp_head = MLPHead(
+        hidden_dims=(c.sdp_hidden_dim,) if c.sdp_hidden_dim else (),
+        out_dim=self.sampler.num_classes,
+        dropout=c.sdp_dropout,
+        dtype=dtype,
+      )
     if self.contrastive and self.uses_transformer:
-      transformer = VideoTransformer(token_dim=c.transformer_dim, num_layers=c.transformer_layers,
-                                     num_heads=c.transformer_heads,
-                                     mlp_ratio=c.transformer_mlp_ratio,
-                                     dropout=c.transformer_dropout, dtype=dtype)
+      transformer = VideoTransformer(
+        token_dim=c.transformer_dim,
+        num_layers=c.transformer_layers,
+        num_heads=c.transformer_heads,
+        mlp_ratio=c.transformer_mlp_ratio,
+        dropout=c.transformer_dropout,
+        dtype=dtype,
+      )
       transformer_head = MLPHead(hidden_dims=(), out_dim=c.embed_dim, dtype=dtype)
-    return CACLNet(backbone=self.backbone(), contrast_head=contrast_head, sdp_head=sdp_head,
-                   transformer=transformer, transformer_head=transformer_head,
-                   concat_shuffled=c.contrast_input == 'concat')
+    return CACLNet(
+      backbone=self.backbone(),
+      contrast_head=contrast_head,
+      sdp_head=sdp_head,
+      transformer=transformer,
+      transformer_head=transformer_head,
+      concat_shuffled=c.contrast_input == 'concat',
+    )
 
   def frame_encoder(self) -> nn.Module:
     c = self.config.cacl
-    return models.get_frame_encoder(c.frame_encoder, width_multiplier=c.frame_encoder_width,
-                                    dtype=jnp.dtype(self.config.model.dtype))
+    return models.get_frame_encoder(
+      c.frame_encoder,
+      width_multiplier=c.frame_encoder_width,
+      dtype=jnp.dtype(self.config.model.dtype),
+    )
 
   def frame_encoder_variables(self) -> dict[str, Any]:
     """The frozen encoder from the frames run (loaded once; a clear error if missing/mismatched)."""
     if self._frame_encoder_variables is None:
       c = self.config.cacl
       self._frame_encoder_variables = frames_lib.load_frame_encoder(
-          c.frame_encoder_workdir, encoder=c.frame_encoder, width_multiplier=c.frame_encoder_width,
-          crop_size=self.config.data.crop_size,
-          step=None if c.frame_encoder_step < 0 else c.frame_encoder_step)
+        c.frame_encoder_workdir,
+        encoder=c.frame_encoder,
+        width_multiplier=c.frame_encoder_width,
+        crop_size=self.config.data.crop_size,
+        step=None if c.frame_encoder_step < 0 else c.frame_encoder_step,
+      )
     return self._frame_encoder_variables
 
   def frame_features(self, frame_encoder_variables: Any, clips: jax.Array) -> jax.Array:
@@ -314,8 +369,9 @@ class CACL(base.Method):
     if self.contrastive and self.uses_transformer:
       state['frame_encoder'] = jax.tree_util.tree_map(jnp.asarray, self.frame_encoder_variables())
       tokens = self.tokens(state['frame_encoder'], x, batch[f'{SDP_PREFIX}_perm'])
-    variables = self.network().init({'params': params_rng, 'dropout': dropout_rng}, x, x_shuffled,
-                                    tokens, train=False)
+    variables = self.network().init(
+      {'params': params_rng, 'dropout': dropout_rng}, x, x_shuffled, tokens, train=False
+    )
     params = variables['params']
     state['batch_stats'] = variables.get('batch_stats', {})
     if self.contrastive:
@@ -333,8 +389,14 @@ class CACL(base.Method):
     x = batch['query']
     x_shuffled = permute_frames(x, perms)
     (gq, sdp_logits), updates = net.apply(
-        {'params': params, 'batch_stats': state['batch_stats']}, x, x_shuffled, train=True,
-        rngs={'dropout': dropout_rng}, mutable=['batch_stats'], method=CACLNet.encode_video)
+      {'params': params, 'batch_stats': state['batch_stats']},
+      x,
+      x_shuffled,
+      train=True,
+      rngs={'dropout': dropout_rng},
+      mutable=['batch_stats'],
+      method=CACLNet.encode_video,
+    )
     new_state = dict(state, batch_stats=updates.get('batch_stats', {}))
     loss = jnp.zeros((), jnp.float32)
     metrics: dict[str, jax.Array] = {}
@@ -343,12 +405,14 @@ class CACL(base.Method):
       labels = batch[f'{SDP_PREFIX}_label']
       sdp_losses = objectives.softmax_cross_entropy(sdp_logits, labels)
       loss += c.sdp_weight * jnp.mean(sdp_losses)
-      metrics.update(sdp_loss=jnp.mean(sdp_losses),
-                     sdp_accuracy=jnp.mean(jnp.argmax(sdp_logits, -1) == labels))
+      metrics.update(
+        sdp_loss=jnp.mean(sdp_losses), sdp_accuracy=jnp.mean(jnp.argmax(sdp_logits, -1) == labels)
+      )
 
     if self.contrastive:
       contrastive_loss, contrastive_metrics, new_state = self._contrastive(
-          net, params, new_state, batch, perms, gq, shuffle_rng, t_rng)
+        net, params, new_state, batch, perms, gq, shuffle_rng, t_rng
+      )
       loss += c.contrastive_weight * contrastive_loss
       metrics.update(contrastive_metrics)
     return loss, (metrics, new_state)
@@ -361,9 +425,14 @@ class CACL(base.Method):
 
     def key_fn(pair):  # pair: [B, 2, T, H, W, C] = (key clip, its shuffled copy)
       (k, _), key_updates = net.apply(
-          {'params': state['key_params'], 'batch_stats': state['key_batch_stats']}, pair[:, 0],
-          pair[:, 1] if with_shuffled else None, train=True, with_sdp=False,
-          mutable=['batch_stats'], method=CACLNet.encode_video)
+        {'params': state['key_params'], 'batch_stats': state['key_batch_stats']},
+        pair[:, 0],
+        pair[:, 1] if with_shuffled else None,
+        train=True,
+        with_sdp=False,
+        mutable=['batch_stats'],
+        method=CACLNet.encode_video,
+      )
       return k, key_updates
 
     shuffle = shuffle_rng if c.shuffle_bn and self.config.model.bn_mode == 'per_device' else None
@@ -375,30 +444,51 @@ class CACL(base.Method):
     new_keys = [gk]
     if self.uses_transformer:
       frozen = state['frame_encoder']
-      tq = base.l2_normalize(net.apply(
-          {'params': params}, self.tokens(frozen, batch['query'], perms), train=True,
-          rngs={'dropout': t_rng}, method=CACLNet.encode_tokens))
+      tq = base.l2_normalize(
+        net.apply(
+          {'params': params},
+          self.tokens(frozen, batch['query'], perms),
+          train=True,
+          rngs={'dropout': t_rng},
+          method=CACLNet.encode_tokens,
+        )
+      )
       # Key T: momentum weights, deterministic (no dropout noise in the targets).
-      tk = jax.lax.stop_gradient(base.l2_normalize(net.apply(
-          {'params': state['key_params']}, self.tokens(frozen, xk, perms), train=False,
-          method=CACLNet.encode_tokens)))
-      sims.update(gq_tq=jnp.sum(gq * tq, -1), gq_tk=jnp.sum(gq * tk, -1),
-                  tq_tk=jnp.sum(tq * tk, -1))
+      tk = jax.lax.stop_gradient(
+        base.l2_normalize(
+          net.apply(
+            {'params': state['key_params']},
+            self.tokens(frozen, xk, perms),
+            train=False,
+            method=CACLNet.encode_tokens,
+          )
+        )
+      )
+      sims.update(
+        gq_tq=jnp.sum(gq * tq, -1), gq_tk=jnp.sum(gq * tk, -1), tq_tk=jnp.sum(tq * tk, -1)
+      )
       if c.enqueue_transformer_keys:
         new_keys.append(tk)
     queue = state['queue']
     positives = jnp.stack([sims[p] for p in c.positive_pairs], axis=-1) / c.temperature  # [B, P]
     negatives = gq @ queue.keys.T  # [B, N]
-    losses = objectives.multi_positive_info_nce(positives, negatives / c.temperature,
-                                                c.positive_aggregation)
-    metrics = dict(contrastive_loss=jnp.mean(losses),
-                   contrastive_accuracy=jnp.mean(jnp.max(positives, -1) * c.temperature >
-                                                 jnp.max(negatives, -1)),
-                   negative_similarity=jnp.mean(negatives))
+    losses = objectives.multi_positive_info_nce(
+      positives, negatives / c.temperature, c.positive_aggregation
+    )
+    metrics = dict(
+      contrastive_loss=jnp.mean(losses),
+      contrastive_accuracy=jnp.mean(
+        jnp.max(positives, -1) * c.temperature > jnp.max(negatives, -1)
+      ),
+      negative_similarity=jnp.mean(negatives),
+    )
     # Table 3's quantities: the mean cosine of every available positive pair.
     metrics.update({f'similarity/{name}': jnp.mean(s) for name, s in sims.items()})
-    state = dict(state, key_batch_stats=key_updates.get('batch_stats', {}),
-                 queue=queue.push(jnp.concatenate(new_keys, axis=0)))
+    state = dict(
+      state,
+      key_batch_stats=key_updates.get('batch_stats', {}),
+      queue=queue.push(jnp.concatenate(new_keys, axis=0)),
+    )
     return jnp.mean(losses), metrics, state
 
   def after_update(self, params, state, step):

@@ -11,7 +11,7 @@ MoCo (He et al., CVPR 2020), on frames:
   q = head(f(frame_q)), k = head_m(f_m(frame_k)) (momentum copy), queue of past keys,
   loss_i = -log( exp(q_i.k_i / tau) / (exp(q_i.k_i / tau) + sum_j exp(q_i.n_j / tau)) ).
 
-Batches come from `jaxvssl.data.pipeline.make_frame_dataset` ('query', 'key': [B, S, S, 3], two
+Batches come from `jaxvssl.inputs.pipeline.make_frame_dataset` ('query', 'key': [B, S, S, 3], two
 independent augmentations of one frame), not from video views.
 
 The run's `backbone()` is the 2D encoder applied to every frame of a clip and averaged over time
@@ -44,6 +44,7 @@ class FramewiseEncoder(nn.Module):
 
   Images `[B, H, W, C]` pass straight through the encoder (the frames pretraining batches).
   """
+
   encoder: nn.Module
 
   @nn.compact
@@ -69,23 +70,27 @@ class Frames(MoCo):
 
   @classmethod
   def defaults(cls) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
-        encoder='resnet50',       # jaxvssl.models.available_frame_encoders()
-        width_multiplier=1.0,     # < 1: the narrow CPU variants
+    return ml_collections.ConfigDict(
+      dict(
+        encoder='resnet50',  # jaxvssl.models.available_frame_encoders()
+        width_multiplier=1.0,  # < 1: the narrow CPU variants
         embed_dim=128,
-        head_hidden_dim=0,        # 0: linear head (MoCo v1, "the same practice as in MoCo")
-        queue_size=65536,         # a multiple of config.batch_size
+        head_hidden_dim=0,  # 0: linear head (MoCo v1, "the same practice as in MoCo")
+        queue_size=65536,  # a multiple of config.batch_size
         temperature=0.07,
         momentum=0.999,
-        shuffle_bn=True,          # effective with model.bn_mode='per_device'
-    ))
+        shuffle_bn=True,  # effective with model.bn_mode='per_device'
+      )
+    )
 
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
     c = config.frames
     if c.encoder not in models.available_frame_encoders():
-      raise ConfigError(f'config.frames.encoder={c.encoder!r} is unknown; known: '
-                        f'{models.available_frame_encoders()}')
+      raise ConfigError(
+        f'config.frames.encoder={c.encoder!r} is unknown; known: '
+        f'{models.available_frame_encoders()}'
+      )
     if c.width_multiplier <= 0:
       raise ConfigError(f'config.frames.width_multiplier={c.width_multiplier} must be positive')
     super().validate_config(config)
@@ -94,14 +99,21 @@ class Frames(MoCo):
   def views(self) -> Sequence[Any]:
     return ()  # single frames, not video views: see train_dataset
 
-  def train_dataset(self, *, global_batch_size, seed, process_index, process_count, start_step,
-                    source=None):
-    from jaxvssl.data import pipeline  # pylint: disable=g-import-not-at-top
+  def train_dataset(
+    self, *, global_batch_size, seed, process_index, process_count, start_step, source=None
+  ):
+    from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
+
     # Every data.frame_step-th frame of every training video (10 in the paper), two augmentations.
     return pipeline.make_frame_dataset(
-        self.config.data, global_batch_size=global_batch_size, seed=seed,
-        process_index=process_index, process_count=process_count, start_step=start_step,
-        source=source)
+      self.config.data,
+      global_batch_size=global_batch_size,
+      seed=seed,
+      process_index=process_index,
+      process_count=process_count,
+      start_step=start_step,
+      source=source,
+    )
 
   def example_batch(self, batch_size: int) -> dict[str, jax.Array]:
     size = self.config.data.crop_size
@@ -112,8 +124,12 @@ class Frames(MoCo):
     """The bare 2D encoder `[N, H, W, C]` -> `[N, D]` (what cacl freezes)."""
     c = self.config.frames
     bn_groups = self.num_devices if self.config.model.bn_mode == 'per_device' else 1
-    return models.get_frame_encoder(c.encoder, width_multiplier=c.width_multiplier,
-                                    bn_groups=bn_groups, dtype=jnp.dtype(self.config.model.dtype))
+    return models.get_frame_encoder(
+      c.encoder,
+      width_multiplier=c.width_multiplier,
+      bn_groups=bn_groups,
+      dtype=jnp.dtype(self.config.model.dtype),
+    )
 
   def backbone(self) -> nn.Module:
     return FramewiseEncoder(encoder=self.frame_encoder())
@@ -128,6 +144,7 @@ class Frames(MoCo):
 # Loading the frozen encoder for cacl.
 # ---------------------------------------------------------------------------------------------
 
+
 def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
   """'path' -> shape of every leaf (arrays or ShapeDtypeStructs)."""
   flat = jax.tree_util.tree_flatten_with_path(tree)[0]
@@ -139,16 +156,18 @@ def describe_mismatch(expected: Any, found: Any, limit: int = 5) -> str:
   e, f = _shapes(expected), _shapes(found)
   problems = [f'missing {k} {e[k]}' for k in sorted(set(e) - set(f))]
   problems += [f'unexpected {k} {f[k]}' for k in sorted(set(f) - set(e))]
-  problems += [f'{k}: expected shape {e[k]}, found {f[k]}'
-               for k in sorted(set(e) & set(f)) if e[k] != f[k]]
+  problems += [
+    f'{k}: expected shape {e[k]}, found {f[k]}' for k in sorted(set(e) & set(f)) if e[k] != f[k]
+  ]
   if not problems:
     return ''
   more = f' (and {len(problems) - limit} more)' if len(problems) > limit else ''
   return '; '.join(problems[:limit]) + more
 
 
-def load_frame_encoder(workdir: str, *, encoder: str, width_multiplier: float, crop_size: int,
-                       step: int | None = None) -> dict[str, Any]:
+def load_frame_encoder(
+  workdir: str, *, encoder: str, width_multiplier: float, crop_size: int, step: int | None = None
+) -> dict[str, Any]:
   """The 2D encoder variables {'params', 'batch_stats'} (NumPy) of a `frames` run.
 
   Args:
@@ -162,12 +181,14 @@ def load_frame_encoder(workdir: str, *, encoder: str, width_multiplier: float, c
     `models.get_frame_encoder(encoder, width_multiplier=...)`. Never a silent partial load.
   """
   from jaxvssl import config as config_lib, export  # pylint: disable=g-import-not-at-top
+
   where = f'frame-encoder run {workdir!r} (config.cacl.frame_encoder_workdir)'
   config_path = os.path.join(workdir, 'config.json')
   if not workdir or not os.path.exists(config_path):
     raise FrameEncoderError(
-        f'{where}: {config_path} does not exist. Run the frames stage first, e.g. '
-        f'`jaxvssl train --config=configs/frames.py:<variant> --workdir={workdir or "DIR"}`.')
+      f'{where}: {config_path} does not exist. Run the frames stage first, e.g. '
+      f'`jaxvssl train --config=configs/frames.py:<variant> --workdir={workdir or "DIR"}`.'
+    )
   try:
     run_config = config_lib.config_from_json(config_path)
   except ConfigError as e:
@@ -178,25 +199,29 @@ def load_frame_encoder(workdir: str, *, encoder: str, width_multiplier: float, c
   wanted = (encoder, float(width_multiplier))
   if found != wanted:
     raise FrameEncoderError(
-        f'{where}: architecture mismatch: the run trained frames.encoder={found[0]!r} with '
-        f'width_multiplier={found[1]:g}, but config.cacl expects frame_encoder={wanted[0]!r} with '
-        f'frame_encoder_width={wanted[1]:g}')
+      f'{where}: architecture mismatch: the run trained frames.encoder={found[0]!r} with '
+      f'width_multiplier={found[1]:g}, but config.cacl expects frame_encoder={wanted[0]!r} with '
+      f'frame_encoder_width={wanted[1]:g}'
+    )
   try:
     # Eager even when called while a caller is being traced (cacl's init runs under jit).
     with jax.ensure_compile_time_eval():
       _, method, params, state, restored_step = export.load_run(workdir, step)
-      variables = jax.tree_util.tree_map(np.asarray,
-                                         method.frame_encoder_variables(params, state))
+      variables = jax.tree_util.tree_map(np.asarray, method.frame_encoder_variables(params, state))
   except FileNotFoundError as e:
     raise FrameEncoderError(f'{where}: {e}') from e
   except (ValueError, KeyError) as e:  # orbax: a checkpoint that does not match its config
-    raise FrameEncoderError(f'{where}: could not restore checkpoint step {step or "latest"}: '
-                            f'{e}') from e
+    raise FrameEncoderError(
+      f'{where}: could not restore checkpoint step {step or "latest"}: {e}'
+    ) from e
   module = models.get_frame_encoder(encoder, width_multiplier=width_multiplier)
-  expected = jax.eval_shape(module.init, jax.random.PRNGKey(0),
-                            jnp.zeros((1, crop_size, crop_size, 3), jnp.float32))
+  expected = jax.eval_shape(
+    module.init, jax.random.PRNGKey(0), jnp.zeros((1, crop_size, crop_size, 3), jnp.float32)
+  )
   mismatch = describe_mismatch(expected, variables)
   if mismatch:
-    raise FrameEncoderError(f'{where}, checkpoint step {restored_step}: variables do not match '
-                            f'{encoder} (width {width_multiplier:g}): {mismatch}')
+    raise FrameEncoderError(
+      f'{where}, checkpoint step {restored_step}: variables do not match '
+      f'{encoder} (width {width_multiplier:g}): {mismatch}'
+    )
   return variables

@@ -20,13 +20,14 @@ import ml_collections
 
 from jaxvssl import objectives
 from jaxvssl.config import ConfigError
-from jaxvssl.data.views import ViewSpec
+from jaxvssl.inputs.views import ViewSpec
 from jaxvssl.methods import base
 from jaxvssl.models.heads import MLPHead
 
 
 class EncoderWithHead(nn.Module):
   """backbone -> projection head; returns (embedding [B, dim], pooled feature [B, D])."""
+
   backbone: nn.Module
   head: nn.Module
 
@@ -48,29 +49,35 @@ class MoCo(base.Method):
 
   @classmethod
   def defaults(cls) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
+    return ml_collections.ConfigDict(
+      dict(
         embed_dim=128,
-        head_hidden_dim=2048,   # 0 = linear head
-        queue_size=65536,       # must be a multiple of the global batch size
+        head_hidden_dim=2048,  # 0 = linear head
+        queue_size=65536,  # must be a multiple of the global batch size
         temperature=0.1,
         momentum=0.999,
-        shuffle_bn=True,        # effective with model.bn_mode='per_device'
-        same_clip=False,        # True: key = same clip, other augmentation
-    ))
+        shuffle_bn=True,  # effective with model.bn_mode='per_device'
+        same_clip=False,  # True: key = same clip, other augmentation
+      )
+    )
 
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
     c, key = config[cls.name], f'config.{cls.name}'
     if c.queue_size <= 0 or c.queue_size % config.batch_size:
-      raise ConfigError(f'{key}.queue_size={c.queue_size} must be a positive multiple of '
-                        f'config.batch_size={config.batch_size}')
+      raise ConfigError(
+        f'{key}.queue_size={c.queue_size} must be a positive multiple of '
+        f'config.batch_size={config.batch_size}'
+      )
     if c.temperature <= 0:
       raise ConfigError(f'{key}.temperature={c.temperature} must be positive')
     if not 0.0 <= c.momentum < 1.0:
       raise ConfigError(f'{key}.momentum={c.momentum} must be in [0, 1)')
     if c.embed_dim <= 0 or c.head_hidden_dim < 0:
-      raise ConfigError(f'{key}.embed_dim={c.embed_dim} must be positive and '
-                        f'head_hidden_dim={c.head_hidden_dim} >= 0')
+      raise ConfigError(
+        f'{key}.embed_dim={c.embed_dim} must be positive and '
+        f'head_hidden_dim={c.head_hidden_dim} >= 0'
+      )
 
   @property
   def settings(self) -> ml_collections.ConfigDict:
@@ -80,10 +87,18 @@ class MoCo(base.Method):
   def views(self) -> Sequence[ViewSpec]:
     d = self.config.data
     key_group = 0 if self.settings.same_clip else 1
-    return (ViewSpec(name='query', num_frames=d.num_frames, stride=d.stride, temporal_group=0,
-                     augment_group=0),
-            ViewSpec(name='key', num_frames=d.num_frames, stride=d.stride,
-                     temporal_group=key_group, augment_group=1))
+    return (
+      ViewSpec(
+        name='query', num_frames=d.num_frames, stride=d.stride, temporal_group=0, augment_group=0
+      ),
+      ViewSpec(
+        name='key',
+        num_frames=d.num_frames,
+        stride=d.stride,
+        temporal_group=key_group,
+        augment_group=1,
+      ),
+    )
 
   def encoder(self) -> EncoderWithHead:
     c = self.settings
@@ -95,10 +110,10 @@ class MoCo(base.Method):
     variables = self.encoder().init(init_rng, batch['query'], train=False)
     params = variables['params']
     state = dict(
-        batch_stats=variables.get('batch_stats', {}),
-        key_params=params,
-        key_batch_stats=variables.get('batch_stats', {}),
-        queue=base.Queue.create(queue_rng, c.queue_size, c.embed_dim),
+      batch_stats=variables.get('batch_stats', {}),
+      key_params=params,
+      key_batch_stats=variables.get('batch_stats', {}),
+      queue=base.Queue.create(queue_rng, c.queue_size, c.embed_dim),
     )
     return params, state
 
@@ -106,13 +121,20 @@ class MoCo(base.Method):
     del step
     c = self.settings
     encoder = self.encoder()
-    (q, _), updates = encoder.apply({'params': params, 'batch_stats': state['batch_stats']},
-                                    batch['query'], train=True, mutable=['batch_stats'])
+    (q, _), updates = encoder.apply(
+      {'params': params, 'batch_stats': state['batch_stats']},
+      batch['query'],
+      train=True,
+      mutable=['batch_stats'],
+    )
 
     def key_fn(x):
       (k, _), key_updates = encoder.apply(
-          {'params': state['key_params'], 'batch_stats': state['key_batch_stats']}, x, train=True,
-          mutable=['batch_stats'])
+        {'params': state['key_params'], 'batch_stats': state['key_batch_stats']},
+        x,
+        train=True,
+        mutable=['batch_stats'],
+      )
       return k, key_updates
 
     shuffle_rng = rng if c.shuffle_bn and self.config.model.bn_mode == 'per_device' else None
@@ -125,14 +147,18 @@ class MoCo(base.Method):
     pos = jnp.sum(qn * k, axis=-1)
     neg = qn @ queue.keys.T
     metrics = dict(
-        contrastive_loss=jnp.mean(losses),
-        # The positive beats every queued negative: the instance-discrimination accuracy.
-        contrastive_accuracy=jnp.mean(pos > jnp.max(neg, axis=-1)),
-        positive_similarity=jnp.mean(pos),
-        negative_similarity=jnp.mean(neg),
+      contrastive_loss=jnp.mean(losses),
+      # The positive beats every queued negative: the instance-discrimination accuracy.
+      contrastive_accuracy=jnp.mean(pos > jnp.max(neg, axis=-1)),
+      positive_similarity=jnp.mean(pos),
+      negative_similarity=jnp.mean(neg),
     )
-    new_state = dict(state, batch_stats=updates.get('batch_stats', {}),
-                     key_batch_stats=key_updates.get('batch_stats', {}), queue=queue.push(k))
+    new_state = dict(
+      state,
+      batch_stats=updates.get('batch_stats', {}),
+      key_batch_stats=key_updates.get('batch_stats', {}),
+      queue=queue.push(k),
+    )
     return jnp.mean(losses), (metrics, new_state)
 
   def after_update(self, params, state, step):

@@ -41,30 +41,46 @@ from jaxvssl.models.s3d import S3D
 from jaxvssl.models.video_transformer import FrameEncoderTransformer, VideoTransformer
 
 __all__ = [
-    'BatchNorm', 'C3D', 'FrameEncoderTransformer', 'MLPHead', 'MViT', 'ResNet2D', 'ResNet3D',
-    'ResidualInput', 'S3D', 'VideoTransformer', 'available_backbones', 'available_frame_encoders', 'feature_dim',
-    'get_backbone', 'get_frame_encoder',
+  'BatchNorm',
+  'C3D',
+  'FrameEncoderTransformer',
+  'MLPHead',
+  'MViT',
+  'ResNet2D',
+  'ResNet3D',
+  'ResidualInput',
+  'S3D',
+  'VideoTransformer',
+  'available_backbones',
+  'available_frame_encoders',
+  'feature_dim',
+  'get_backbone',
+  'get_frame_encoder',
 ]
 
 # name -> (class, preset fields). Presets are defaults; explicit kwargs override them.
 _BACKBONES: Mapping[str, tuple[type, Mapping[str, Any]]] = {
-    'c3d': (C3D, {}),
-    'r3d10': (ResNet3D, dict(stage_sizes=(1, 1, 1, 1), conv_type='3d')),
-    'r3d18': (ResNet3D, dict(stage_sizes=(2, 2, 2, 2), conv_type='3d')),
-    'r3d34': (ResNet3D, dict(stage_sizes=(3, 4, 6, 3), conv_type='3d')),
-    'r2plus1d10': (ResNet3D, dict(stage_sizes=(1, 1, 1, 1), conv_type='2plus1d')),
-    'r2plus1d18': (ResNet3D, dict(stage_sizes=(2, 2, 2, 2), conv_type='2plus1d')),
-    's3d': (S3D, {}),
-    'mvit_b': (MViT, {}),
-    'mvit_b_scvrl': (MViT, dict(patch_kernel=(2, 7, 7), patch_stride=(2, 4, 4))),
-    'mvit_tiny': (MViT, dict(embed_dim=16, num_heads=1, depths=(1, 1, 1, 1),
-                             patch_kernel=(2, 7, 7), patch_stride=(2, 4, 4))),
+  'c3d': (C3D, {}),
+  'r3d10': (ResNet3D, dict(stage_sizes=(1, 1, 1, 1), conv_type='3d')),
+  'r3d18': (ResNet3D, dict(stage_sizes=(2, 2, 2, 2), conv_type='3d')),
+  'r3d34': (ResNet3D, dict(stage_sizes=(3, 4, 6, 3), conv_type='3d')),
+  'r2plus1d10': (ResNet3D, dict(stage_sizes=(1, 1, 1, 1), conv_type='2plus1d')),
+  'r2plus1d18': (ResNet3D, dict(stage_sizes=(2, 2, 2, 2), conv_type='2plus1d')),
+  's3d': (S3D, {}),
+  'mvit_b': (MViT, {}),
+  'mvit_b_scvrl': (MViT, dict(patch_kernel=(2, 7, 7), patch_stride=(2, 4, 4))),
+  'mvit_tiny': (
+    MViT,
+    dict(
+      embed_dim=16, num_heads=1, depths=(1, 1, 1, 1), patch_kernel=(2, 7, 7), patch_stride=(2, 4, 4)
+    ),
+  ),
 }
 
 _FRAME_ENCODERS: Mapping[str, tuple[type, Mapping[str, Any]]] = {
-    'resnet50': (ResNet2D, dict(stage_sizes=(3, 4, 6, 3), bottleneck=True)),
-    'resnet18': (ResNet2D, dict(stage_sizes=(2, 2, 2, 2), bottleneck=False)),
-    'resnet10': (ResNet2D, dict(stage_sizes=(1, 1, 1, 1), bottleneck=False)),
+  'resnet50': (ResNet2D, dict(stage_sizes=(3, 4, 6, 3), bottleneck=True)),
+  'resnet18': (ResNet2D, dict(stage_sizes=(2, 2, 2, 2), bottleneck=False)),
+  'resnet10': (ResNet2D, dict(stage_sizes=(1, 1, 1, 1), bottleneck=False)),
 }
 
 # BatchNorm settings that LayerNorm-only models accept and ignore.
@@ -81,11 +97,14 @@ def available_frame_encoders() -> tuple[str, ...]:
   return tuple(sorted(_FRAME_ENCODERS))
 
 
-def _build(registry: Mapping[str, tuple[type, Mapping[str, Any]]], kind: str, name: str,
-           kwargs: Mapping[str, Any]) -> nn.Module:
+def _build(
+  registry: Mapping[str, tuple[type, Mapping[str, Any]]],
+  kind: str,
+  name: str,
+  kwargs: Mapping[str, Any],
+) -> nn.Module:
   if name not in registry:
-    raise ValueError(f'jaxvssl.models: unknown {kind} {name!r}; valid names: '
-                     f'{sorted(registry)}.')
+    raise ValueError(f'jaxvssl.models: unknown {kind} {name!r}; valid names: {sorted(registry)}.')
   cls, preset = registry[name]
   fields = {f.name for f in dataclasses.fields(cls) if f.init and f.name not in ('parent', 'name')}
   kwargs = dict(kwargs)
@@ -94,8 +113,10 @@ def _build(registry: Mapping[str, tuple[type, Mapping[str, Any]]], kind: str, na
       kwargs.pop(key, None)
   unknown = sorted(set(kwargs) - fields)
   if unknown:
-    raise ValueError(f'jaxvssl.models: {kind} {name!r} ({cls.__name__}) got unknown kwargs '
-                     f'{unknown}; valid: {sorted(fields)}.')
+    raise ValueError(
+      f'jaxvssl.models: {kind} {name!r} ({cls.__name__}) got unknown kwargs '
+      f'{unknown}; valid: {sorted(fields)}.'
+    )
   return cls(**{**preset, **kwargs})
 
 
@@ -120,6 +141,7 @@ def get_frame_encoder(name: str, **kwargs: Any) -> nn.Module:
 
 def feature_dim(name: str, width_multiplier: float = 1.0, **kwargs: Any) -> int:
   """Width D of the pooled feature of a backbone or frame encoder (no parameters are built)."""
-  registry, kind = ((_FRAME_ENCODERS, 'frame encoder') if name in _FRAME_ENCODERS
-                    else (_BACKBONES, 'backbone'))
+  registry, kind = (
+    (_FRAME_ENCODERS, 'frame encoder') if name in _FRAME_ENCODERS else (_BACKBONES, 'backbone')
+  )
   return _build(registry, kind, name, dict(kwargs, width_multiplier=width_multiplier)).feature_dim

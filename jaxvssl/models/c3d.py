@@ -32,11 +32,11 @@ Dtype = Any
 
 # (stage key, conv widths, pool window, pool stride, pool padding)
 C3D_LAYOUT = (
-    ('stem', (64,), (1, 2, 2), (1, 2, 2), ((0, 0), (0, 0), (0, 0))),
-    ('stage1', (128,), (2, 2, 2), (2, 2, 2), ((0, 0), (0, 0), (0, 0))),
-    ('stage2', (256, 256), (2, 2, 2), (2, 2, 2), ((0, 0), (0, 0), (0, 0))),
-    ('stage3', (512, 512), (2, 2, 2), (2, 2, 2), ((0, 0), (0, 0), (0, 0))),
-    ('stage4', (512, 512), (2, 2, 2), (2, 2, 2), ((0, 0), (1, 1), (1, 1))),
+  ('stem', (64,), (1, 2, 2), (1, 2, 2), ((0, 0), (0, 0), (0, 0))),
+  ('stage1', (128,), (2, 2, 2), (2, 2, 2), ((0, 0), (0, 0), (0, 0))),
+  ('stage2', (256, 256), (2, 2, 2), (2, 2, 2), ((0, 0), (0, 0), (0, 0))),
+  ('stage3', (512, 512), (2, 2, 2), (2, 2, 2), ((0, 0), (0, 0), (0, 0))),
+  ('stage4', (512, 512), (2, 2, 2), (2, 2, 2), ((0, 0), (1, 1), (1, 1))),
 )
 
 
@@ -74,8 +74,14 @@ class C3D(nn.Module):
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/c3d.py: input must be [B,T,H,W,C], got {x.shape}.')
     conv_bn = functools.partial(
-        ConvBN, kernel_size=(3, 3, 3), bn_groups=self.bn_groups, bn_momentum=self.bn_momentum,
-        bn_epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
+      ConvBN,
+      kernel_size=(3, 3, 3),
+      bn_groups=self.bn_groups,
+      bn_momentum=self.bn_momentum,
+      bn_epsilon=self.bn_epsilon,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
     x = x.astype(self.dtype)
     stages = {}
     for block, (key, widths, window, strides, padding) in enumerate(C3D_LAYOUT):

@@ -49,11 +49,22 @@ class MLPHead(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     x = x.astype(self.dtype)
     for i, width in enumerate(self.hidden_dims):
-      x = nn.Dense(width, use_bias=not self.use_bn, dtype=self.dtype,
-                   param_dtype=self.param_dtype, name=f'hidden{i}')(x)
+      x = nn.Dense(
+        width,
+        use_bias=not self.use_bn,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name=f'hidden{i}',
+      )(x)
       if self.use_bn:
-        x = BatchNorm(self.bn_groups, self.bn_momentum, self.bn_epsilon, dtype=self.dtype,
-                      param_dtype=self.param_dtype, name=f'bn{i}')(x, use_running_average=not train)
+        x = BatchNorm(
+          self.bn_groups,
+          self.bn_momentum,
+          self.bn_epsilon,
+          dtype=self.dtype,
+          param_dtype=self.param_dtype,
+          name=f'bn{i}',
+        )(x, use_running_average=not train)
       x = nn.relu(x)
       if self.dropout > 0.0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)

@@ -42,15 +42,24 @@ class MotionExcitation(nn.Module):
     x = x.astype(self.dtype)
     xr = nn.Conv(c_r, (1, 1, 1), use_bias=False, dtype=self.dtype, name='reduce')(x)
     xr = BatchNorm(num_groups=self.bn_groups, dtype=self.dtype, name='reduce_bn')(
-        xr, use_running_average=not train)
-    transformed = nn.Conv(c_r, (1, 3, 3), padding='SAME', feature_group_count=c_r, use_bias=False,
-                          dtype=self.dtype, name='transform')(xr)
+      xr, use_running_average=not train
+    )
+    transformed = nn.Conv(
+      c_r,
+      (1, 3, 3),
+      padding='SAME',
+      feature_group_count=c_r,
+      use_bias=False,
+      dtype=self.dtype,
+      name='transform',
+    )(xr)
     # Convolving every step (the first is unused) keeps the parameters defined even when T == 1.
     diff = transformed[:, 1:] - xr[:, :-1]  # [B, T-1, H, W, C_r]
     diff = jnp.concatenate([diff, jnp.zeros_like(xr[:, :1])], axis=1)  # zero at the last step
     pooled = jnp.mean(diff, axis=(2, 3), keepdims=True)  # [B, T, 1, 1, C_r]
     a = nn.Conv(c, (1, 1, 1), use_bias=False, dtype=self.dtype, name='expand')(pooled)
     a = BatchNorm(num_groups=self.bn_groups, dtype=self.dtype, name='expand_bn')(
-        a, use_running_average=not train)
+      a, use_running_average=not train
+    )
     gate = jax.nn.sigmoid(a) - 0.5
     return x + x * gate

@@ -48,8 +48,9 @@ _dense_init = nn.initializers.truncated_normal(0.02)
 _LN_EPS = 1e-6
 
 
-def round_width(width: float, multiplier: float, divisor: int = 1, min_width: Optional[int] = None
-                ) -> int:
+def round_width(
+  width: float, multiplier: float, divisor: int = 1, min_width: Optional[int] = None
+) -> int:
   """MViT's width rounding: `width * multiplier` to the nearest multiple of `divisor` (at least
   `min_width`, default `divisor`), plus one `divisor` if rounding lost more than 10%."""
   width = width * multiplier
@@ -63,6 +64,7 @@ def round_width(width: float, multiplier: float, divisor: int = 1, min_width: Op
 @dataclasses.dataclass(frozen=True)
 class BlockSpec:
   """Static configuration of one MViT block."""
+
   dim: int
   dim_out: int
   num_heads: int
@@ -72,9 +74,16 @@ class BlockSpec:
   stage: int  # 1-based stage this block belongs to
 
 
-def mvit_schedule(depths: Sequence[int], embed_dim: int, num_heads: int, dim_mul: float,
-                  head_mul: float, q_stride: Shape3, kv_stride_adaptive: Shape3,
-                  drop_path_rate: float) -> list[BlockSpec]:
+def mvit_schedule(
+  depths: Sequence[int],
+  embed_dim: int,
+  num_heads: int,
+  dim_mul: float,
+  head_mul: float,
+  q_stride: Shape3,
+  kv_stride_adaptive: Shape3,
+  drop_path_rate: float,
+) -> list[BlockSpec]:
   """Per-block widths, heads, pooling strides and drop-path rates (MViT v1 rules)."""
   depth = sum(depths)
   starts = [int(s) for s in np.cumsum(depths)[:-1]]  # first block of stages 2..
@@ -124,10 +133,17 @@ class AttentionPool(nn.Module):
     cls_tok, tokens = x[:, :1], x[:, 1:]
     grid = tokens.reshape((b,) + tuple(thw) + (heads, hd))
     grid = jnp.moveaxis(grid, 4, 1).reshape((b * heads,) + tuple(thw) + (hd,))
-    grid = nn.Conv(hd, self.kernel, strides=self.stride,
-                   padding=tuple((k // 2, k // 2) for k in self.kernel),
-                   feature_group_count=hd, use_bias=False, dtype=self.dtype,
-                   param_dtype=self.param_dtype, name='conv')(grid)
+    grid = nn.Conv(
+      hd,
+      self.kernel,
+      strides=self.stride,
+      padding=tuple((k // 2, k // 2) for k in self.kernel),
+      feature_group_count=hd,
+      use_bias=False,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='conv',
+    )(grid)
     new_thw = grid.shape[1:4]
     grid = grid.reshape((b, heads, -1, hd))
     tokens = jnp.moveaxis(grid, 1, 2)  # [B, T'H'W', heads, hd]
@@ -152,12 +168,16 @@ class MultiScaleAttention(nn.Module):
   def __call__(self, x: jax.Array, thw: Shape3):
     b, n, _ = x.shape
     hd = self.dim // self.num_heads
-    dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype,
-                              kernel_init=_dense_init)
-    q, k, v = (dense(self.dim, use_bias=self.qkv_bias, name=name)(x).reshape(
-        b, n, self.num_heads, hd) for name in ('q', 'k', 'v'))
-    pool = functools.partial(AttentionPool, kernel=self.kernel, dtype=self.dtype,
-                             param_dtype=self.param_dtype)
+    dense = functools.partial(
+      nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init
+    )
+    q, k, v = (
+      dense(self.dim, use_bias=self.qkv_bias, name=name)(x).reshape(b, n, self.num_heads, hd)
+      for name in ('q', 'k', 'v')
+    )
+    pool = functools.partial(
+      AttentionPool, kernel=self.kernel, dtype=self.dtype, param_dtype=self.param_dtype
+    )
     q_thw = thw
     # MViT v1: queries are pooled only where they are strided; keys/values in every block.
     if math.prod(self.q_stride) > 1:
@@ -165,7 +185,7 @@ class MultiScaleAttention(nn.Module):
     if math.prod(self.kernel) > 1 or math.prod(self.kv_stride) > 1:
       k, _ = pool(stride=self.kv_stride, name='pool_k')(k, thw)
       v, _ = pool(stride=self.kv_stride, name='pool_v')(v, thw)
-    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd ** -0.5
+    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd**-0.5
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
     out = jnp.einsum('bhqk,bkhd->bqhd', weights, v).reshape(b, -1, self.dim)
     return dense(self.dim, name='proj')(out), q_thw
@@ -184,21 +204,30 @@ class MultiScaleBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, thw: Shape3, train: bool):
     s = self.spec
-    norm = functools.partial(nn.LayerNorm, _LN_EPS, dtype=self.dtype,
-                             param_dtype=self.param_dtype)
-    dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype,
-                              kernel_init=_dense_init)
+    norm = functools.partial(nn.LayerNorm, _LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype)
+    dense = functools.partial(
+      nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init
+    )
     drop_path = DropPath(s.drop_path)
     y, new_thw = MultiScaleAttention(
-        s.dim, s.num_heads, s.q_stride, s.kv_stride, self.kernel, self.qkv_bias,
-        self.dtype, self.param_dtype, name='attn')(norm(name='norm1')(x), thw)
+      s.dim,
+      s.num_heads,
+      s.q_stride,
+      s.kv_stride,
+      self.kernel,
+      self.qkv_bias,
+      self.dtype,
+      self.param_dtype,
+      name='attn',
+    )(norm(name='norm1')(x), thw)
     if math.prod(s.q_stride) > 1:
       # Shortcut pooled like the queries: max-pool, kernel s+1 where the stride s > 1.
       skip_kernel = tuple(q + 1 if q > 1 else q for q in s.q_stride)
       cls_tok, tokens = x[:, :1], x[:, 1:]
       grid = tokens.reshape((x.shape[0],) + tuple(thw) + (s.dim,))
-      grid = nn.max_pool(grid, skip_kernel, strides=s.q_stride,
-                         padding=tuple((k // 2, k // 2) for k in skip_kernel))
+      grid = nn.max_pool(
+        grid, skip_kernel, strides=s.q_stride, padding=tuple((k // 2, k // 2) for k in skip_kernel)
+      )
       x = jnp.concatenate([cls_tok, grid.reshape(x.shape[0], -1, s.dim)], axis=1)
     x = x + drop_path(y, deterministic=not train)
     x_norm = norm(name='norm2')(x)
@@ -255,11 +284,20 @@ class MViT(nn.Module):
   def schedule(self) -> list[BlockSpec]:
     """The static per-block configuration."""
     if len(self.depths) < 1 or min(self.depths) < 1:
-      raise ValueError(f'jaxvssl/models/mvit.py: depths must be >= 1 per stage, got '
-                       f'{tuple(self.depths)}.')
+      raise ValueError(
+        f'jaxvssl/models/mvit.py: depths must be >= 1 per stage, got {tuple(self.depths)}.'
+      )
     embed = round_width(self.embed_dim, self.width_multiplier, divisor=self.num_heads)
-    return mvit_schedule(self.depths, embed, self.num_heads, self.dim_mul, self.head_mul,
-                         self.q_stride, self.kv_stride_adaptive, self.drop_path_rate)
+    return mvit_schedule(
+      self.depths,
+      embed,
+      self.num_heads,
+      self.dim_mul,
+      self.head_mul,
+      self.q_stride,
+      self.kv_stride_adaptive,
+      self.drop_path_rate,
+    )
 
   @property
   def feature_dim(self) -> int:
@@ -288,9 +326,15 @@ class MViT(nn.Module):
     specs = self.schedule()
     embed = specs[0].dim
     padding = self.patch_padding or tuple((k - 1) // 2 for k in self.patch_kernel)
-    x = nn.Conv(embed, self.patch_kernel, strides=self.patch_stride,
-                padding=tuple((p, p) for p in padding), dtype=self.dtype,
-                param_dtype=self.param_dtype, name='patch_embed')(x.astype(self.dtype))
+    x = nn.Conv(
+      embed,
+      self.patch_kernel,
+      strides=self.patch_stride,
+      padding=tuple((p, p) for p in padding),
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='patch_embed',
+    )(x.astype(self.dtype))
     stages = {'stem': x}
     b, t, h, w, c = x.shape
     thw = (t, h, w)
@@ -300,15 +344,23 @@ class MViT(nn.Module):
     pos_t = self._grid_param('pos_embed_temporal', (t, c))
     pos_cls = self.param('pos_embed_class', _dense_init, (1, c), self.param_dtype)
     cls_token = self.param('cls_token', _dense_init, (1, c), self.param_dtype)
-    pos = (_resize(pos_s, (h, w))[None, :, :, :] + _resize(pos_t, (t,))[:, None, None, :])
+    pos = _resize(pos_s, (h, w))[None, :, :, :] + _resize(pos_t, (t,))[:, None, None, :]
     pos = jnp.concatenate([pos_cls, pos.reshape(t * h * w, c)], axis=0)
     tokens = jnp.concatenate(
-        [jnp.broadcast_to(cls_token.astype(self.dtype), (b, 1, c)), x.reshape(b, -1, c)], axis=1)
+      [jnp.broadcast_to(cls_token.astype(self.dtype), (b, 1, c)), x.reshape(b, -1, c)], axis=1
+    )
     x = tokens + pos.astype(self.dtype)[None]
 
     for i, spec in enumerate(specs):
-      x, thw = MultiScaleBlock(spec, self.pool_kernel, self.mlp_ratio, self.qkv_bias,
-                               self.dtype, self.param_dtype, name=f'block{i}')(x, thw, train)
+      x, thw = MultiScaleBlock(
+        spec,
+        self.pool_kernel,
+        self.mlp_ratio,
+        self.qkv_bias,
+        self.dtype,
+        self.param_dtype,
+        name=f'block{i}',
+      )(x, thw, train)
       if i == len(specs) - 1 or specs[i + 1].stage != spec.stage:
         stages[f'stage{spec.stage}'] = x[:, 1:].reshape((b,) + tuple(thw) + (x.shape[-1],))
     x = nn.LayerNorm(_LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)

@@ -71,19 +71,25 @@ class BatchNorm(nn.Module):
     """
     if x.ndim < 2:
       raise ValueError(
-          f'jaxvssl/models/norm.py BatchNorm: input must be [B, ..., C], got shape {x.shape}.')
+        f'jaxvssl/models/norm.py BatchNorm: input must be [B, ..., C], got shape {x.shape}.'
+      )
     if self.num_groups < 1:
       raise ValueError(
-          f'jaxvssl/models/norm.py BatchNorm: num_groups must be >= 1, got {self.num_groups}.')
+        f'jaxvssl/models/norm.py BatchNorm: num_groups must be >= 1, got {self.num_groups}.'
+      )
     channels = x.shape[-1]
     out_dtype = self.dtype or x.dtype
 
     ra_mean = self.variable('batch_stats', 'mean', jnp.zeros, (channels,), jnp.float32)
     ra_var = self.variable('batch_stats', 'var', jnp.ones, (channels,), jnp.float32)
-    scale = (self.param('scale', self.scale_init, (channels,), self.param_dtype)
-             if self.use_scale else None)
-    bias = (self.param('bias', self.bias_init, (channels,), self.param_dtype)
-            if self.use_bias else None)
+    scale = (
+      self.param('scale', self.scale_init, (channels,), self.param_dtype)
+      if self.use_scale
+      else None
+    )
+    bias = (
+      self.param('bias', self.bias_init, (channels,), self.param_dtype) if self.use_bias else None
+    )
 
     x32 = x.astype(jnp.float32)
     if use_running_average:
@@ -93,14 +99,15 @@ class BatchNorm(nn.Module):
       batch = x.shape[0]
       if batch % self.num_groups:
         raise ValueError(
-            f'jaxvssl/models/norm.py BatchNorm: batch size {batch} is not divisible by '
-            f'num_groups={self.num_groups} (model config key bn_groups); use a global batch '
-            'that is a multiple of the number of BatchNorm groups / devices.')
+          f'jaxvssl/models/norm.py BatchNorm: batch size {batch} is not divisible by '
+          f'num_groups={self.num_groups} (model config key bn_groups); use a global batch '
+          'that is a multiple of the number of BatchNorm groups / devices.'
+        )
       # [B, ..., C] -> [G, B/G, ..., C]: group g is the g-th contiguous slice of the batch,
       # which is exactly device g's shard when the batch is sharded over the 'data' axis.
       xg = x32.reshape((self.num_groups, batch // self.num_groups) + x.shape[1:])
       axes = tuple(range(1, xg.ndim - 1))
-      mean = jnp.mean(xg, axis=axes, keepdims=True)                   # [G, 1, ..., 1, C]
+      mean = jnp.mean(xg, axis=axes, keepdims=True)  # [G, 1, ..., 1, C]
       # Two-pass variance: numerically safer than E[x^2] - E[x]^2 for large activations.
       var = jnp.mean(jnp.square(xg - mean), axis=axes, keepdims=True)  # [G, 1, ..., 1, C]
       y = ((xg - mean) * self._multiplier(var, scale)).reshape(x.shape)
@@ -169,32 +176,36 @@ class ConvBN(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     kernel = tuple(self.kernel_size)
     x = nn.Conv(
-        self.features,
-        kernel,
-        strides=self.strides or (1,) * len(kernel),
-        padding=self.padding if self.padding is not None else torch_padding(kernel),
-        feature_group_count=self.feature_group_count,
-        use_bias=False,
-        kernel_init=conv_kernel_init,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        name='conv')(x)
+      self.features,
+      kernel,
+      strides=self.strides or (1,) * len(kernel),
+      padding=self.padding if self.padding is not None else torch_padding(kernel),
+      feature_group_count=self.feature_group_count,
+      use_bias=False,
+      kernel_init=conv_kernel_init,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='conv',
+    )(x)
     x = BatchNorm(
-        num_groups=self.bn_groups,
-        momentum=self.bn_momentum,
-        epsilon=self.bn_epsilon,
-        scale_init=self.bn_scale_init,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        name='bn')(x, use_running_average=not train)
+      num_groups=self.bn_groups,
+      momentum=self.bn_momentum,
+      epsilon=self.bn_epsilon,
+      scale_init=self.bn_scale_init,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='bn',
+    )(x, use_running_average=not train)
     return nn.relu(x) if self.relu else x
 
 
-def max_pool(x: jax.Array,
-             window: tuple[int, ...],
-             strides: tuple[int, ...],
-             padding: tuple[tuple[int, int], ...] | None = None,
-             clamp_to_input: bool = False) -> jax.Array:
+def max_pool(
+  x: jax.Array,
+  window: tuple[int, ...],
+  strides: tuple[int, ...],
+  padding: tuple[tuple[int, int], ...] | None = None,
+  clamp_to_input: bool = False,
+) -> jax.Array:
   """Max-pool `[B, *spatial, C]` with PyTorch semantics (-inf padding, floor output size).
 
   With `clamp_to_input=True`, an axis whose padded size is smaller than the window is left

@@ -33,6 +33,7 @@ class ResidualInput(nn.Module):
   `[B, T, H, W, C]` -> `[B, D]` (or `([B, D], stages)` with return_stages=True; the stages have
   T - 1 frames' worth of time).
   """
+
   backbone: nn.Module
 
   @property

@@ -100,18 +100,27 @@ class ResNet2D(nn.Module):
     if x.ndim != 4:
       raise ValueError(f'jaxvssl/models/resnet2d.py: input must be [B,H,W,C], got {x.shape}.')
     conv_bn = functools.partial(
-        ConvBN, bn_groups=self.bn_groups, bn_momentum=self.bn_momentum,
-        bn_epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
+      ConvBN,
+      bn_groups=self.bn_groups,
+      bn_momentum=self.bn_momentum,
+      bn_epsilon=self.bn_epsilon,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
     block_cls = Bottleneck2D if self.bottleneck else BasicBlock2D
     x = conv_bn(scaled_width(64, self.width_multiplier), (7, 7), (2, 2), name='stem_conv')(
-        x.astype(self.dtype), train)
+      x.astype(self.dtype), train
+    )
     x = max_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)))
     stages = {'stem': x}
     for i, (num_blocks, planes) in enumerate(zip(self.stage_sizes, STAGE_PLANES)):
       for j in range(num_blocks):
-        x = block_cls(scaled_width(planes, self.width_multiplier),
-                      stride=2 if (i > 0 and j == 0) else 1, conv_bn=conv_bn,
-                      name=f'stage{i + 1}_block{j}')(x, train)
+        x = block_cls(
+          scaled_width(planes, self.width_multiplier),
+          stride=2 if (i > 0 and j == 0) else 1,
+          conv_bn=conv_bn,
+          name=f'stage{i + 1}_block{j}',
+        )(x, train)
       stages[f'stage{i + 1}'] = x
     feature = jnp.mean(x.astype(jnp.float32), axis=(1, 2)).astype(x.dtype)
     return (feature, stages) if return_stages else feature

@@ -73,8 +73,9 @@ class BasicBlock3D(nn.Module):
     y = self._conv(x, self.features, mid, self.stride, True, train, 'conv1')
     y = self._conv(y, self.features, mid, 1, False, train, 'conv2')
     if self.stride != 1 or in_features != self.features:
-      x = self.conv_bn(self.features, (1, 1, 1), (self.stride,) * 3, relu=False,
-                       name='downsample')(x, train)
+      x = self.conv_bn(self.features, (1, 1, 1), (self.stride,) * 3, relu=False, name='downsample')(
+        x, train
+      )
     return nn.relu(x + y)
 
 
@@ -133,27 +134,35 @@ class ResNet3D(nn.Module):
       max-pooled over H, W then averaged over T, the VCOP/CACL retrieval feature).
     """
     if self.conv_type not in ('3d', '2plus1d'):
-      raise ValueError(f"jaxvssl/models/resnet3d.py: conv_type must be '3d' or '2plus1d', "
-                       f'got {self.conv_type!r}.')
+      raise ValueError(
+        f"jaxvssl/models/resnet3d.py: conv_type must be '3d' or '2plus1d', got {self.conv_type!r}."
+      )
     if self.stem not in ('torchvision', 'mlfo'):
-      raise ValueError(f"jaxvssl/models/resnet3d.py: stem must be 'torchvision' or 'mlfo', "
-                       f'got {self.stem!r}.')
+      raise ValueError(
+        f"jaxvssl/models/resnet3d.py: stem must be 'torchvision' or 'mlfo', got {self.stem!r}."
+      )
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/resnet3d.py: input must be [B,T,H,W,C], got {x.shape}.')
     conv_bn = functools.partial(
-        ConvBN, bn_groups=self.bn_groups, bn_momentum=self.bn_momentum,
-        bn_epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
+      ConvBN,
+      bn_groups=self.bn_groups,
+      bn_momentum=self.bn_momentum,
+      bn_epsilon=self.bn_epsilon,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
     x = x.astype(self.dtype)
     stages = {'stem': self._stem(x, conv_bn, train)}
     x = stages['stem']
     for i, (num_blocks, width) in enumerate(zip(self.stage_sizes, STAGE_WIDTHS)):
       for j in range(num_blocks):
         x = BasicBlock3D(
-            scaled_width(width, self.width_multiplier),
-            stride=2 if (i > 0 and j == 0) else 1,
-            conv_type=self.conv_type,
-            conv_bn=conv_bn,
-            name=f'stage{i + 1}_block{j}')(x, train)
+          scaled_width(width, self.width_multiplier),
+          stride=2 if (i > 0 and j == 0) else 1,
+          conv_type=self.conv_type,
+          conv_bn=conv_bn,
+          name=f'stage{i + 1}_block{j}',
+        )(x, train)
       stages[f'stage{i + 1}'] = x
     feature = global_avg_pool(x)
     if not return_stages:

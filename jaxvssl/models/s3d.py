@@ -39,15 +39,15 @@ Dtype = Any
 
 # Inception block widths: (b0 1x1, b1 1x1, b1 3x3, b2 1x1, b2 3x3, b3 1x1).
 S3D_BLOCKS = {
-    'mixed3b': (64, 96, 128, 16, 32, 32),
-    'mixed3c': (128, 128, 192, 32, 96, 64),
-    'mixed4b': (192, 96, 208, 16, 48, 64),
-    'mixed4c': (160, 112, 224, 24, 64, 64),
-    'mixed4d': (128, 128, 256, 24, 64, 64),
-    'mixed4e': (112, 144, 288, 32, 64, 64),
-    'mixed4f': (256, 160, 320, 32, 128, 128),
-    'mixed5b': (256, 160, 320, 32, 128, 128),
-    'mixed5c': (384, 192, 384, 48, 128, 128),
+  'mixed3b': (64, 96, 128, 16, 32, 32),
+  'mixed3c': (128, 128, 192, 32, 96, 64),
+  'mixed4b': (192, 96, 208, 16, 48, 64),
+  'mixed4c': (160, 112, 224, 24, 64, 64),
+  'mixed4d': (128, 128, 256, 24, 64, 64),
+  'mixed4e': (112, 144, 288, 32, 64, 64),
+  'mixed4f': (256, 160, 320, 32, 128, 128),
+  'mixed5b': (256, 160, 320, 32, 128, 128),
+  'mixed5c': (384, 192, 384, 48, 128, 128),
 }
 
 
@@ -60,8 +60,14 @@ class SelfGating(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     context = jnp.mean(x.astype(jnp.float32), axis=(1, 2, 3), keepdims=True)
-    gate = nn.Dense(x.shape[-1], use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype,
-                    kernel_init=nn.initializers.truncated_normal(0.01), name='transform')(context)
+    gate = nn.Dense(
+      x.shape[-1],
+      use_bias=False,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      kernel_init=nn.initializers.truncated_normal(0.01),
+      name='transform',
+    )(context)
     return x * jax.nn.sigmoid(gate.astype(jnp.float32)).astype(x.dtype)
 
 
@@ -100,8 +106,9 @@ class InceptionBlock3D(nn.Module):
     b3 = self.conv_bn(w3, (1, 1, 1), name='b3_1x1')(b3, train)
     branches = [b0, b1, b2, b3]
     if self.gating:
-      branches = [SelfGating(self.dtype, self.param_dtype, name=f'gate{i}')(b)
-                  for i, b in enumerate(branches)]
+      branches = [
+        SelfGating(self.dtype, self.param_dtype, name=f'gate{i}')(b) for i, b in enumerate(branches)
+      ]
     return jnp.concatenate(branches, axis=-1)
 
 
@@ -143,10 +150,20 @@ class S3D(nn.Module):
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/s3d.py: input must be [B,T,H,W,C], got {x.shape}.')
     conv_bn = functools.partial(
-        ConvBN, bn_groups=self.bn_groups, bn_momentum=self.bn_momentum,
-        bn_epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
-    inception = functools.partial(InceptionBlock3D, gating=self.gating, conv_bn=conv_bn,
-                                  dtype=self.dtype, param_dtype=self.param_dtype)
+      ConvBN,
+      bn_groups=self.bn_groups,
+      bn_momentum=self.bn_momentum,
+      bn_epsilon=self.bn_epsilon,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
+    inception = functools.partial(
+      InceptionBlock3D,
+      gating=self.gating,
+      conv_bn=conv_bn,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
     w = lambda c: scaled_width(c, self.width_multiplier)
     pool = functools.partial(max_pool, clamp_to_input=True)
     stages = {}

@@ -34,19 +34,23 @@ class SelfAttention(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     b, n, d = x.shape
     if d % self.num_heads:
-      raise ValueError(f'jaxvssl/models/video_transformer.py: token_dim {d} is not divisible by '
-                       f'num_heads {self.num_heads}.')
+      raise ValueError(
+        f'jaxvssl/models/video_transformer.py: token_dim {d} is not divisible by '
+        f'num_heads {self.num_heads}.'
+      )
     hd = d // self.num_heads
-    qkv = nn.Dense(3 * d, dtype=self.dtype, param_dtype=self.param_dtype,
-                   kernel_init=_dense_init, name='qkv')(x)
+    qkv = nn.Dense(
+      3 * d, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init, name='qkv'
+    )(x)
     q, k, v = jnp.split(qkv.reshape(b, n, 3, self.num_heads, hd), 3, axis=2)
     q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]  # [B, N, heads, hd]
-    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd ** -0.5
+    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd**-0.5
     weights = jax.nn.softmax(logits, axis=-1)
     weights = nn.Dropout(self.attention_dropout, deterministic=not train)(weights)
     out = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v).reshape(b, n, d)
-    return nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype,
-                    kernel_init=_dense_init, name='proj')(out)
+    return nn.Dense(
+      d, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init, name='proj'
+    )(out)
 
 
 class TransformerBlock(nn.Module):
@@ -62,13 +66,14 @@ class TransformerBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     d = x.shape[-1]
-    norm = functools.partial(nn.LayerNorm, _LN_EPS, dtype=self.dtype,
-                             param_dtype=self.param_dtype)
-    dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype,
-                              kernel_init=_dense_init)
+    norm = functools.partial(nn.LayerNorm, _LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype)
+    dense = functools.partial(
+      nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init
+    )
     drop = nn.Dropout(self.dropout, deterministic=not train)
-    y = SelfAttention(self.num_heads, self.attention_dropout, self.dtype, self.param_dtype,
-                      name='attn')(norm(name='norm1')(x), train)
+    y = SelfAttention(
+      self.num_heads, self.attention_dropout, self.dtype, self.param_dtype, name='attn'
+    )(norm(name='norm1')(x), train)
     x = x + drop(y)
     y = dense(int(d * self.mlp_ratio), name='mlp_fc1')(norm(name='norm2')(x))
     y = dense(d, name='mlp_fc2')(drop(nn.gelu(y, approximate=False)))
@@ -105,12 +110,14 @@ class VideoTransformer(nn.Module):
   def __call__(self, features: jax.Array, train: bool = False) -> jax.Array:
     """`features` `[B, S, F]` (e.g. S = 32 frame features of clip + shuffled clip) -> `[B, D]`."""
     if features.ndim != 3:
-      raise ValueError('jaxvssl/models/video_transformer.py: features must be [B, S, F], got '
-                       f'{features.shape}.')
+      raise ValueError(
+        f'jaxvssl/models/video_transformer.py: features must be [B, S, F], got {features.shape}.'
+      )
     b, s, _ = features.shape
     d = self.token_dim
-    x = nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init,
-                 name='embed')(features.astype(self.dtype))
+    x = nn.Dense(
+      d, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init, name='embed'
+    )(features.astype(self.dtype))
     cls_token = self.param('cls_token', _dense_init, (1, 1, d), self.param_dtype)
     if self.has_variable('params', 'pos_embed'):
       # Read the stored value so a length mismatch gets a clear error (not a flax shape error).
@@ -119,13 +126,21 @@ class VideoTransformer(nn.Module):
       pos = self.param('pos_embed', _dense_init, (1, 1 + s, d), self.param_dtype)
     if pos.shape[1] != 1 + s:
       raise ValueError(
-          f'jaxvssl/models/video_transformer.py: the position embeddings were initialised for '
-          f'{pos.shape[1] - 1} tokens but the input has S={s}.')
+        f'jaxvssl/models/video_transformer.py: the position embeddings were initialised for '
+        f'{pos.shape[1] - 1} tokens but the input has S={s}.'
+      )
     x = jnp.concatenate([jnp.broadcast_to(cls_token.astype(self.dtype), (b, 1, d)), x], axis=1)
     x = nn.Dropout(self.dropout, deterministic=not train)(x + pos.astype(self.dtype))
     for i in range(self.num_layers):
-      x = TransformerBlock(self.num_heads, self.mlp_ratio, self.dropout, self.attention_dropout,
-                           self.dtype, self.param_dtype, name=f'block{i}')(x, train)
+      x = TransformerBlock(
+        self.num_heads,
+        self.mlp_ratio,
+        self.dropout,
+        self.attention_dropout,
+        self.dtype,
+        self.param_dtype,
+        name=f'block{i}',
+      )(x, train)
     x = nn.LayerNorm(_LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)
     return x[:, 0]
 
@@ -159,8 +174,9 @@ class FrameEncoderTransformer(nn.Module):
     # this module's collections; `self.transformer` is adopted as the child 'transformer'.
     object.__setattr__(self, '_frozen_encoder', self.frame_encoder.clone(parent=None))
 
-  def encode_frames(self, frames: jax.Array, frame_encoder_variables: Mapping[str, Any]
-                    ) -> jax.Array:
+  def encode_frames(
+    self, frames: jax.Array, frame_encoder_variables: Mapping[str, Any]
+  ) -> jax.Array:
     """Frozen per-frame features: `[B, S, H, W, C]` -> `[B, S, F]` (no gradient)."""
     b, s = frames.shape[:2]
     flat = frames.reshape((b * s,) + frames.shape[2:])
@@ -170,17 +186,20 @@ class FrameEncoderTransformer(nn.Module):
     else:
       if (b * s) % self.frame_chunk_size:
         raise ValueError(
-            f'jaxvssl/models/video_transformer.py: frame_chunk_size={self.frame_chunk_size} '
-            f'does not divide B*S={b * s}.')
+          f'jaxvssl/models/video_transformer.py: frame_chunk_size={self.frame_chunk_size} '
+          f'does not divide B*S={b * s}.'
+        )
       chunks = flat.reshape((-1, self.frame_chunk_size) + flat.shape[1:])
       feats = jax.lax.map(encode, chunks).reshape(b * s, -1)
     return jax.lax.stop_gradient(feats).reshape(b, s, -1)
 
-  def __call__(self, frames: jax.Array, frame_encoder_variables: Mapping[str, Any],
-               train: bool = False) -> jax.Array:
+  def __call__(
+    self, frames: jax.Array, frame_encoder_variables: Mapping[str, Any], train: bool = False
+  ) -> jax.Array:
     """`frames` `[B, S, H, W, C]`, the frozen encoder's variables ({'params', 'batch_stats'})
     -> CLS feature `[B, token_dim]`."""
     if frames.ndim != 5:
-      raise ValueError('jaxvssl/models/video_transformer.py: frames must be [B, S, H, W, C], got '
-                       f'{frames.shape}.')
+      raise ValueError(
+        f'jaxvssl/models/video_transformer.py: frames must be [B, S, H, W, C], got {frames.shape}.'
+      )
     return self.transformer(self.encode_frames(frames, frame_encoder_variables), train=train)

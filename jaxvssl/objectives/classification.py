@@ -26,8 +26,9 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return -jnp.take_along_axis(log_p, labels.astype(jnp.int32)[..., None], axis=-1)[..., 0]
 
 
-def rate_regression_loss(predictions: jax.Array, rates: jax.Array,
-                         mask: Optional[jax.Array] = None) -> jax.Array:
+def rate_regression_loss(
+  predictions: jax.Array, rates: jax.Array, mask: Optional[jax.Array] = None
+) -> jax.Array:
   """Mean squared error of predicted per-segment sampling rates (seed 001 eq. 5-7).
 
   Args:
@@ -44,8 +45,9 @@ def rate_regression_loss(predictions: jax.Array, rates: jax.Array,
   return jnp.sum(err * m) / jnp.maximum(jnp.sum(m), 1.0)
 
 
-def rate_classification_loss(logits: jax.Array, rates: jax.Array, min_rate: int = 1,
-                             mask: Optional[jax.Array] = None) -> jax.Array:
+def rate_classification_loss(
+  logits: jax.Array, rates: jax.Array, min_rate: int = 1, mask: Optional[jax.Array] = None
+) -> jax.Array:
   """Classification variant of rate prediction (seed 001 Table V ablation).
 
   Class of a segment = rate - min_rate (rates are integers in [min_rate, min_rate + R - 1]).

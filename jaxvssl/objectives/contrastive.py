@@ -14,8 +14,9 @@ import jax.numpy as jnp
 from jaxvssl.objectives._utils import HIGHEST, as_f32, cosine_logits, l2_normalize
 
 
-def info_nce(query: jax.Array, key: jax.Array, negatives: jax.Array,
-             temperature: float) -> jax.Array:
+def info_nce(
+  query: jax.Array, key: jax.Array, negatives: jax.Array, temperature: float
+) -> jax.Array:
   """InfoNCE with one positive per query (seed 003 eq. 1, seed 002 eq. 1, MoCo).
 
   loss_i = -log( exp(c(q_i, k_i)/tau) / (exp(c(q_i, k_i)/tau) + sum_n exp(c(q_i, n)/tau)) ),
@@ -46,8 +47,9 @@ def info_nce(query: jax.Array, key: jax.Array, negatives: jax.Array,
   return -jax.nn.log_softmax(logits, axis=-1)[:, 0]
 
 
-def multi_positive_info_nce(positive_logits: jax.Array, negative_logits: jax.Array,
-                            aggregation: str = 'sum') -> jax.Array:
+def multi_positive_info_nce(
+  positive_logits: jax.Array, negative_logits: jax.Array, aggregation: str = 'sum'
+) -> jax.Array:
   """InfoNCE with several positives per sample (cacl, seed 000 eq. 3-4).
 
   Logits are already divided by the temperature.
@@ -64,8 +66,9 @@ def multi_positive_info_nce(positive_logits: jax.Array, negative_logits: jax.Arr
   pos = as_f32(positive_logits)
   neg = as_f32(negative_logits)
   # Shift by the row max (a constant for the gradient) so differences of huge logits stay exact.
-  shift = jax.lax.stop_gradient(jnp.maximum(jnp.max(pos, -1, keepdims=True),
-                                            jnp.max(neg, -1, keepdims=True)))
+  shift = jax.lax.stop_gradient(
+    jnp.maximum(jnp.max(pos, -1, keepdims=True), jnp.max(neg, -1, keepdims=True))
+  )
   pos, neg = pos - shift, neg - shift
   lse_neg = jax.nn.logsumexp(neg, axis=-1)  # [B]
   if aggregation == 'sum':
@@ -74,7 +77,8 @@ def multi_positive_info_nce(positive_logits: jax.Array, negative_logits: jax.Arr
   if aggregation == 'independent':
     return jnp.mean(jnp.logaddexp(pos, lse_neg[:, None]) - pos, axis=-1)
   raise ValueError(
-      f"multi_positive_info_nce: aggregation must be 'sum' or 'independent', got {aggregation!r}")
+    f"multi_positive_info_nce: aggregation must be 'sum' or 'independent', got {aggregation!r}"
+  )
 
 
 def mlfo_instance_loss(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
@@ -101,18 +105,20 @@ def mlfo_instance_loss(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.
 
   def view_loss(same_view, cross_view):
     # Negatives: other samples' two views. The i == j entries are excluded (masked to -inf).
-    neg = jnp.concatenate([jnp.where(off_diag, same_view, neg_inf),
-                           jnp.where(off_diag, cross_view, neg_inf)], axis=-1)  # [B, 2B]
+    neg = jnp.concatenate(
+      [jnp.where(off_diag, same_view, neg_inf), jnp.where(off_diag, cross_view, neg_inf)], axis=-1
+    )  # [B, 2B]
     logits = jnp.concatenate([pos[:, None], neg], axis=-1)
     return -jax.nn.log_softmax(logits, axis=-1)[:, 0]
 
-  loss1 = view_loss(s11, s12)      # anchor view 1: h(z_i^1, z_j^1), h(z_i^1, z_j^2)
-  loss2 = view_loss(s22, s12.T)    # anchor view 2: h(z_i^2, z_j^2), h(z_i^2, z_j^1)
+  loss1 = view_loss(s11, s12)  # anchor view 1: h(z_i^1, z_j^1), h(z_i^1, z_j^2)
+  loss2 = view_loss(s22, s12.T)  # anchor view 2: h(z_i^2, z_j^2), h(z_i^2, z_j^1)
   return 0.5 * (jnp.mean(loss1) + jnp.mean(loss2))
 
 
-def temporal_augmentation_loss(e1: jax.Array, e2: jax.Array, aug1: jax.Array, aug2: jax.Array,
-                               temperature: float) -> jax.Array:
+def temporal_augmentation_loss(
+  e1: jax.Array, e2: jax.Array, aug1: jax.Array, aug2: jax.Array, temperature: float
+) -> jax.Array:
   """mlfo L_aug (seed 003 eq. 11-12): temporally augmented features are the negatives.
 
   loss_i^a = -log( h(e_i^1, e_i^2) / (h(e_i^1, e_i^2) + sum_k h(e_i^a, aug_k(e_i^a))) ),
@@ -126,5 +132,6 @@ def temporal_augmentation_loss(e1: jax.Array, e2: jax.Array, aug1: jax.Array, au
   Returns:
     float32 scalar, mean over samples and the two views.
   """
-  return 0.5 * (jnp.mean(info_nce(e1, e2, aug1, temperature)) +
-                jnp.mean(info_nce(e2, e1, aug2, temperature)))
+  return 0.5 * (
+    jnp.mean(info_nce(e1, e2, aug1, temperature)) + jnp.mean(info_nce(e2, e1, aug2, temperature))
+  )

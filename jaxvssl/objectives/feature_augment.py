@@ -53,8 +53,9 @@ def temporal_shuffle(features: jax.Array, rng: jax.Array) -> jax.Array:
   return jnp.take_along_axis(features, idx, axis=1)
 
 
-def temporal_augmentations(features: jax.Array, rng: jax.Array,
-                           ops: Sequence[str] = ('shuffle', 'reverse')) -> jax.Array:
+def temporal_augmentations(
+  features: jax.Array, rng: jax.Array, ops: Sequence[str] = ('shuffle', 'reverse')
+) -> jax.Array:
   """All configured temporal augmentations of a feature map, stacked on a new axis 1.
 
   Args:
@@ -71,7 +72,9 @@ def temporal_augmentations(features: jax.Array, rng: jax.Array,
     elif op == 'reverse':
       outs.append(temporal_reverse(features))
     else:
-      raise ValueError(f"temporal_augmentations: unknown op {op!r}, expected 'shuffle' or 'reverse'")
+      raise ValueError(
+        f"temporal_augmentations: unknown op {op!r}, expected 'shuffle' or 'reverse'"
+      )
   if not outs:
     raise ValueError('temporal_augmentations: ops is empty')
   return jnp.stack(outs, axis=1)

@@ -19,8 +19,14 @@ def _two_view_log_h(a: jax.Array, b: jax.Array, temperature: float):
   return cosine_logits(a, a, temperature), ab, ab.T, cosine_logits(b, b, temperature)
 
 
-def graph_targets(z1: jax.Array, z2: jax.Array, assign1: jax.Array, assign2: jax.Array,
-                  temperature: float, eta: float) -> jax.Array:
+def graph_targets(
+  z1: jax.Array,
+  z2: jax.Array,
+  assign1: jax.Array,
+  assign2: jax.Array,
+  temperature: float,
+  eta: float,
+) -> jax.Array:
   """Soft target graph E (seed 003 eq. 6-9), stop-gradient.
 
   W(i, i) = h(z_i^1, z_i^2);  W(i, j) = 1/4 sum_{m,n} h(z_i^m, z_j^n) for i != j      (eq. 8)

@@ -49,8 +49,9 @@ def sinkhorn_knopp(scores: jax.Array, epsilon: float = 0.05, num_iters: int = 3)
   return jnp.exp(log_q + log_b)
 
 
-def sinkhorn_knopp_with_queue(scores: jax.Array, queue: Optional[jax.Array] = None,
-                              epsilon: float = 0.05, num_iters: int = 3) -> jax.Array:
+def sinkhorn_knopp_with_queue(
+  scores: jax.Array, queue: Optional[jax.Array] = None, epsilon: float = 0.05, num_iters: int = 3
+) -> jax.Array:
   """Sinkhorn-Knopp over the current batch plus a queue of stored rows; returns batch rows.
 
   When K exceeds the batch size an equal partition of one batch is meaningless, so the rows of
@@ -73,18 +74,24 @@ def sinkhorn_knopp_with_queue(scores: jax.Array, queue: Optional[jax.Array] = No
   if queue is None:
     return sinkhorn_knopp(scores, epsilon, num_iters)
   if queue.ndim != 2 or queue.shape[1] != scores.shape[1]:
-    raise ValueError(f'sinkhorn_knopp_with_queue: queue must be [Q, {scores.shape[1]}], '
-                     f'got {queue.shape}')
+    raise ValueError(
+      f'sinkhorn_knopp_with_queue: queue must be [Q, {scores.shape[1]}], got {queue.shape}'
+    )
   joint = jnp.concatenate([as_f32(scores), as_f32(queue)], axis=0)
   # Rows of the joint problem sum to 1 after the last (row) normalisation, so slicing keeps that.
   return sinkhorn_knopp(joint, epsilon, num_iters)[:b]
 
 
-def swapped_prediction_loss(scores1: jax.Array, scores2: jax.Array,
-                            queue1: Optional[jax.Array] = None,
-                            queue2: Optional[jax.Array] = None, *,
-                            temperature: float = 0.1, epsilon: float = 0.05,
-                            num_iters: int = 3) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+def swapped_prediction_loss(
+  scores1: jax.Array,
+  scores2: jax.Array,
+  queue1: Optional[jax.Array] = None,
+  queue2: Optional[jax.Array] = None,
+  *,
+  temperature: float = 0.1,
+  epsilon: float = 0.05,
+  num_iters: int = 3,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
   """mlfo semantic loss L_sem (seed 003 eq. 4): predict one view's Sinkhorn target from the other.
 
   s^a = SinkhornKnopp([scores^a; queue^a])[:B] (stop-gradient), p^a = softmax(scores^a / t),

@@ -32,7 +32,7 @@ def vae_kl_loss(mean: jax.Array, log_var: jax.Array) -> jax.Array:
     float32 scalar.
   """
   mean, log_var = as_f32(mean), as_f32(log_var)
-  kl = 0.5 * (mean ** 2 + jnp.exp(log_var) - log_var - 1.0)
+  kl = 0.5 * (mean**2 + jnp.exp(log_var) - log_var - 1.0)
   return jnp.mean(jnp.sum(kl.reshape(kl.shape[0], -1), axis=-1))
 
 
@@ -80,8 +80,9 @@ def warp_with_flow(image: jax.Array, flow: jax.Array) -> jax.Array:
     float32 [B, H, W, C], `image` aligned to the earlier frame.
   """
   _, h, w, _ = image.shape
-  gy, gx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                        indexing='ij')
+  gy, gx = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing='ij'
+  )
   coords = jnp.stack([gx, gy], axis=-1)[None] + as_f32(flow)
   return bilinear_sample(image, coords)
 
@@ -108,8 +109,9 @@ def photometric_loss(frames: jax.Array, flow: jax.Array, eps: float = 1e-3) -> j
   return jnp.mean(charbonnier(warped - frames[:, :-1].reshape(b * (t - 1), h, w, c), eps))
 
 
-def infomax_flow_loss(synthetic_flow: jax.Array, original_flow: jax.Array,
-                      eps: float = 1e-3) -> jax.Array:
+def infomax_flow_loss(
+  synthetic_flow: jax.Array, original_flow: jax.Array, eps: float = 1e-3
+) -> jax.Array:
   """Info-max (seed 001 eq. 15): the synthetic view's flow matches the original's.
 
   The original flow is a stop-gradient target (the paper detaches it to avoid collapse).

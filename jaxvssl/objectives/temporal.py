@@ -8,8 +8,9 @@ import jax.numpy as jnp
 from jaxvssl.objectives._utils import HIGHEST, as_f32, l2_normalize, safe_norm
 
 
-def timestamp_retrieval_loss(short: jax.Array, long: jax.Array, positions: jax.Array,
-                             temperature: float) -> jax.Array:
+def timestamp_retrieval_loss(
+  short: jax.Array, long: jax.Array, positions: jax.Array, temperature: float
+) -> jax.Array:
   """mlfo L_ret (seed 003 eq. 13), in both directions.
 
   short -> long: each timestamp t of the short clip retrieves long[positions[t]] among all Tl
@@ -80,8 +81,10 @@ def shuffle_distance(x: jax.Array, y: jax.Array, num_segments: int) -> jax.Array
   x, y = as_f32(x), as_f32(y)
   d = x.shape[-1]
   if d % num_segments or y.shape[-1] != d:
-    raise ValueError(f'shuffle_distance: feature dims {x.shape[-1]}, {y.shape[-1]} must be equal '
-                     f'and divisible by num_segments={num_segments}')
+    raise ValueError(
+      f'shuffle_distance: feature dims {x.shape[-1]}, {y.shape[-1]} must be equal '
+      f'and divisible by num_segments={num_segments}'
+    )
   xp = x.reshape(x.shape[:-1] + (num_segments, 1, d // num_segments))
   yp = y.reshape(y.shape[:-1] + (1, num_segments, d // num_segments))
   return _greedy_min_matching(safe_norm(xp - yp, axis=-1))
@@ -101,20 +104,26 @@ def pairwise_shuffle_distance(query: jax.Array, keys: jax.Array, num_segments: i
   q, kk = as_f32(query), as_f32(keys)
   d = q.shape[-1]
   if d % num_segments or kk.shape[-1] != d:
-    raise ValueError(f'pairwise_shuffle_distance: feature dims {d}, {kk.shape[-1]} must be equal '
-                     f'and divisible by num_segments={num_segments}')
-  qp = q.reshape(q.shape[0], num_segments, d // num_segments)   # [B, k, d]
+    raise ValueError(
+      f'pairwise_shuffle_distance: feature dims {d}, {kk.shape[-1]} must be equal '
+      f'and divisible by num_segments={num_segments}'
+    )
+  qp = q.reshape(q.shape[0], num_segments, d // num_segments)  # [B, k, d]
   kp = kk.reshape(kk.shape[0], num_segments, d // num_segments)  # [N, k, d]
-  sq = (jnp.sum(qp * qp, -1)[:, None, :, None] + jnp.sum(kp * kp, -1)[None, :, None, :]
-        - 2.0 * jnp.einsum('bid,njd->bnij', qp, kp, precision=HIGHEST))  # [B, N, k, k]
+  sq = (
+    jnp.sum(qp * qp, -1)[:, None, :, None]
+    + jnp.sum(kp * kp, -1)[None, :, None, :]
+    - 2.0 * jnp.einsum('bid,njd->bnij', qp, kp, precision=HIGHEST)
+  )  # [B, N, k, k]
   sq = jnp.maximum(sq, 0.0)
   positive = sq > 0
   dist = jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
   return _greedy_min_matching(dist)
 
 
-def shuffle_similarity_logits(query: jax.Array, keys: jax.Array, num_segments: int,
-                              temperature: float, normalize: bool = True) -> jax.Array:
+def shuffle_similarity_logits(
+  query: jax.Array, keys: jax.Array, num_segments: int, temperature: float, normalize: bool = True
+) -> jax.Array:
   """Contrastive logits from the shuffle distance: -distance / temperature.
 
   The paper (seed 001) defines a distance and plugs "Sim" into InfoNCE without saying how; we

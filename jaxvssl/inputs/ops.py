@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
 
@@ -77,8 +77,9 @@ def clip_span(num_frames: int, stride: int) -> int:
   return (num_frames - 1) * stride + 1
 
 
-def wrap_indices(indices: tf.Tensor, num_available: tf.Tensor,
-                 pad_mode: str = 'clamp') -> tf.Tensor:
+def wrap_indices(
+  indices: tf.Tensor, num_available: tf.Tensor, pad_mode: str = 'clamp'
+) -> tf.Tensor:
   """Maps indices >= num_available back into the video (see module doc)."""
   indices = tf.cast(indices, tf.int32)
   num_available = tf.cast(num_available, tf.int32)
@@ -94,25 +95,29 @@ def max_start(num_available: tf.Tensor, span: int | tf.Tensor) -> tf.Tensor:
   return tf.maximum(tf.cast(num_available, tf.int32) - tf.cast(span, tf.int32), 0)
 
 
-def sample_start(num_available: tf.Tensor, span: int | tf.Tensor,
-                 seed: tf.Tensor) -> tf.Tensor:
+def sample_start(num_available: tf.Tensor, span: int | tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   """A start uniform in [0, max_start], int32 scalar."""
   return tf.random.stateless_uniform(
-      [], seed, minval=0, maxval=max_start(num_available, span) + 1,
-      dtype=tf.int32)
+    [], seed, minval=0, maxval=max_start(num_available, span) + 1, dtype=tf.int32
+  )
 
 
-def clip_indices(start: tf.Tensor, num_frames: int, stride: int,
-                 num_available: tf.Tensor, pad_mode: str = 'clamp') -> tf.Tensor:
+def clip_indices(
+  start: tf.Tensor, num_frames: int, stride: int, num_available: tf.Tensor, pad_mode: str = 'clamp'
+) -> tf.Tensor:
   """Indices `start + stride * [0..num_frames)`, wrapped. int32 `[num_frames]`."""
   idx = tf.cast(start, tf.int32) + stride * tf.range(num_frames, dtype=tf.int32)
   return wrap_indices(idx, num_available, pad_mode)
 
 
-def sample_clip_indices(num_available: tf.Tensor, num_frames: int, stride: int,
-                        seed: tf.Tensor | None = None,
-                        start: tf.Tensor | None = None,
-                        pad_mode: str = 'clamp') -> tf.Tensor:
+def sample_clip_indices(
+  num_available: tf.Tensor,
+  num_frames: int,
+  stride: int,
+  seed: tf.Tensor | None = None,
+  start: tf.Tensor | None = None,
+  pad_mode: str = 'clamp',
+) -> tf.Tensor:
   """Contiguous strided clip: random start from `seed`, or the given `start`.
 
   Returns int32 `[num_frames]`.
@@ -124,8 +129,7 @@ def sample_clip_indices(num_available: tf.Tensor, num_frames: int, stride: int,
   return clip_indices(start, num_frames, stride, num_available, pad_mode)
 
 
-def eval_clip_starts(num_available: tf.Tensor, num_clips: int,
-                     span: int) -> tf.Tensor:
+def eval_clip_starts(num_available: tf.Tensor, num_clips: int, span: int) -> tf.Tensor:
   """Uniformly spaced starts of `num_clips` windows of `span` frames.
 
   The first window starts at frame 0 and the last ends at the last frame, so
@@ -140,19 +144,21 @@ def eval_clip_starts(num_available: tf.Tensor, num_clips: int,
   return tf.cast(tf.round(pos), tf.int32)
 
 
-def eval_clip_indices(num_available: tf.Tensor, num_clips: int, num_frames: int,
-                      stride: int, pad_mode: str = 'clamp') -> tf.Tensor:
+def eval_clip_indices(
+  num_available: tf.Tensor, num_clips: int, num_frames: int, stride: int, pad_mode: str = 'clamp'
+) -> tf.Tensor:
   """Frame indices of the evaluation clips, int32 `[num_clips, num_frames]`."""
   starts = eval_clip_starts(num_available, num_clips, clip_span(num_frames, stride))
   idx = starts[:, None] + stride * tf.range(num_frames, dtype=tf.int32)[None, :]
   return wrap_indices(idx, num_available, pad_mode)
 
 
-def motion_window_bounds(num_available: tf.Tensor, num_windows: tf.Tensor, fps: tf.Tensor,
-                        window_seconds: float = 1.0) -> tuple[tf.Tensor, tf.Tensor]:
+def motion_window_bounds(
+  num_available: tf.Tensor, num_windows: tf.Tensor, fps: tf.Tensor, window_seconds: float = 1.0
+) -> tuple[tf.Tensor, tf.Tensor]:
   """[start, end) frames of each stored motion window, int32 `[num_windows]` each.
 
-  Same convention as `jaxvssl.data.motion.window_bounds` (which computed the
+  Same convention as `jaxvssl.datasets.motion.window_bounds` (which computed the
   stored scores): L = fps * window_seconds frames per window (may be
   fractional), window i starts at floor(i * L), the last window extends to the
   end of the video (it absorbed the partial remainder).
@@ -165,9 +171,15 @@ def motion_window_bounds(num_available: tf.Tensor, num_windows: tf.Tensor, fps: 
   return starts, ends
 
 
-def targeted_start(num_available: tf.Tensor, span: int, motion_scores: tf.Tensor,
-                   fps: tf.Tensor, beta: float, seed: tf.Tensor,
-                   window_seconds: float = 1.0) -> tf.Tensor:
+def targeted_start(
+  num_available: tf.Tensor,
+  span: int,
+  motion_scores: tf.Tensor,
+  fps: tf.Tensor,
+  beta: float,
+  seed: tf.Tensor,
+  window_seconds: float = 1.0,
+) -> tf.Tensor:
   """SCVRL targeted sampling: a clip start biased towards high-motion windows.
 
   Window w (frames `motion_window_bounds`) is drawn with
@@ -197,20 +209,22 @@ def targeted_start(num_available: tf.Tensor, span: int, motion_scores: tf.Tensor
 
   def targeted():
     logits = tf.zeros_like(scores) if math.isinf(beta) else scores / beta
-    window = tf.random.stateless_categorical(
-        logits[None], 1, window_seed, dtype=tf.int32)[0, 0]
+    window = tf.random.stateless_categorical(logits[None], 1, window_seed, dtype=tf.int32)[0, 0]
     starts, ends = motion_window_bounds(num_available, tf.size(scores), fps, window_seconds)
     width = tf.maximum(ends[window] - starts[window], 1)
     centre = starts[window] + tf.random.stateless_uniform(
-        [], offset_seed, minval=0, maxval=width, dtype=tf.int32)
+      [], offset_seed, minval=0, maxval=width, dtype=tf.int32
+    )
     return tf.clip_by_value(centre - span // 2, 0, last)
 
-  return tf.cond(tf.size(scores) > 0, targeted,
-                 lambda: sample_start(num_available, span, fallback_seed))
+  return tf.cond(
+    tf.size(scores) > 0, targeted, lambda: sample_start(num_available, span, fallback_seed)
+  )
 
 
-def temporal_jitter(indices: tf.Tensor, max_jitter: int, num_available: tf.Tensor,
-                    seed: tf.Tensor) -> tf.Tensor:
+def temporal_jitter(
+  indices: tf.Tensor, max_jitter: int, num_available: tf.Tensor, seed: tf.Tensor
+) -> tf.Tensor:
   """Moves each index by an independent integer in [-max_jitter, max_jitter].
 
   The result is clipped to the video and sorted, so the frames keep their
@@ -219,8 +233,8 @@ def temporal_jitter(indices: tf.Tensor, max_jitter: int, num_available: tf.Tenso
   if max_jitter <= 0:
     return indices
   delta = tf.random.stateless_uniform(
-      tf.shape(indices), seed, minval=-max_jitter, maxval=max_jitter + 1,
-      dtype=tf.int32)
+    tf.shape(indices), seed, minval=-max_jitter, maxval=max_jitter + 1, dtype=tf.int32
+  )
   moved = tf.clip_by_value(indices + delta, 0, tf.cast(num_available, tf.int32) - 1)
   return tf.sort(moved, axis=-1)
 
@@ -239,8 +253,11 @@ def decode_frames(encoded: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
     uint8 `[N, H, W, 3]`.
   """
   picked = tf.gather(encoded, indices)
-  frames = tf.map_fn(lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), picked,
-                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  frames = tf.map_fn(
+    lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3),
+    picked,
+    fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+  )
   return frames
 
 
@@ -278,14 +295,19 @@ def ensure_min_size(frames: tf.Tensor, min_size: int) -> tf.Tensor:
   """Upscales (short side -> min_size) only when the frames are smaller."""
   shape = tf.shape(frames)
   too_small = tf.minimum(shape[-3], shape[-2]) < min_size
-  return tf.cond(too_small, lambda: resize_smallest(frames, min_size),
-                 lambda: tf.cast(frames, tf.float32))
+  return tf.cond(
+    too_small, lambda: resize_smallest(frames, min_size), lambda: tf.cast(frames, tf.float32)
+  )
 
 
-def random_resized_crop(frames: tf.Tensor, seed: tf.Tensor, output_size: int,
-                        area_range: Sequence[float] = (0.08, 1.0),
-                        aspect_ratio_range: Sequence[float] = (3 / 4, 4 / 3),
-                        max_attempts: int = 10) -> tf.Tensor:
+def random_resized_crop(
+  frames: tf.Tensor,
+  seed: tf.Tensor,
+  output_size: int,
+  area_range: Sequence[float] = (0.08, 1.0),
+  aspect_ratio_range: Sequence[float] = (3 / 4, 4 / 3),
+  max_attempts: int = 10,
+) -> tf.Tensor:
   """Inception-style crop: one box for the whole clip, resized to a square.
 
   The box covers a fraction of the frame area in `area_range` and has
@@ -299,15 +321,16 @@ def random_resized_crop(frames: tf.Tensor, seed: tf.Tensor, output_size: int,
   """
   shape = tf.shape(frames)
   begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-      image_size=shape[-3:],
-      bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-      seed=seed,
-      min_object_covered=float(area_range[0]),
-      aspect_ratio_range=list(aspect_ratio_range),
-      area_range=list(area_range),
-      max_attempts=max_attempts,
-      use_image_if_no_bounding_boxes=True)
-  cropped = frames[:, begin[0]:begin[0] + size[0], begin[1]:begin[1] + size[1], :]
+    image_size=shape[-3:],
+    bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+    seed=seed,
+    min_object_covered=float(area_range[0]),
+    aspect_ratio_range=list(aspect_ratio_range),
+    area_range=list(area_range),
+    max_attempts=max_attempts,
+    use_image_if_no_bounding_boxes=True,
+  )
+  cropped = frames[:, begin[0] : begin[0] + size[0], begin[1] : begin[1] + size[1], :]
   return tf.image.resize(tf.cast(cropped, tf.float32), [output_size, output_size])
 
 
@@ -336,17 +359,16 @@ def three_crop(frames: tf.Tensor, size: int) -> tf.Tensor:
   for long_off in (0, (long_side - size) // 2, long_side - size):
     y = tf.where(landscape, short_off, long_off)
     x = tf.where(landscape, long_off, short_off)
-    crops.append(frames[:, y:y + size, x:x + size, :])
+    crops.append(frames[:, y : y + size, x : x + size, :])
   out = tf.cast(tf.stack(crops), tf.float32)
   return tf.ensure_shape(out, [3, None, size, size, None])
 
 
 def random_flip(frames: tf.Tensor, seed: tf.Tensor, prob: float = 0.5) -> tf.Tensor:
   """Flips every frame left-right together, with probability `prob`."""
-  if prob <= 0:   # no graph for a disabled op (pipeline builds stay fast)
+  if prob <= 0:  # no graph for a disabled op (pipeline builds stay fast)
     return frames
-  return tf.cond(_bernoulli(seed, prob), lambda: tf.reverse(frames, axis=[-2]),
-                 lambda: frames)
+  return tf.cond(_bernoulli(seed, prob), lambda: tf.reverse(frames, axis=[-2]), lambda: frames)
 
 
 # ----------------------------------------------------------------------------
@@ -385,9 +407,13 @@ def adjust_hue(frames: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
   return tf.clip_by_value(tf.image.adjust_hue(frames, delta), 0.0, 1.0)
 
 
-def color_jitter(frames: tf.Tensor, seed: tf.Tensor,
-                 strength: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
-                 prob: float = 0.8, random_order: bool = True) -> tf.Tensor:
+def color_jitter(
+  frames: tf.Tensor,
+  seed: tf.Tensor,
+  strength: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
+  prob: float = 0.8,
+  random_order: bool = True,
+) -> tf.Tensor:
   """torchvision-style ColorJitter applied with probability `prob`.
 
   Factors: brightness, contrast, saturation ~ U[max(0, 1 - s), 1 + s], hue
@@ -398,14 +424,13 @@ def color_jitter(frames: tf.Tensor, seed: tf.Tensor,
   b, c, s, h = (float(v) for v in strength)
   if prob <= 0 or not any((b, c, s, h)):
     return frames
-  apply_seed, order_seed, b_seed, c_seed, s_seed, h_seed = tf.unstack(
-      split_seed(seed, 6))
+  apply_seed, order_seed, b_seed, c_seed, s_seed, h_seed = tf.unstack(split_seed(seed, 6))
   factor = lambda sd, v: _uniform(sd, max(0.0, 1.0 - v), 1.0 + v)
   ops = [
-      lambda x: adjust_brightness(x, factor(b_seed, b)) if b > 0 else x,
-      lambda x: adjust_contrast(x, factor(c_seed, c)) if c > 0 else x,
-      lambda x: adjust_saturation(x, factor(s_seed, s)) if s > 0 else x,
-      lambda x: adjust_hue(x, _uniform(h_seed, -h, h)) if h > 0 else x,
+    lambda x: adjust_brightness(x, factor(b_seed, b)) if b > 0 else x,
+    lambda x: adjust_contrast(x, factor(c_seed, c)) if c > 0 else x,
+    lambda x: adjust_saturation(x, factor(s_seed, s)) if s > 0 else x,
+    lambda x: adjust_hue(x, _uniform(h_seed, -h, h)) if h > 0 else x,
   ]
 
   def jitter(x):
@@ -414,16 +439,18 @@ def color_jitter(frames: tf.Tensor, seed: tf.Tensor,
         x = op(x)
       return x
     order = random_permutation(len(ops), order_seed)
+
     # A while_loop traces the four branches once (a Python loop would trace
     # them once per position: 4x the graph and the pipeline build time).
     def body(i, y):
       return i + 1, tf.switch_case(order[i], [lambda op=op: op(y) for op in ops])
-    _, x = tf.while_loop(lambda i, y: i < len(ops), body, (tf.constant(0), x),
-                         maximum_iterations=len(ops))
+
+    _, x = tf.while_loop(
+      lambda i, y: i < len(ops), body, (tf.constant(0), x), maximum_iterations=len(ops)
+    )
     return x
 
-  return tf.cond(_bernoulli(apply_seed, prob), lambda: jitter(frames),
-                 lambda: frames)
+  return tf.cond(_bernoulli(apply_seed, prob), lambda: jitter(frames), lambda: frames)
 
 
 def random_grayscale(frames: tf.Tensor, seed: tf.Tensor, prob: float = 0.2) -> tf.Tensor:
@@ -466,24 +493,29 @@ def gaussian_blur(frames: tf.Tensor, sigma: tf.Tensor, truncate: float = 3.0) ->
   shape = tf.shape(frames)
   radius = tf.minimum(tf.size(kernel) // 2, tf.minimum(shape[1], shape[2]) - 1)
   full = tf.size(kernel) // 2
-  kernel = kernel[full - radius:full + radius + 1]
+  kernel = kernel[full - radius : full + radius + 1]
   kernel = kernel / tf.reduce_sum(kernel)
-  x = tf.transpose(frames, [0, 3, 1, 2])                                   # [T, C, H, W]
+  x = tf.transpose(frames, [0, 3, 1, 2])  # [T, C, H, W]
   x = tf.matmul(x, reflect_blur_matrix(shape[2], kernel), transpose_b=True)  # along W
-  x = tf.matmul(reflect_blur_matrix(shape[1], kernel), x)                    # along H
+  x = tf.matmul(reflect_blur_matrix(shape[1], kernel), x)  # along H
   return tf.transpose(x, [0, 2, 3, 1])
 
 
-def random_gaussian_blur(frames: tf.Tensor, seed: tf.Tensor, prob: float = 0.5,
-                         sigma_range: Sequence[float] = (0.1, 2.0),
-                         truncate: float = 3.0) -> tf.Tensor:
+def random_gaussian_blur(
+  frames: tf.Tensor,
+  seed: tf.Tensor,
+  prob: float = 0.5,
+  sigma_range: Sequence[float] = (0.1, 2.0),
+  truncate: float = 3.0,
+) -> tf.Tensor:
   """With probability `prob`, blurs with sigma ~ U[sigma_range] (one per clip)."""
   if prob <= 0:
     return frames
   apply_seed, sigma_seed = tf.unstack(split_seed(seed, 2))
   sigma = _uniform(sigma_seed, float(sigma_range[0]), float(sigma_range[1]))
-  return tf.cond(_bernoulli(apply_seed, prob),
-                 lambda: gaussian_blur(frames, sigma, truncate), lambda: frames)
+  return tf.cond(
+    _bernoulli(apply_seed, prob), lambda: gaussian_blur(frames, sigma, truncate), lambda: frames
+  )
 
 
 def normalize(frames: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:

@@ -59,7 +59,7 @@ def batch_levenshtein(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   for i in range(1, la + 1):
     cur = np.empty_like(prev)
     cur[:, 0] = i
-    best = np.minimum(prev[:, :-1] + (b != a[:, i - 1:i]), prev[:, 1:] + 1)
+    best = np.minimum(prev[:, :-1] + (b != a[:, i - 1 : i]), prev[:, 1:] + 1)
     for j in range(1, lb + 1):
       cur[:, j] = np.minimum(best[:, j - 1], cur[:, j - 1] + 1)
     prev = cur
@@ -100,8 +100,15 @@ class ShuffleDegreeSampler:
     unique_counts: int [num_classes], distinct permutations found per class.
   """
 
-  def __init__(self, num_frames: int = 16, uniform: bool = True, seed: int = 0,
-               bank_size: int = 1024, candidates_per_k: int = 4096, min_unique: int = 16):
+  def __init__(
+    self,
+    num_frames: int = 16,
+    uniform: bool = True,
+    seed: int = 0,
+    bank_size: int = 1024,
+    candidates_per_k: int = 4096,
+    min_unique: int = 16,
+  ):
     if num_frames < 2:
       raise ValueError(f'ShuffleDegreeSampler: num_frames must be >= 2, got {num_frames}')
     self.num_frames = num_frames
@@ -110,7 +117,8 @@ class ShuffleDegreeSampler:
     self.bank_size = bank_size
     self._rng = np.random.default_rng(seed)
     self.banks, self.unique_counts = self._build_banks(
-        np.random.default_rng([seed, 1]), candidates_per_k, min_unique)
+      np.random.default_rng([seed, 1]), candidates_per_k, min_unique
+    )
 
   def _build_banks(self, rng: np.random.Generator, candidates_per_k: int, min_unique: int):
     f = self.num_frames
@@ -140,11 +148,15 @@ class ShuffleDegreeSampler:
       need = 1 if (c == 0 or exhaustive) else min_unique
       if len(members) < need:
         raise ValueError(
-            f'ShuffleDegreeSampler(num_frames={f}): class {c} (edit distance '
-            f'{0 if c == 0 else c + 1}) has {len(members)} distinct permutations, need >= {need}. '
-            + (f'No permutation of {f} frames has that distance (all {math.factorial(f)} were '
-               'enumerated); use more frames.' if exhaustive else
-               f'Raise candidates_per_k (now {candidates_per_k}) or lower min_unique.'))
+          f'ShuffleDegreeSampler(num_frames={f}): class {c} (edit distance '
+          f'{0 if c == 0 else c + 1}) has {len(members)} distinct permutations, need >= {need}. '
+          + (
+            f'No permutation of {f} frames has that distance (all {math.factorial(f)} were '
+            'enumerated); use more frames.'
+            if exhaustive
+            else f'Raise candidates_per_k (now {candidates_per_k}) or lower min_unique.'
+          )
+        )
       # Use every distinct member when they fit; otherwise a uniform subset. Rows are then cycled
       # to the common bank size, so draws stay (near) uniform over the distinct members.
       if len(members) > self.bank_size:
@@ -171,8 +183,12 @@ class ShuffleDegreeSampler:
     return perms, labels
 
 
-def group_shuffle_negatives(num_frames: int = 16, group_size: int = 2, num_negatives: int = 12,
-                            rng: Optional[np.random.Generator] = None) -> np.ndarray:
+def group_shuffle_negatives(
+  num_frames: int = 16,
+  group_size: int = 2,
+  num_negatives: int = 12,
+  rng: Optional[np.random.Generator] = None,
+) -> np.ndarray:
   """SCVRL temporal negatives: M distinct non-identity permutations of groups of frames.
 
   Frames are shuffled in groups of `group_size` consecutive frames (never single frames) so that
@@ -188,13 +204,17 @@ def group_shuffle_negatives(num_frames: int = 16, group_size: int = 2, num_negat
   """
   rng = np.random.default_rng() if rng is None else rng
   if num_frames % group_size:
-    raise ValueError(f'group_shuffle_negatives: num_frames={num_frames} is not divisible by '
-                     f'group_size={group_size}')
+    raise ValueError(
+      f'group_shuffle_negatives: num_frames={num_frames} is not divisible by '
+      f'group_size={group_size}'
+    )
   g = num_frames // group_size
   available = math.factorial(g) - 1
   if num_negatives > available:
-    raise ValueError(f'group_shuffle_negatives: num_negatives={num_negatives} exceeds the '
-                     f'{available} non-identity permutations of {g} groups')
+    raise ValueError(
+      f'group_shuffle_negatives: num_negatives={num_negatives} exceeds the '
+      f'{available} non-identity permutations of {g} groups'
+    )
   identity = np.arange(g)
   chosen: list[np.ndarray] = []
   seen = {tuple(identity)}

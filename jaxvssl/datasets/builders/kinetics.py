@@ -21,16 +21,16 @@ from __future__ import annotations
 import csv
 import io
 
-from jaxvssl.data.builders import video_folder
-from jaxvssl.data.decode import BadVideo, VideoTask
+from jaxvssl.datasets.builders import video_folder
+from jaxvssl.datasets.decode import BadVideo, VideoTask
 
 VARIANTS = ('400', '600', '700')
 NUM_CLASSES = {'400': 400, '600': 600, '700': 700}
 # CSV file names (first one present wins) -> TFDS split.
 CSV_FILES = {
-    'train': ('train.csv',),
-    'validation': ('validate.csv', 'val.csv', 'validation.csv'),
-    'test': ('test.csv',),
+  'train': ('train.csv',),
+  'validation': ('validate.csv', 'val.csv', 'validation.csv'),
+  'test': ('test.csv',),
 }
 REQUIRED_COLUMNS = ('youtube_id', 'time_start', 'time_end')
 
@@ -46,13 +46,15 @@ def _read_csv(path: str) -> list[dict[str, str]]:
     raise ValueError(f'{path}: no rows')
   missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
   if missing:
-    raise ValueError(f'{path}: missing columns {missing}; expected '
-                     'label,youtube_id,time_start,time_end,split')
+    raise ValueError(
+      f'{path}: missing columns {missing}; expected label,youtube_id,time_start,time_end,split'
+    )
   return rows
 
 
-def list_kinetics(videos_dir: str, annotations_dir: str,
-                  variant: str) -> video_folder.SourceListing:
+def list_kinetics(
+  videos_dir: str, annotations_dir: str, variant: str
+) -> video_folder.SourceListing:
   """Clips of every split that has a labelled CSV.
 
   Raises:
@@ -61,16 +63,15 @@ def list_kinetics(videos_dir: str, annotations_dir: str,
       train label.
   """
   if variant not in VARIANTS:
-    raise ValueError(f'Kinetics variant must be one of {VARIANTS}, got '
-                     f'{variant!r}')
+    raise ValueError(f'Kinetics variant must be one of {VARIANTS}, got {variant!r}')
   video_folder.require_dir(videos_dir, 'videos directory')
   if annotations_dir is None:
     raise FileNotFoundError(
-        'Kinetics needs the directory of its CSV annotations '
-        '(train.csv, validate.csv, test.csv): pass --annotations_dir')
+      'Kinetics needs the directory of its CSV annotations '
+      '(train.csv, validate.csv, test.csv): pass --annotations_dir'
+    )
   if not video_folder.is_dir(annotations_dir):
-    raise FileNotFoundError(
-        f'Kinetics annotation directory not found: {annotations_dir}')
+    raise FileNotFoundError(f'Kinetics annotation directory not found: {annotations_dir}')
   csv_paths = {}
   for split, names in CSV_FILES.items():
     for name in names:
@@ -80,30 +81,31 @@ def list_kinetics(videos_dir: str, annotations_dir: str,
         break
   if 'train' not in csv_paths:
     raise FileNotFoundError(
-        'Kinetics train annotations not found: '
-        f'{video_folder.join(annotations_dir, "train.csv")}')
+      f'Kinetics train annotations not found: {video_folder.join(annotations_dir, "train.csv")}'
+    )
   rows = {split: _read_csv(path) for split, path in csv_paths.items()}
   class_names = sorted({r['label'] for r in rows['train'] if r.get('label')})
   if not class_names:
     raise ValueError(f'{csv_paths["train"]}: no labels')
   label_of = {name: i for i, name in enumerate(class_names)}
   index = video_folder.VideoIndex(videos_dir)
-  listing = video_folder.SourceListing(class_names=class_names, tasks={},
-                                       missing={})
+  listing = video_folder.SourceListing(class_names=class_names, tasks={}, missing={})
   if len(class_names) != NUM_CLASSES[variant]:
-    listing.notes.append(f'{csv_paths["train"]} has {len(class_names)} '
-                         f'classes, Kinetics-{variant} {NUM_CLASSES[variant]}')
+    listing.notes.append(
+      f'{csv_paths["train"]} has {len(class_names)} '
+      f'classes, Kinetics-{variant} {NUM_CLASSES[variant]}'
+    )
   for split, split_rows in rows.items():
     if not any(r.get('label') for r in split_rows):
-      listing.notes.append(f'{csv_paths[split]} has no labels: split '
-                           f'{split!r} skipped')
+      listing.notes.append(f'{csv_paths[split]} has no labels: split {split!r} skipped')
       continue
     tasks, missing, seen, duplicates = [], [], set(), 0
     for row_number, row in enumerate(split_rows, 2):  # line 1 is the header
       label = row.get('label', '')
       if label not in label_of:
-        raise ValueError(f'{csv_paths[split]}:{row_number}: label {label!r} '
-                         f'is not a label of {csv_paths["train"]}')
+        raise ValueError(
+          f'{csv_paths[split]}:{row_number}: label {label!r} is not a label of {csv_paths["train"]}'
+        )
       video_id = clip_id(row['youtube_id'], row['time_start'], row['time_end'])
       if video_id in seen:  # The id is the TFDS key: it must be unique.
         duplicates += 1
@@ -111,15 +113,17 @@ def list_kinetics(videos_dir: str, annotations_dir: str,
       seen.add(video_id)
       path = index.find_stem([video_id, row['youtube_id']])
       if path is None:
-        missing.append(BadVideo(
+        missing.append(
+          BadVideo(
             path=video_folder.join(videos_dir, f'{video_id}.mp4'),
-            video_id=video_id, reason='missing',
-            detail=f'{csv_paths[split]}:{row_number}'))
+            video_id=video_id,
+            reason='missing',
+            detail=f'{csv_paths[split]}:{row_number}',
+          )
+        )
       else:
-        tasks.append(VideoTask(path=path, video_id=video_id,
-                               label=label_of[label]))
+        tasks.append(VideoTask(path=path, video_id=video_id, label=label_of[label]))
     if duplicates:
-      listing.notes.append(f'{csv_paths[split]}: {duplicates} duplicate rows '
-                           'ignored')
+      listing.notes.append(f'{csv_paths[split]}: {duplicates} duplicate rows ignored')
     listing.tasks[split], listing.missing[split] = tasks, missing
   return listing

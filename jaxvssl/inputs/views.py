@@ -60,12 +60,12 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
 
-from jaxvssl.data import ops
-from jaxvssl.data import segments
+from jaxvssl.inputs import ops
+from jaxvssl.inputs import segments
 
 SAMPLERS = ('random', 'targeted', 'extra')
 # Keys every training batch has besides the views.
@@ -91,6 +91,7 @@ class ViewSpec:
       `[num_frames]` absolute frame indices.
     crop_size: output side S; None = data_cfg.crop_size.
   """
+
   name: str
   num_frames: int
   stride: int = 1
@@ -114,12 +115,16 @@ class ViewSpec:
     if self.sampler not in SAMPLERS:
       raise ValueError(f'{where}: sampler={self.sampler!r} not in {SAMPLERS}.')
     if (self.sampler == 'extra') != (self.indices_key is not None):
-      raise ValueError(f'{where}: indices_key is required for, and only for, '
-                       f"sampler='extra' (got sampler={self.sampler!r}, "
-                       f'indices_key={self.indices_key!r}).')
+      raise ValueError(
+        f'{where}: indices_key is required for, and only for, '
+        f"sampler='extra' (got sampler={self.sampler!r}, "
+        f'indices_key={self.indices_key!r}).'
+      )
     if self.sampler == 'extra' and (self.temporal_group is not None or self.offset):
-      raise ValueError(f"{where}: sampler='extra' takes its indices from "
-                       f'{self.indices_key!r}; temporal_group/offset do not apply.')
+      raise ValueError(
+        f"{where}: sampler='extra' takes its indices from "
+        f'{self.indices_key!r}; temporal_group/offset do not apply.'
+      )
     if self.crop_size is not None and self.crop_size < 1:
       raise ValueError(f'{where}: crop_size={self.crop_size} must be >= 1.')
 
@@ -130,13 +135,13 @@ class ViewSpec:
 
   @property
   def temporal_key(self) -> str:
-    return (f'group:{self.temporal_group}' if self.temporal_group is not None
-            else f'view:{self.name}')
+    return (
+      f'group:{self.temporal_group}' if self.temporal_group is not None else f'view:{self.name}'
+    )
 
   @property
   def augment_key(self) -> str:
-    return (f'group:{self.augment_group}' if self.augment_group is not None
-            else f'view:{self.name}')
+    return f'group:{self.augment_group}' if self.augment_group is not None else f'view:{self.name}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +153,7 @@ class Extra:
     fn: `fn(example, seed) -> {key: tensor}` (stateless ops only).
     keys: the keys `fn` returns.
   """
+
   name: str
   fn: ExtraFn
   keys: tuple[str, ...]
@@ -156,6 +162,7 @@ class Extra:
 @dataclasses.dataclass(frozen=True)
 class TemporalGroup:
   """Views sharing one window start; `span` is the window they need."""
+
   key: str
   sampler: str
   span: int
@@ -165,6 +172,7 @@ class TemporalGroup:
 @dataclasses.dataclass(frozen=True)
 class ViewPlan:
   """Validated views + extras, grouped the way the pipeline samples them."""
+
   views: tuple[ViewSpec, ...]
   temporal_groups: tuple[TemporalGroup, ...]
   extra_views: tuple[ViewSpec, ...]
@@ -193,13 +201,17 @@ def plan_views(views: Sequence[ViewSpec], extras: Sequence[Extra] = ()) -> ViewP
   for e in extras:
     for k in e.keys:
       if k in taken or k in extra_keys:
-        raise ValueError(f'plan_views: extra {e.name!r} key {k!r} collides with a '
-                         f'view, a reserved key {RESERVED_KEYS} or another extra.')
+        raise ValueError(
+          f'plan_views: extra {e.name!r} key {k!r} collides with a '
+          f'view, a reserved key {RESERVED_KEYS} or another extra.'
+        )
       extra_keys.add(k)
   for v in views:
     if v.sampler == 'extra' and v.indices_key not in extra_keys:
-      raise ValueError(f'plan_views: view {v.name!r} reads indices_key='
-                       f'{v.indices_key!r}, which no extra provides ({sorted(extra_keys)}).')
+      raise ValueError(
+        f'plan_views: view {v.name!r} reads indices_key='
+        f'{v.indices_key!r}, which no extra provides ({sorted(extra_keys)}).'
+      )
 
   groups: dict[str, list[ViewSpec]] = {}
   for v in views:
@@ -209,24 +221,29 @@ def plan_views(views: Sequence[ViewSpec], extras: Sequence[Extra] = ()) -> ViewP
   for key, members in groups.items():
     samplers = {v.sampler for v in members}
     if len(samplers) != 1:
-      raise ValueError(f'plan_views: temporal group {key!r} mixes samplers {sorted(samplers)}; '
-                       'views sharing a start must share its sampler.')
-    temporal_groups.append(TemporalGroup(key, samplers.pop(),
-                                         max(v.span for v in members), tuple(members)))
-  return ViewPlan(views, tuple(temporal_groups),
-                  tuple(v for v in views if v.sampler == 'extra'), extras)
+      raise ValueError(
+        f'plan_views: temporal group {key!r} mixes samplers {sorted(samplers)}; '
+        'views sharing a start must share its sampler.'
+      )
+    temporal_groups.append(
+      TemporalGroup(key, samplers.pop(), max(v.span for v in members), tuple(members))
+    )
+  return ViewPlan(
+    views, tuple(temporal_groups), tuple(v for v in views if v.sampler == 'extra'), extras
+  )
 
 
 # ----------------------------------------------------------------------------
 # Ready-made extras.
 
 
-def permutation_bank_extra(banks: np.ndarray, *, name: str = 'sdp',
-                           class_probs: Sequence[float] | None = None) -> Extra:
+def permutation_bank_extra(
+  banks: np.ndarray, *, name: str = 'sdp', class_probs: Sequence[float] | None = None
+) -> Extra:
   """Samples a frame permutation and its class from per-class banks.
 
   For CACL's shuffle-degree prediction: `banks[c]` holds permutations whose
-  class is c (`jaxvssl.data.permutations.ShuffleDegreeSampler(...).banks`).
+  class is c (`jaxvssl.inputs.permutations.ShuffleDegreeSampler(...).banks`).
   The class is drawn from `class_probs` (None = uniform, the paper's
   uniform-degree sampling), then a bank row uniformly.
 
@@ -241,16 +258,20 @@ def permutation_bank_extra(banks: np.ndarray, *, name: str = 'sdp',
   """
   banks = np.asarray(banks)
   if banks.ndim != 3 or 0 in banks.shape:
-    raise ValueError(f'permutation_bank_extra {name!r}: banks must be a non-empty '
-                     f'[C, M, F] array, got shape {banks.shape}.')
+    raise ValueError(
+      f'permutation_bank_extra {name!r}: banks must be a non-empty '
+      f'[C, M, F] array, got shape {banks.shape}.'
+    )
   num_classes, bank_size, _ = banks.shape
   if class_probs is None:
     logits = np.zeros([num_classes], np.float32)
   else:
     probs = np.asarray(class_probs, np.float64)
     if probs.shape != (num_classes,) or (probs < 0).any() or not probs.sum() > 0:
-      raise ValueError(f'permutation_bank_extra {name!r}: class_probs must be {num_classes} '
-                       f'non-negative numbers with a positive sum, got {class_probs}.')
+      raise ValueError(
+        f'permutation_bank_extra {name!r}: class_probs must be {num_classes} '
+        f'non-negative numbers with a positive sum, got {class_probs}.'
+      )
     with np.errstate(divide='ignore'):
       logits = np.log(probs / probs.sum()).astype(np.float32)
   perm_key, label_key = f'{name}_perm', f'{name}_label'
@@ -259,9 +280,9 @@ def permutation_bank_extra(banks: np.ndarray, *, name: str = 'sdp',
     del example
     class_seed, row_seed = tf.unstack(ops.split_seed(seed, 2))
     label = tf.random.stateless_categorical(
-        tf.constant(logits)[None], 1, class_seed, dtype=tf.int32)[0, 0]
-    row = tf.random.stateless_uniform([], row_seed, minval=0, maxval=bank_size,
-                                      dtype=tf.int32)
+      tf.constant(logits)[None], 1, class_seed, dtype=tf.int32
+    )[0, 0]
+    row = tf.random.stateless_uniform([], row_seed, minval=0, maxval=bank_size, dtype=tf.int32)
     perm = tf.gather_nd(tf.constant(banks, tf.int32), tf.stack([label, row]))
     return {perm_key: perm, label_key: label}
 
@@ -271,7 +292,7 @@ def permutation_bank_extra(banks: np.ndarray, *, name: str = 'sdp',
 def segment_clip_extra(*, name: str = 'segments', **segment_kwargs) -> Extra:
   """rate_order's multi-rate, shuffled-segment clip as an extra.
 
-  Wraps `jaxvssl.data.segments.sample_segments_tf` (its docstring has the
+  Wraps `jaxvssl.inputs.segments.sample_segments_tf` (its docstring has the
   sampling rules; `segment_kwargs` are its static arguments: clip_length,
   num_segments, rate_range, min_segment_length, num_candidates). A view reads
   the frames with

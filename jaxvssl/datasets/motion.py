@@ -65,8 +65,9 @@ DEFAULT_SOBEL_KSIZE = 3
 REFERENCE_PIXELS = 128 * 171
 
 
-def scaled_top_k(height: int, width: int, top_k: int = DEFAULT_TOP_K,
-                 reference_pixels: int = REFERENCE_PIXELS) -> int:
+def scaled_top_k(
+  height: int, width: int, top_k: int = DEFAULT_TOP_K, reference_pixels: int = REFERENCE_PIXELS
+) -> int:
   """``top_k`` keeping the same FRACTION of pixels as ``top_k`` on the reference.
 
   E.g. 4000 of 128x171 pixels (18%) becomes 749 on 64x64 frames.
@@ -77,20 +78,20 @@ def scaled_top_k(height: int, width: int, top_k: int = DEFAULT_TOP_K,
 def _check_frames(frames: np.ndarray) -> np.ndarray:
   frames = np.asarray(frames)
   if frames.ndim != 4 or frames.shape[-1] != 3:
-    raise ValueError(
-        f"motion scores: frames must be [T, H, W, 3], got shape {frames.shape}")
+    raise ValueError(f'motion scores: frames must be [T, H, W, 3], got shape {frames.shape}')
   if frames.dtype != np.uint8:
-    raise ValueError(
-        f"motion scores: frames must be uint8, got dtype {frames.dtype}")
+    raise ValueError(f'motion scores: frames must be uint8, got dtype {frames.dtype}')
   if frames.shape[0] < 1:
-    raise ValueError("motion scores: the video has no frames (T = 0)")
+    raise ValueError('motion scores: the video has no frames (T = 0)')
   return frames
 
 
-def flow_edges(prev_gray: np.ndarray,
-               next_gray: np.ndarray,
-               farneback: FarnebackParams = FarnebackParams(),
-               sobel_ksize: int = DEFAULT_SOBEL_KSIZE) -> np.ndarray:
+def flow_edges(
+  prev_gray: np.ndarray,
+  next_gray: np.ndarray,
+  farneback: FarnebackParams = FarnebackParams(),
+  sobel_ksize: int = DEFAULT_SOBEL_KSIZE,
+) -> np.ndarray:
   """Sobel gradient magnitude of the optical-flow magnitude between two frames.
 
   Args:
@@ -103,15 +104,21 @@ def flow_edges(prev_gray: np.ndarray,
     float32 [H, W] flow-edge map (pixels per frame per pixel).
   """
   flow = cv2.calcOpticalFlowFarneback(
-      prev_gray, next_gray, None, farneback.pyr_scale, farneback.levels,
-      farneback.winsize, farneback.iterations, farneback.poly_n,
-      farneback.poly_sigma, 0)
-  magnitude = np.sqrt(flow[..., 0]**2 + flow[..., 1]**2).astype(np.float32)
+    prev_gray,
+    next_gray,
+    None,
+    farneback.pyr_scale,
+    farneback.levels,
+    farneback.winsize,
+    farneback.iterations,
+    farneback.poly_n,
+    farneback.poly_sigma,
+    0,
+  )
+  magnitude = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2).astype(np.float32)
   # Replicated borders: the frame edge itself is not a motion boundary.
-  gx = cv2.Sobel(magnitude, cv2.CV_32F, 1, 0, ksize=sobel_ksize,
-                 borderType=cv2.BORDER_REPLICATE)
-  gy = cv2.Sobel(magnitude, cv2.CV_32F, 0, 1, ksize=sobel_ksize,
-                 borderType=cv2.BORDER_REPLICATE)
+  gx = cv2.Sobel(magnitude, cv2.CV_32F, 1, 0, ksize=sobel_ksize, borderType=cv2.BORDER_REPLICATE)
+  gy = cv2.Sobel(magnitude, cv2.CV_32F, 0, 1, ksize=sobel_ksize, borderType=cv2.BORDER_REPLICATE)
   return np.sqrt(gx * gx + gy * gy)
 
 
@@ -119,14 +126,16 @@ def _median_of_top_k(values: np.ndarray, top_k: int) -> float:
   flat = values.reshape(-1)
   k = min(top_k, flat.size)
   # np.partition puts the k largest values (in any order) in the last k slots.
-  top = np.partition(flat, flat.size - k)[flat.size - k:]
+  top = np.partition(flat, flat.size - k)[flat.size - k :]
   return float(np.median(top))
 
 
-def frame_motion_scores(frames: np.ndarray,
-                        top_k: int = DEFAULT_TOP_K,
-                        farneback: FarnebackParams = FarnebackParams(),
-                        sobel_ksize: int = DEFAULT_SOBEL_KSIZE) -> np.ndarray:
+def frame_motion_scores(
+  frames: np.ndarray,
+  top_k: int = DEFAULT_TOP_K,
+  farneback: FarnebackParams = FarnebackParams(),
+  sobel_ksize: int = DEFAULT_SOBEL_KSIZE,
+) -> np.ndarray:
   """Per-frame motion score: median of the ``top_k`` largest flow edges.
 
   Args:
@@ -142,13 +151,12 @@ def frame_motion_scores(frames: np.ndarray,
   """
   frames = _check_frames(frames)
   if top_k < 1:
-    raise ValueError(f"motion scores: top_k must be >= 1, got {top_k}")
+    raise ValueError(f'motion scores: top_k must be >= 1, got {top_k}')
   num_frames = frames.shape[0]
   scores = np.zeros([num_frames], np.float32)
   if num_frames == 1:
     return scores
-  gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY)
-          for f in frames]
+  gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
   for t in range(1, num_frames):
     edges = flow_edges(gray[t - 1], gray[t], farneback, sobel_ksize)
     scores[t] = _median_of_top_k(edges, top_k)
@@ -156,8 +164,7 @@ def frame_motion_scores(frames: np.ndarray,
   return scores
 
 
-def num_motion_windows(num_frames: int, fps: float,
-                       window_seconds: float = 1.0) -> int:
+def num_motion_windows(num_frames: int, fps: float, window_seconds: float = 1.0) -> int:
   """``max(1, floor(num_frames / (fps * window_seconds)))``."""
   frames_per_window = _frames_per_window(fps, window_seconds)
   # The small epsilon keeps e.g. 30 frames / (29.999999 fps) at one window
@@ -167,15 +174,13 @@ def num_motion_windows(num_frames: int, fps: float,
 
 def _frames_per_window(fps: float, window_seconds: float) -> float:
   if not fps > 0:
-    raise ValueError(f"motion scores: fps must be > 0, got {fps}")
+    raise ValueError(f'motion scores: fps must be > 0, got {fps}')
   if not window_seconds > 0:
-    raise ValueError(
-        f"motion scores: window_seconds must be > 0, got {window_seconds}")
+    raise ValueError(f'motion scores: window_seconds must be > 0, got {window_seconds}')
   return float(fps) * float(window_seconds)
 
 
-def window_bounds(num_frames: int, fps: float,
-                  window_seconds: float = 1.0) -> np.ndarray:
+def window_bounds(num_frames: int, fps: float, window_seconds: float = 1.0) -> np.ndarray:
   """Frame ranges of the motion windows (see the module docstring).
 
   Args:
@@ -188,7 +193,7 @@ def window_bounds(num_frames: int, fps: float,
     tile ``[0, T)`` without gaps; the last one absorbs the partial remainder.
   """
   if num_frames < 1:
-    raise ValueError(f"motion scores: num_frames must be >= 1, got {num_frames}")
+    raise ValueError(f'motion scores: num_frames must be >= 1, got {num_frames}')
   length = _frames_per_window(fps, window_seconds)
   count = num_motion_windows(num_frames, fps, window_seconds)
   starts = np.floor(np.arange(count) * length + 1e-6).astype(np.int64)
@@ -197,12 +202,14 @@ def window_bounds(num_frames: int, fps: float,
   return np.stack([starts, ends], axis=1).astype(np.int32)
 
 
-def window_motion_scores(frames: np.ndarray,
-                         fps: float,
-                         window_seconds: float = 1.0,
-                         top_k: int = DEFAULT_TOP_K,
-                         farneback: FarnebackParams = FarnebackParams(),
-                         sobel_ksize: int = DEFAULT_SOBEL_KSIZE) -> np.ndarray:
+def window_motion_scores(
+  frames: np.ndarray,
+  fps: float,
+  window_seconds: float = 1.0,
+  top_k: int = DEFAULT_TOP_K,
+  farneback: FarnebackParams = FarnebackParams(),
+  sobel_ksize: int = DEFAULT_SOBEL_KSIZE,
+) -> np.ndarray:
   """Motion score per window: median of the frame scores inside it.
 
   Args:

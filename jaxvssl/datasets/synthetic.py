@@ -66,7 +66,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from jaxvssl.data import motion as motion_lib
+from jaxvssl.datasets import motion as motion_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,45 +90,74 @@ class MotionClass:
 
 
 CLASSES: Tuple[MotionClass, ...] = (
-    MotionClass("move_right", "translate_right", False, "move_left",
-                "translate +x, wrapping around the frame"),
-    MotionClass("move_left", "translate_right", True, "move_right",
-                "time reversal of move_right"),
-    MotionClass("move_down", "translate_down", False, "move_up",
-                "translate +y (down on screen)"),
-    MotionClass("move_up", "translate_down", True, "move_down",
-                "time reversal of move_down"),
-    MotionClass("move_down_right", "translate_down_right", False,
-                "move_up_left", "translate along the (+x, +y) diagonal"),
-    MotionClass("move_up_left", "translate_down_right", True, "move_down_right",
-                "time reversal of move_down_right"),
-    MotionClass("grow", "grow", False, "shrink",
-                "size grows exponentially (about x2.5 over the video)"),
-    MotionClass("shrink", "grow", True, "grow", "time reversal of grow"),
-    MotionClass("rotate_cw", "rotate_cw", False, "rotate_ccw",
-                "spin clockwise about the object centre (about 1 turn)"),
-    MotionClass("rotate_ccw", "rotate_cw", True, "rotate_cw",
-                "time reversal of rotate_cw"),
-    MotionClass("orbit_cw", "orbit_cw", False, "orbit_ccw",
-                "move along a circle, clockwise (about 1 turn)"),
-    MotionClass("orbit_ccw", "orbit_cw", True, "orbit_cw",
-                "time reversal of orbit_cw"),
-    MotionClass("fall_bounce", "fall_bounce", False, "rise_bounce",
-                "drop under gravity, damped bounces, come to rest"),
-    MotionClass("rise_bounce", "fall_bounce", True, "fall_bounce",
-                "time reversal of fall_bounce: bounces grow, ends high"),
-    MotionClass("approach_retreat", "approach_retreat", False, None,
-                "grow then shrink, symmetric in time"),
-    MotionClass("static_flicker", "static_flicker", False, None,
-                "no motion; each object swaps its two colours on and off"),
+  MotionClass(
+    'move_right', 'translate_right', False, 'move_left', 'translate +x, wrapping around the frame'
+  ),
+  MotionClass('move_left', 'translate_right', True, 'move_right', 'time reversal of move_right'),
+  MotionClass('move_down', 'translate_down', False, 'move_up', 'translate +y (down on screen)'),
+  MotionClass('move_up', 'translate_down', True, 'move_down', 'time reversal of move_down'),
+  MotionClass(
+    'move_down_right',
+    'translate_down_right',
+    False,
+    'move_up_left',
+    'translate along the (+x, +y) diagonal',
+  ),
+  MotionClass(
+    'move_up_left',
+    'translate_down_right',
+    True,
+    'move_down_right',
+    'time reversal of move_down_right',
+  ),
+  MotionClass(
+    'grow', 'grow', False, 'shrink', 'size grows exponentially (about x2.5 over the video)'
+  ),
+  MotionClass('shrink', 'grow', True, 'grow', 'time reversal of grow'),
+  MotionClass(
+    'rotate_cw',
+    'rotate_cw',
+    False,
+    'rotate_ccw',
+    'spin clockwise about the object centre (about 1 turn)',
+  ),
+  MotionClass('rotate_ccw', 'rotate_cw', True, 'rotate_cw', 'time reversal of rotate_cw'),
+  MotionClass(
+    'orbit_cw', 'orbit_cw', False, 'orbit_ccw', 'move along a circle, clockwise (about 1 turn)'
+  ),
+  MotionClass('orbit_ccw', 'orbit_cw', True, 'orbit_cw', 'time reversal of orbit_cw'),
+  MotionClass(
+    'fall_bounce',
+    'fall_bounce',
+    False,
+    'rise_bounce',
+    'drop under gravity, damped bounces, come to rest',
+  ),
+  MotionClass(
+    'rise_bounce',
+    'fall_bounce',
+    True,
+    'fall_bounce',
+    'time reversal of fall_bounce: bounces grow, ends high',
+  ),
+  MotionClass(
+    'approach_retreat', 'approach_retreat', False, None, 'grow then shrink, symmetric in time'
+  ),
+  MotionClass(
+    'static_flicker',
+    'static_flicker',
+    False,
+    None,
+    'no motion; each object swaps its two colours on and off',
+  ),
 )
 CLASS_NAMES: Tuple[str, ...] = tuple(c.name for c in CLASSES)
 NUM_CLASSES = len(CLASSES)
 
-SHAPES = ("circle", "square", "triangle", "star")
-TEXTURES = ("solid", "stripes", "checker", "noise")
-BACKGROUNDS = ("solid", "gradient", "noise")
-SPLITS = ("train", "test")
+SHAPES = ('circle', 'square', 'triangle', 'star')
+TEXTURES = ('solid', 'stripes', 'checker', 'noise')
+BACKGROUNDS = ('solid', 'gradient', 'noise')
+SPLITS = ('train', 'test')
 
 FloatRange = Tuple[float, float]
 
@@ -191,16 +220,16 @@ class SyntheticConfig:
 
   def __post_init__(self):
     if self.num_frames < 2:
-      raise ValueError(f"SyntheticConfig.num_frames must be >= 2, got {self.num_frames}")
+      raise ValueError(f'SyntheticConfig.num_frames must be >= 2, got {self.num_frames}')
     if min(self.height, self.width) < 8:
-      raise ValueError(
-          f"SyntheticConfig height/width must be >= 8, got {self.height}x{self.width}")
+      raise ValueError(f'SyntheticConfig height/width must be >= 8, got {self.height}x{self.width}')
     if not self.fps > 0:
-      raise ValueError(f"SyntheticConfig.fps must be > 0, got {self.fps}")
+      raise ValueError(f'SyntheticConfig.fps must be > 0, got {self.fps}')
     if not 1 <= self.min_objects <= self.max_objects:
       raise ValueError(
-          "SyntheticConfig needs 1 <= min_objects <= max_objects, got "
-          f"{self.min_objects}, {self.max_objects}")
+        'SyntheticConfig needs 1 <= min_objects <= max_objects, got '
+        f'{self.min_objects}, {self.max_objects}'
+      )
 
 
 # --------------------------------------------------------------------------
@@ -261,23 +290,28 @@ def draw_video(rng: np.random.Generator, cfg: SyntheticConfig) -> VideoDraw:
   """Draws every random quantity of a video (never looks at the class)."""
   size = min(cfg.height, cfg.width)
   dark_background = bool(rng.integers(2))
-  bg_range, obj_range = ((cfg.dark_range, cfg.light_range) if dark_background
-                         else (cfg.light_range, cfg.dark_range))
+  bg_range, obj_range = (
+    (cfg.dark_range, cfg.light_range) if dark_background else (cfg.light_range, cfg.dark_range)
+  )
   background = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
   background_colors = np.stack([_colour(rng, bg_range), _colour(rng, bg_range)])
   direction = rng.uniform(0, 2 * np.pi)
   k = cfg.background_noise_components
-  noise_waves = np.stack([
+  noise_waves = np.stack(
+    [
       rng.uniform(*cfg.background_noise_frequency, size=k) * rng.choice([-1, 1], size=k),
       rng.uniform(*cfg.background_noise_frequency, size=k),
       rng.uniform(0, 2 * np.pi, size=k),
       rng.uniform(*cfg.background_noise_amplitude, size=k),
-  ], axis=1)
+    ],
+    axis=1,
+  )
   video_speed = _uniform(rng, cfg.speed_jitter)
   num_objects = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
   objects = []
   for _ in range(num_objects):
-    objects.append(ObjectDraw(
+    objects.append(
+      ObjectDraw(
         shape=SHAPES[rng.integers(len(SHAPES))],
         texture=TEXTURES[rng.integers(len(TEXTURES))],
         primary=_colour(rng, obj_range),
@@ -288,9 +322,9 @@ def draw_video(rng: np.random.Generator, cfg: SyntheticConfig) -> VideoDraw:
         speed=video_speed * _uniform(rng, cfg.object_speed_jitter),
         texture_angle=float(rng.uniform(0, np.pi)),
         texture_period=_uniform(rng, cfg.texture_period),
-        texture_waves=np.stack([
-            rng.normal(size=3), rng.normal(size=3), rng.uniform(0, 2 * np.pi, size=3)
-        ], axis=1),
+        texture_waves=np.stack(
+          [rng.normal(size=3), rng.normal(size=3), rng.uniform(0, 2 * np.pi, size=3)], axis=1
+        ),
         phase=float(rng.uniform()),
         rate=float(rng.uniform()),
         grow_phase=_uniform(rng, cfg.grow_phase),
@@ -301,16 +335,17 @@ def draw_video(rng: np.random.Generator, cfg: SyntheticConfig) -> VideoDraw:
         bounce_delay=_uniform(rng, cfg.bounce_delay),
         flicker_on=int(rng.integers(cfg.flicker_frames[0], cfg.flicker_frames[1] + 1)),
         flicker_off=int(rng.integers(cfg.flicker_frames[0], cfg.flicker_frames[1] + 1)),
-    ))
+      )
+    )
   shake = rng.normal(0.0, cfg.shake_std_px, size=(cfg.num_frames, 2))
   return VideoDraw(
-      objects=tuple(objects),
-      background=background,
-      background_colors=background_colors,
-      gradient_direction=np.array([np.cos(direction), np.sin(direction)]),
-      noise_waves=noise_waves,
-      shake=shake.astype(np.float32),
-      translate_distance=_uniform(rng, cfg.translate_distance) * size,
+    objects=tuple(objects),
+    background=background,
+    background_colors=background_colors,
+    gradient_direction=np.array([np.cos(direction), np.sin(direction)]),
+    noise_waves=noise_waves,
+    shake=shake.astype(np.float32),
+    translate_distance=_uniform(rng, cfg.translate_distance) * size,
   )
 
 
@@ -343,8 +378,12 @@ def _static(obj: ObjectDraw, u: np.ndarray) -> ObjectStates:
   """An object that stays where it was drawn (the base of every law)."""
   t = u.shape[0]
   return ObjectStates(
-      x=np.full(t, obj.position[0]), y=np.full(t, obj.position[1]),
-      scale=np.ones(t), angle=np.full(t, obj.angle), swap=np.zeros(t, bool))
+    x=np.full(t, obj.position[0]),
+    y=np.full(t, obj.position[1]),
+    scale=np.ones(t),
+    angle=np.full(t, obj.angle),
+    swap=np.zeros(t, bool),
+  )
 
 
 def _translate(direction: Tuple[float, float]):
@@ -352,8 +391,7 @@ def _translate(direction: Tuple[float, float]):
   d = np.asarray(direction, np.float64)
   d = d / np.linalg.norm(d)
 
-  def law(obj: ObjectDraw, video: VideoDraw, u: np.ndarray,
-          cfg: SyntheticConfig) -> ObjectStates:
+  def law(obj: ObjectDraw, video: VideoDraw, u: np.ndarray, cfg: SyntheticConfig) -> ObjectStates:
     del cfg
     s = _static(obj, u)
     # Start at the object's (uniform) position and travel; the renderer wraps
@@ -408,8 +446,7 @@ def _orbit_cw(obj, video, u, cfg):
   return s
 
 
-def bounce_height(time: np.ndarray, height: float, restitution: float,
-                  settle: float) -> np.ndarray:
+def bounce_height(time: np.ndarray, height: float, restitution: float, settle: float) -> np.ndarray:
   """Height above the floor of a ball dropped at time 0 from ``height``.
 
   Gravity is chosen so that the ball comes to rest at time ``settle``: with
@@ -430,10 +467,10 @@ def bounce_height(time: np.ndarray, height: float, restitution: float,
   gravity = 2.0 * height / tau**2
   # Impact times: tau, tau + 2 tau e, ... (enough bounces to go below 1e-6 tau).
   num_bounces = int(np.ceil(np.log(1e-6) / np.log(e))) + 1
-  durations = 2.0 * tau * e**np.arange(1, num_bounces + 1)
+  durations = 2.0 * tau * e ** np.arange(1, num_bounces + 1)
   impacts = tau + np.concatenate([[0.0], np.cumsum(durations)])
   t = np.clip(time, 0.0, None)
-  k = np.searchsorted(impacts, t, side="right")  # 0 = first fall
+  k = np.searchsorted(impacts, t, side='right')  # 0 = first fall
   k_clipped = np.clip(k, 1, num_bounces)
   start = impacts[k_clipped - 1]
   local = t - start
@@ -450,8 +487,9 @@ def _fall_bounce(obj, video, u, cfg):
   height = obj.bounce_height_px * obj.speed
   settle = obj.bounce_settle  # delay + settle <= 0.92: at rest by the end
   # The drawn position is where the object rests; y grows downwards.
-  s.y = obj.position[1] - bounce_height(u - obj.bounce_delay, height,
-                                        obj.bounce_restitution, settle)
+  s.y = obj.position[1] - bounce_height(
+    u - obj.bounce_delay, height, obj.bounce_restitution, settle
+  )
   return s
 
 
@@ -471,15 +509,15 @@ def _lerp(r: Sequence[float], a: float) -> float:
 
 
 _LAWS = {
-    "translate_right": _translate((1.0, 0.0)),
-    "translate_down": _translate((0.0, 1.0)),
-    "translate_down_right": _translate((1.0, 1.0)),
-    "grow": _grow,
-    "rotate_cw": _rotate_cw,
-    "orbit_cw": _orbit_cw,
-    "fall_bounce": _fall_bounce,
-    "approach_retreat": _approach_retreat,
-    "static_flicker": _static_flicker,
+  'translate_right': _translate((1.0, 0.0)),
+  'translate_down': _translate((0.0, 1.0)),
+  'translate_down_right': _translate((1.0, 1.0)),
+  'grow': _grow,
+  'rotate_cw': _rotate_cw,
+  'orbit_cw': _orbit_cw,
+  'fall_bounce': _fall_bounce,
+  'approach_retreat': _approach_retreat,
+  'static_flicker': _static_flicker,
 }
 
 
@@ -505,44 +543,46 @@ STAR_OUTER, STAR_INNER, STAR_POINTS = 1.2, 0.55, 5
 
 def _shape_gauge(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
   """Minkowski gauge of the unit shape: < 1 inside, 1 on the border."""
-  if shape == "circle":
+  if shape == 'circle':
     return np.sqrt(u * u + v * v)
-  if shape == "square":
+  if shape == 'square':
     return np.maximum(np.abs(u), np.abs(v)) / SQUARE_HALF_SIDE
-  if shape == "triangle":
+  if shape == 'triangle':
     # One vertex on +u: outward edge normals at 180, 60 and -60 degrees.
     c, s = 0.5, math.sqrt(3.0) / 2.0
     return np.maximum(np.maximum(-u, c * u + s * v), c * u - s * v) / TRIANGLE_INRADIUS
-  if shape == "star":
+  if shape == 'star':
     rho = np.sqrt(u * u + v * v)
     a = np.arctan2(v, u) * (STAR_POINTS / (2 * np.pi))
     dist = np.abs(a - np.round(a))  # 0 at a point, 0.5 between points
     return rho / (STAR_OUTER - (STAR_OUTER - STAR_INNER) * 2.0 * dist)
-  raise ValueError(f"synthetic: unknown shape {shape!r}; known: {SHAPES}")
+  raise ValueError(f'synthetic: unknown shape {shape!r}; known: {SHAPES}')
 
 
-def _texture_mask(obj: ObjectDraw, u: np.ndarray, v: np.ndarray,
-                  sharpness: float) -> Optional[np.ndarray]:
+def _texture_mask(
+  obj: ObjectDraw, u: np.ndarray, v: np.ndarray, sharpness: float
+) -> Optional[np.ndarray]:
   """Where the secondary colour shows (float [T,H,W] in [0, 1]); None = solid."""
-  if obj.texture == "solid":
+  if obj.texture == 'solid':
     return None
   c, s = math.cos(obj.texture_angle), math.sin(obj.texture_angle)
   a = (c * u + s * v) * (2 * np.pi / obj.texture_period)
-  if obj.texture == "stripes":
+  if obj.texture == 'stripes':
     wave = np.sin(a)
-  elif obj.texture == "checker":
+  elif obj.texture == 'checker':
     b = (-s * u + c * v) * (2 * np.pi / obj.texture_period)
     wave = np.sin(a) * np.sin(b)
-  elif obj.texture == "noise":
+  elif obj.texture == 'noise':
     k = 2 * np.pi / obj.texture_period
     wave = sum(np.sin(k * (fu * u + fv * v) + ph) for fu, fv, ph in obj.texture_waves)
   else:
-    raise ValueError(f"synthetic: unknown texture {obj.texture!r}; known: {TEXTURES}")
+    raise ValueError(f'synthetic: unknown texture {obj.texture!r}; known: {TEXTURES}')
   return np.clip(0.5 + sharpness * wave, 0.0, 1.0)
 
 
-def _background(video: VideoDraw, xs: np.ndarray, ys: np.ndarray,
-                cfg: SyntheticConfig) -> np.ndarray:
+def _background(
+  video: VideoDraw, xs: np.ndarray, ys: np.ndarray, cfg: SyntheticConfig
+) -> np.ndarray:
   """float32 [T, H, W, 3] background sampled at the shaken pixel centres.
 
   Args:
@@ -553,14 +593,17 @@ def _background(video: VideoDraw, xs: np.ndarray, ys: np.ndarray,
   """
   c0, c1 = video.background_colors
   shape = (cfg.num_frames, cfg.height, cfg.width)
-  if video.background == "solid":
+  if video.background == 'solid':
     return np.broadcast_to(c0, shape + (3,)).astype(np.float32)
-  if video.background == "gradient":
+  if video.background == 'gradient':
     dx, dy = video.gradient_direction
     extent = abs(dx) * cfg.width + abs(dy) * cfg.height
-    mix = (0.5 + (xs - cfg.width / 2) * np.float32(dx / extent)
-           + (ys - cfg.height / 2) * np.float32(dy / extent))
-  elif video.background == "noise":
+    mix = (
+      0.5
+      + (xs - cfg.width / 2) * np.float32(dx / extent)
+      + (ys - cfg.height / 2) * np.float32(dy / extent)
+    )
+  elif video.background == 'noise':
     fx, fy, phase, amp = (w.astype(np.float32) for w in video.noise_waves.T)
     # sum_k amp_k sin(a_k(x) + b_k(y)) with sin(a + b) = sin a cos b + cos a sin b
     # is a batched [T, H, 2K] @ [T, 2K, W] product: no [T, H, W] trigonometry.
@@ -571,15 +614,19 @@ def _background(video: VideoDraw, xs: np.ndarray, ys: np.ndarray,
     field = np.matmul(left, right) / np.sqrt(0.5 * np.sum(amp**2))
     mix = 0.5 + 0.5 * np.tanh(field)
   else:
-    raise ValueError(f"synthetic: unknown background {video.background!r}; known: {BACKGROUNDS}")
+    raise ValueError(f'synthetic: unknown background {video.background!r}; known: {BACKGROUNDS}')
   mix = np.broadcast_to(np.clip(mix, 0.0, 1.0), shape)[..., None].astype(np.float32)
   return c0 + (c1 - c0) * mix
 
 
 # Largest distance from the centre to the border of each unit shape (see
 # ``_shape_gauge``): it sizes the pixel patch an object is drawn in.
-_SHAPE_EXTENT = {"circle": 1.0, "square": SQUARE_HALF_SIDE * math.sqrt(2.0),
-                 "triangle": 2.0 * TRIANGLE_INRADIUS, "star": STAR_OUTER}
+_SHAPE_EXTENT = {
+  'circle': 1.0,
+  'square': SQUARE_HALF_SIDE * math.sqrt(2.0),
+  'triangle': 2.0 * TRIANGLE_INRADIUS,
+  'star': STAR_OUTER,
+}
 
 
 def _wrap(d: np.ndarray, period: float) -> np.ndarray:
@@ -587,8 +634,9 @@ def _wrap(d: np.ndarray, period: float) -> np.ndarray:
   return (d + period / 2) % period - period / 2
 
 
-def _patch_axis(centre: np.ndarray, shake: np.ndarray, extent: float,
-                size: int) -> Tuple[np.ndarray, np.ndarray]:
+def _patch_axis(
+  centre: np.ndarray, shake: np.ndarray, extent: float, size: int
+) -> Tuple[np.ndarray, np.ndarray]:
   """Pixel indices and object-relative offsets of a patch along one axis.
 
   Args:
@@ -608,8 +656,9 @@ def _patch_axis(centre: np.ndarray, shake: np.ndarray, extent: float,
   return index, offset.astype(np.float32)
 
 
-def _draw_object(image: np.ndarray, obj: ObjectDraw, st: ObjectStates,
-                 shake: np.ndarray, cfg: SyntheticConfig) -> None:
+def _draw_object(
+  image: np.ndarray, obj: ObjectDraw, st: ObjectStates, shake: np.ndarray, cfg: SyntheticConfig
+) -> None:
   """Alpha-blends one object into ``image`` (float32 [T, H, W, 3]) in place.
 
   Only a per-frame patch around the object is touched: the patch follows the
@@ -636,7 +685,7 @@ def _draw_object(image: np.ndarray, obj: ObjectDraw, st: ObjectStates,
   mask = _texture_mask(obj, u, v, cfg.texture_sharpness)
   if mask is not None:
     colour = colour + (secondary - primary) * mask[..., None]
-  marker_gauge = np.sqrt((u - cfg.marker_offset)**2 + v * v) / cfg.marker_radius
+  marker_gauge = np.sqrt((u - cfg.marker_offset) ** 2 + v * v) / cfg.marker_radius
   marker = _coverage(marker_gauge, radius * cfg.marker_radius, cfg.antialias)
   colour = colour + ((255.0 - primary) - colour) * marker[..., None]
   index = (np.arange(num_frames)[:, None, None], rows[:, :, None], cols[:, None, :])
@@ -644,8 +693,7 @@ def _draw_object(image: np.ndarray, obj: ObjectDraw, st: ObjectStates,
   image[index] = patch + (colour - patch) * alpha[..., None]
 
 
-def render(video: VideoDraw, states: Sequence[ObjectStates],
-           cfg: SyntheticConfig) -> np.ndarray:
+def render(video: VideoDraw, states: Sequence[ObjectStates], cfg: SyntheticConfig) -> np.ndarray:
   """Renders the objects' states over the background, back to front.
 
   Args:
@@ -676,16 +724,17 @@ def class_index(name_or_index: Union[str, int]) -> int:
   """Index of a class given its name or index (validated)."""
   if isinstance(name_or_index, str):
     if name_or_index not in CLASS_NAMES:
-      raise ValueError(f"synthetic: unknown class {name_or_index!r}; known: {CLASS_NAMES}")
+      raise ValueError(f'synthetic: unknown class {name_or_index!r}; known: {CLASS_NAMES}')
     return CLASS_NAMES.index(name_or_index)
   index = int(name_or_index)
   if not 0 <= index < NUM_CLASSES:
-    raise ValueError(f"synthetic: class index {index} not in [0, {NUM_CLASSES})")
+    raise ValueError(f'synthetic: class index {index} not in [0, {NUM_CLASSES})')
   return index
 
 
-def render_video(label: Union[str, int], seed: SeedLike,
-                 cfg: SyntheticConfig = SyntheticConfig()) -> np.ndarray:
+def render_video(
+  label: Union[str, int], seed: SeedLike, cfg: SyntheticConfig = SyntheticConfig()
+) -> np.ndarray:
   """Renders one video of a class.
 
   Args:
@@ -705,8 +754,9 @@ def render_video(label: Union[str, int], seed: SeedLike,
   return frames[::-1].copy() if cls.reverse else frames
 
 
-def law_states(law: str, seed: SeedLike, cfg: SyntheticConfig = SyntheticConfig()
-               ) -> Tuple[VideoDraw, List[ObjectStates]]:
+def law_states(
+  law: str, seed: SeedLike, cfg: SyntheticConfig = SyntheticConfig()
+) -> Tuple[VideoDraw, List[ObjectStates]]:
   """The random draw of a video and its objects' states under a motion law.
 
   Args:
@@ -718,7 +768,7 @@ def law_states(law: str, seed: SeedLike, cfg: SyntheticConfig = SyntheticConfig(
     (VideoDraw, one ObjectStates per object), forward in time.
   """
   if law not in _LAWS:
-    raise ValueError(f"synthetic: unknown motion law {law!r}; known: {sorted(_LAWS)}")
+    raise ValueError(f'synthetic: unknown motion law {law!r}; known: {sorted(_LAWS)}')
   seed_seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
   video = draw_video(np.random.default_rng(seed_seq), cfg)
   u = np.linspace(0.0, 1.0, cfg.num_frames)
@@ -728,7 +778,7 @@ def law_states(law: str, seed: SeedLike, cfg: SyntheticConfig = SyntheticConfig(
 def example_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
   """The SeedSequence of example ``index`` of ``split``."""
   if split not in SPLITS:
-    raise ValueError(f"synthetic: unknown split {split!r}; known: {SPLITS}")
+    raise ValueError(f'synthetic: unknown split {split!r}; known: {SPLITS}')
   return np.random.SeedSequence([int(seed), SPLITS.index(split), int(index)])
 
 
@@ -738,7 +788,7 @@ def example_label(index: int) -> int:
 
 
 def video_id(split: str, index: int) -> str:
-  return f"synthetic_motion_{split}_{int(index):06d}"
+  return f'synthetic_motion_{split}_{int(index):06d}'
 
 
 def default_motion_top_k(cfg: SyntheticConfig) -> int:
@@ -746,8 +796,9 @@ def default_motion_top_k(cfg: SyntheticConfig) -> int:
   return motion_lib.scaled_top_k(cfg.height, cfg.width)
 
 
-def generate_example(cfg: SyntheticConfig, split: str, index: int,
-                     motion_top_k: Optional[int] = None) -> Dict[str, Any]:
+def generate_example(
+  cfg: SyntheticConfig, split: str, index: int, motion_top_k: Optional[int] = None
+) -> Dict[str, Any]:
   """One example of the data set, as NumPy (feature names as in the TFDS set).
 
   Args:
@@ -766,13 +817,13 @@ def generate_example(cfg: SyntheticConfig, split: str, index: int,
   frames = render_video(label, example_seed(cfg.seed, split, index), cfg)
   top_k = default_motion_top_k(cfg) if motion_top_k is None else motion_top_k
   return {
-      "video": frames,
-      "label": label,
-      "label_name": CLASS_NAMES[label],
-      "video_id": video_id(split, index),
-      "num_frames": int(frames.shape[0]),
-      "fps": float(cfg.fps),
-      "motion_scores": motion_lib.window_motion_scores(frames, cfg.fps, top_k=top_k),
+    'video': frames,
+    'label': label,
+    'label_name': CLASS_NAMES[label],
+    'video_id': video_id(split, index),
+    'num_frames': int(frames.shape[0]),
+    'fps': float(cfg.fps),
+    'motion_scores': motion_lib.window_motion_scores(frames, cfg.fps, top_k=top_k),
   }
 
 
@@ -780,24 +831,29 @@ def encode_jpeg_frames(frames: np.ndarray, quality: int = 95) -> List[bytes]:
   """uint8 [T, H, W, 3] RGB -> T JPEG byte strings (OpenCV; deterministic)."""
   out = []
   for frame in frames:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(
+      '.jpg', np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
     if not ok:
-      raise RuntimeError(f"synthetic: JPEG encoding failed for a frame of shape {frame.shape}")
+      raise RuntimeError(f'synthetic: JPEG encoding failed for a frame of shape {frame.shape}')
     out.append(buf.tobytes())
   return out
 
 
-def encoded_example(cfg: SyntheticConfig, split: str, index: int,
-                    motion_top_k: Optional[int] = None,
-                    jpeg_quality: int = 95) -> Dict[str, Any]:
+def encoded_example(
+  cfg: SyntheticConfig,
+  split: str,
+  index: int,
+  motion_top_k: Optional[int] = None,
+  jpeg_quality: int = 95,
+) -> Dict[str, Any]:
   """``generate_example`` with 'video' as a list of JPEG byte strings.
 
   Kept here, away from TensorFlow, so that build worker processes import only
   NumPy and OpenCV.
   """
   ex = generate_example(cfg, split, index, motion_top_k)
-  ex["video"] = encode_jpeg_frames(ex["video"], jpeg_quality)
+  ex['video'] = encode_jpeg_frames(ex['video'], jpeg_quality)
   return ex
 
 
@@ -816,5 +872,5 @@ def config_from_mapping(values: Mapping[str, Any]) -> SyntheticConfig:
   known = {f.name for f in dataclasses.fields(SyntheticConfig)}
   unknown = sorted(set(values) - known)
   if unknown:
-    raise ValueError(f"synthetic: unknown SyntheticConfig keys {unknown}; known: {sorted(known)}")
+    raise ValueError(f'synthetic: unknown SyntheticConfig keys {unknown}; known: {sorted(known)}')
   return SyntheticConfig(**values)

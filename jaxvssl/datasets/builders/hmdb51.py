@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
-from jaxvssl.data.builders import video_folder
-from jaxvssl.data.decode import BadVideo, VideoTask
+from jaxvssl.datasets.builders import video_folder
+from jaxvssl.datasets.decode import BadVideo, VideoTask
 
 SPLIT_NUMBERS = (1, 2, 3)
 EXPECTED_COUNTS = {'train': 3570, 'test': 1530}
@@ -30,20 +30,22 @@ SPLIT_OF_ID = {'1': 'train', '2': 'test'}
 def default_annotations_dir(videos_dir: str) -> str:
   """``testTrainMulti_7030_splits`` inside ``videos_dir`` or beside it."""
   candidates = [
-      video_folder.join(videos_dir, ANNOTATIONS_DIR_NAME),
-      video_folder.join(video_folder.parent(videos_dir), ANNOTATIONS_DIR_NAME),
+    video_folder.join(videos_dir, ANNOTATIONS_DIR_NAME),
+    video_folder.join(video_folder.parent(videos_dir), ANNOTATIONS_DIR_NAME),
   ]
   for candidate in candidates:
     if video_folder.is_dir(candidate):
       return candidate
   raise FileNotFoundError(
-      f'HMDB51 split files not found: no directory {candidates[0]} or '
-      f'{candidates[1]}; pass the directory holding <class>_test_split1.txt '
-      '(--annotations_dir)')
+    f'HMDB51 split files not found: no directory {candidates[0]} or '
+    f'{candidates[1]}; pass the directory holding <class>_test_split1.txt '
+    '(--annotations_dir)'
+  )
 
 
-def list_hmdb51(videos_dir: str, annotations_dir: str | None,
-                split_number: int) -> video_folder.SourceListing:
+def list_hmdb51(
+  videos_dir: str, annotations_dir: str | None, split_number: int
+) -> video_folder.SourceListing:
   """Train / test videos of split ``split_number`` (1, 2 or 3).
 
   Raises:
@@ -52,42 +54,45 @@ def list_hmdb51(videos_dir: str, annotations_dir: str | None,
     ValueError: a line is not '<video> <0|1|2>'.
   """
   if split_number not in SPLIT_NUMBERS:
-    raise ValueError(f'HMDB51 split must be one of {SPLIT_NUMBERS}, got '
-                     f'{split_number}')
+    raise ValueError(f'HMDB51 split must be one of {SPLIT_NUMBERS}, got {split_number}')
   video_folder.require_dir(videos_dir, 'videos directory')
   if annotations_dir is None:
     annotations_dir = default_annotations_dir(videos_dir)
   if not video_folder.is_dir(annotations_dir):
-    raise FileNotFoundError(
-        f'HMDB51 split directory not found: {annotations_dir}')
+    raise FileNotFoundError(f'HMDB51 split directory not found: {annotations_dir}')
   pattern = re.compile(r'^(.+)_test_split([123])\.txt$')
-  all_classes = sorted({m.group(1) for name in video_folder.list_dir(annotations_dir)
-                        if (m := pattern.match(name))})
+  all_classes = sorted(
+    {m.group(1) for name in video_folder.list_dir(annotations_dir) if (m := pattern.match(name))}
+  )
   if not all_classes:
     raise FileNotFoundError(
-        f'no HMDB51 split file (<class>_test_split{split_number}.txt) in '
-        f'{annotations_dir}')
-  split_files = {c: video_folder.join(annotations_dir,
-                                      f'{c}_test_split{split_number}.txt')
-                 for c in all_classes}
+      f'no HMDB51 split file (<class>_test_split{split_number}.txt) in {annotations_dir}'
+    )
+  split_files = {
+    c: video_folder.join(annotations_dir, f'{c}_test_split{split_number}.txt') for c in all_classes
+  }
   # A class with split-1 files but no split-2 file is a broken copy: name it.
   texts = {c: video_folder.read_text(path) for c, path in split_files.items()}
   index = video_folder.VideoIndex(videos_dir)
   listing = video_folder.SourceListing(
-      class_names=all_classes, tasks={'train': [], 'test': []},
-      missing={'train': [], 'test': []},
-      expected_counts=dict(EXPECTED_COUNTS))
+    class_names=all_classes,
+    tasks={'train': [], 'test': []},
+    missing={'train': [], 'test': []},
+    expected_counts=dict(EXPECTED_COUNTS),
+  )
   if len(all_classes) != NUM_CLASSES:
-    listing.notes.append(f'{annotations_dir} has split files for '
-                         f'{len(all_classes)} classes, the release {NUM_CLASSES}')
+    listing.notes.append(
+      f'{annotations_dir} has split files for {len(all_classes)} classes, the release {NUM_CLASSES}'
+    )
   for label, class_name in enumerate(all_classes):
     for line_number, line in enumerate(texts[class_name].splitlines(), 1):
       if not line.strip():
         continue
       parts = line.split()
       if len(parts) != 2 or parts[1] not in ('0', '1', '2'):
-        raise ValueError(f'{split_files[class_name]}:{line_number}: expected '
-                         f'"<video> <0|1|2>", got {line!r}')
+        raise ValueError(
+          f'{split_files[class_name]}:{line_number}: expected "<video> <0|1|2>", got {line!r}'
+        )
       split = SPLIT_OF_ID.get(parts[1])
       if split is None:
         continue
@@ -95,11 +100,14 @@ def list_hmdb51(videos_dir: str, annotations_dir: str | None,
       video_id = name.rsplit('.', 1)[0]
       path = index.find(f'{class_name}/{name}')
       if path is None:
-        listing.missing[split].append(BadVideo(
+        listing.missing[split].append(
+          BadVideo(
             path=video_folder.join(videos_dir, class_name, name),
-            video_id=video_id, reason='missing',
-            detail=f'listed in {split_files[class_name]}'))
+            video_id=video_id,
+            reason='missing',
+            detail=f'listed in {split_files[class_name]}',
+          )
+        )
       else:
-        listing.tasks[split].append(
-            VideoTask(path=path, video_id=video_id, label=label))
+        listing.tasks[split].append(VideoTask(path=path, video_id=video_id, label=label))
   return listing

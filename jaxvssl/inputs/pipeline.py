@@ -42,15 +42,15 @@ from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 import ml_collections
 from ml_collections import config_dict
 
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.tf_setup import import_tensorflow
 
 # TF must never grab an accelerator that JAX owns: hide GPUs before TFDS (or
 # anything else) touches TF.
 tf = import_tensorflow()
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from jaxvssl.data import ops  # pylint: disable=g-import-not-at-top,wrong-import-position
-from jaxvssl.data import views as views_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxvssl.inputs import ops  # pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxvssl.inputs import views as views_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ViewSpec = views_lib.ViewSpec
 Extra = views_lib.Extra
@@ -158,8 +158,10 @@ def validate_data_config(cfg: ml_collections.ConfigDict) -> None:
   """Fails with a message naming the key on an impossible value."""
   missing = set(default_data_config().keys()) - set(cfg.keys())
   if missing:
-    raise ValueError(f'data config: missing keys {sorted(missing)} (see '
-                     'jaxvssl.data.pipeline.default_data_config).')
+    raise ValueError(
+      f'data config: missing keys {sorted(missing)} (see '
+      'jaxvssl.inputs.pipeline.default_data_config).'
+    )
 
   def check(ok, key, what):
     if not ok:
@@ -174,19 +176,31 @@ def validate_data_config(cfg: ml_collections.ConfigDict) -> None:
   check(cfg.crop_size >= 1, 'crop_size', 'must be >= 1')
   for key in ('resize_short_side', 'eval_resize_short_side'):
     check(cfg[key] is None or cfg[key] >= 1, key, 'must be None or >= 1')
-  check(0 < cfg.min_area <= cfg.max_area <= 1, 'min_area',
-        f'and max_area={cfg.max_area} must satisfy 0 < min_area <= max_area <= 1')
-  check(0 < cfg.min_aspect_ratio <= cfg.max_aspect_ratio, 'min_aspect_ratio',
-        f'and max_aspect_ratio={cfg.max_aspect_ratio} must satisfy 0 < min <= max')
+  check(
+    0 < cfg.min_area <= cfg.max_area <= 1,
+    'min_area',
+    f'and max_area={cfg.max_area} must satisfy 0 < min_area <= max_area <= 1',
+  )
+  check(
+    0 < cfg.min_aspect_ratio <= cfg.max_aspect_ratio,
+    'min_aspect_ratio',
+    f'and max_aspect_ratio={cfg.max_aspect_ratio} must satisfy 0 < min <= max',
+  )
   check(cfg.crop_max_attempts >= 1, 'crop_max_attempts', 'must be >= 1')
   for key in ('flip_prob', 'color_jitter_prob', 'grayscale_prob', 'blur_prob'):
     check(0 <= cfg[key] <= 1, key, 'must be a probability in [0, 1]')
   strength = tuple(cfg.color_jitter_strength)
-  check(len(strength) == 4 and all(s >= 0 for s in strength) and strength[3] <= 0.5,
-        'color_jitter_strength', 'must be 4 non-negative numbers (b, c, s, h), h <= 0.5')
+  check(
+    len(strength) == 4 and all(s >= 0 for s in strength) and strength[3] <= 0.5,
+    'color_jitter_strength',
+    'must be 4 non-negative numbers (b, c, s, h), h <= 0.5',
+  )
   sigma = tuple(cfg.blur_sigma)
-  check(len(sigma) == 2 and 0 < sigma[0] <= sigma[1], 'blur_sigma',
-        'must be (min, max) with 0 < min <= max')
+  check(
+    len(sigma) == 2 and 0 < sigma[0] <= sigma[1],
+    'blur_sigma',
+    'must be (min, max) with 0 < min <= max',
+  )
   check(cfg.blur_truncate > 0, 'blur_truncate', 'must be > 0')
   check(len(cfg.mean) == 3, 'mean', 'must have 3 channels')
   check(len(cfg.std) == 3 and all(s > 0 for s in cfg.std), 'std', 'must be 3 positive numbers')
@@ -195,8 +209,11 @@ def validate_data_config(cfg: ml_collections.ConfigDict) -> None:
   check(cfg.frame_step >= 1, 'frame_step', 'must be >= 1')
   check(cfg.frame_shuffle_buffer >= 0, 'frame_shuffle_buffer', 'must be >= 0')
   check(cfg.shuffle_buffer >= 0, 'shuffle_buffer', 'must be >= 0')
-  check(cfg.num_parallel_calls == -1 or cfg.num_parallel_calls >= 1, 'num_parallel_calls',
-        'must be -1 (AUTOTUNE) or >= 1')
+  check(
+    cfg.num_parallel_calls == -1 or cfg.num_parallel_calls >= 1,
+    'num_parallel_calls',
+    'must be -1 (AUTOTUNE) or >= 1',
+  )
   check(cfg.prefetch >= 0, 'prefetch', 'must be >= 0')
   check(cfg.num_threads >= 0, 'num_threads', 'must be >= 0')
 
@@ -214,6 +231,7 @@ class LocalSplit(NamedTuple):
   total_examples: examples in the whole split.
   max_examples: the largest shard over all processes (eval padding target).
   """
+
   dataset: tf.data.Dataset
   num_examples: int
   total_examples: int
@@ -233,12 +251,14 @@ def _with_index(ds: tf.data.Dataset, offset: int = 0, step: int = 1) -> tf.data.
   the index do not depend on the filter)."""
   if 'index' in ds.element_spec:
     return ds
-  return ds.enumerate().map(_graph_fn(
-      lambda i, ex: {**ex, 'index': tf.cast(i * step + offset, tf.int32)}))
+  return ds.enumerate().map(
+    _graph_fn(lambda i, ex: {**ex, 'index': tf.cast(i * step + offset, tf.int32)})
+  )
 
 
-def load_split(data_cfg: ml_collections.ConfigDict, split: str, process_index: int = 0,
-               process_count: int = 1) -> tf.data.Dataset:
+def load_split(
+  data_cfg: ml_collections.ConfigDict, split: str, process_index: int = 0, process_count: int = 1
+) -> tf.data.Dataset:
   """This process's shard of a TFDS split, frames undecoded ('video' tf.string [T]).
 
   Examples keep the TFDS features and gain 'index' (int32 position in the
@@ -248,8 +268,9 @@ def load_split(data_cfg: ml_collections.ConfigDict, split: str, process_index: i
   return _tfds_local_split(data_cfg, split, process_index, process_count).dataset
 
 
-def _tfds_local_split(data_cfg: ml_collections.ConfigDict, split: str, process_index: int,
-                      process_count: int) -> LocalSplit:
+def _tfds_local_split(
+  data_cfg: ml_collections.ConfigDict, split: str, process_index: int, process_count: int
+) -> LocalSplit:
   """Sharding uses `tfds.split_for_jax_process`: each process reads only its
   contiguous part of the split; shards are disjoint and cover it. Records are
   read in a fixed order (shuffle_files=False): shuffling happens in the
@@ -257,11 +278,16 @@ def _tfds_local_split(data_cfg: ml_collections.ConfigDict, split: str, process_i
   """
   _check_process(process_index, process_count)
   builder = tfds.builder(data_cfg.name, data_dir=data_cfg.data_dir)
-  subsplits = [tfds.split_for_jax_process(split, process_index=i, process_count=process_count)
-               for i in range(process_count)]
+  subsplits = [
+    tfds.split_for_jax_process(split, process_index=i, process_count=process_count)
+    for i in range(process_count)
+  ]
   sizes = [builder.info.splits[s].num_examples for s in subsplits]
-  ds = builder.as_dataset(split=subsplits[process_index], shuffle_files=False,
-                          decoders={'video': tfds.decode.SkipDecoding()})
+  ds = builder.as_dataset(
+    split=subsplits[process_index],
+    shuffle_files=False,
+    decoders={'video': tfds.decode.SkipDecoding()},
+  )
   offset = sum(sizes[:process_index])
   return LocalSplit(_with_index(ds, offset), sizes[process_index], sum(sizes), max(sizes))
 
@@ -275,8 +301,9 @@ def _count(ds: tf.data.Dataset) -> int:
   return int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
 
 
-def _source_local_split(source: tf.data.Dataset, process_index: int,
-                        process_count: int) -> LocalSplit:
+def _source_local_split(
+  source: tf.data.Dataset, process_index: int, process_count: int
+) -> LocalSplit:
   """Process p takes examples p, p + P, p + 2P, ... of a finite `source`;
   'index' is the position in `source` unless examples have one. Counting a
   source of unknown cardinality (e.g. a filtered `load_split`) reads it once.
@@ -284,19 +311,26 @@ def _source_local_split(source: tf.data.Dataset, process_index: int,
   _check_process(process_index, process_count)
   total = _count(source)
   ds = _with_index(source.shard(process_count, process_index), process_index, process_count)
-  return LocalSplit(ds, len(range(process_index, total, process_count)), total,
-                    -(-total // process_count))
+  return LocalSplit(
+    ds, len(range(process_index, total, process_count)), total, -(-total // process_count)
+  )
 
 
 def _check_process(process_index: int, process_count: int) -> None:
   if not 0 <= process_index < process_count:
-    raise ValueError(f'pipeline: process_index={process_index} not in [0, '
-                     f'process_count={process_count}).')
+    raise ValueError(
+      f'pipeline: process_index={process_index} not in [0, process_count={process_count}).'
+    )
 
 
-def local_split(data_cfg: ml_collections.ConfigDict, split: str | None, *,
-                source: tf.data.Dataset | None = None, process_index: int = 0,
-                process_count: int = 1) -> LocalSplit:
+def local_split(
+  data_cfg: ml_collections.ConfigDict,
+  split: str | None,
+  *,
+  source: tf.data.Dataset | None = None,
+  process_index: int = 0,
+  process_count: int = 1,
+) -> LocalSplit:
   """This process's shard with its counts: of `source` if given, else of the
   TFDS split `split` of data set `data_cfg.name`."""
   if source is not None:
@@ -306,8 +340,9 @@ def local_split(data_cfg: ml_collections.ConfigDict, split: str | None, *,
 
 def _require(example: Mapping[str, Any], key: str, why: str) -> tf.Tensor:
   if key not in example:
-    raise KeyError(f'pipeline: examples have no {key!r} (needed for {why}); '
-                   f'keys are {sorted(example)}.')
+    raise KeyError(
+      f'pipeline: examples have no {key!r} (needed for {why}); keys are {sorted(example)}.'
+    )
   return example[key]
 
 
@@ -319,9 +354,15 @@ def _root_seed(seed: int, process_index: int) -> tf.Tensor:
   return tf.constant([seed, process_index], tf.int64)
 
 
-def _example_stream(ds: tf.data.Dataset, num_per_epoch: int | None, *, seed: int,
-                    process_index: int, start_position: int,
-                    shuffle_buffer: int) -> tf.data.Dataset:
+def _example_stream(
+  ds: tf.data.Dataset,
+  num_per_epoch: int | None,
+  *,
+  seed: int,
+  process_index: int,
+  start_position: int,
+  shuffle_buffer: int,
+) -> tf.data.Dataset:
   """An endless stream of `(element, seed [2])`, resumable at any position.
 
   Epoch e = `ds` shuffled with a seed derived from (seed, process, e); the
@@ -347,11 +388,12 @@ def _example_stream(ds: tf.data.Dataset, num_per_epoch: int | None, *, seed: int
     epoch_ds = ds
     if shuffle_buffer > 1:
       shuffle_seed = tf.random.stateless_uniform(
-          [], ops.fold_in(shuffle_root, epoch), minval=None, maxval=None, dtype=tf.int64)
-      epoch_ds = epoch_ds.shuffle(shuffle_buffer, seed=shuffle_seed,
-                                  reshuffle_each_iteration=False)
+        [], ops.fold_in(shuffle_root, epoch), minval=None, maxval=None, dtype=tf.int64
+      )
+      epoch_ds = epoch_ds.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
     epoch_ds = epoch_ds.enumerate().skip(
-        tf.where(epoch == start_epoch, tf.constant(skip, tf.int64), tf.constant(0, tf.int64)))
+      tf.where(epoch == start_epoch, tf.constant(skip, tf.int64), tf.constant(0, tf.int64))
+    )
     epoch_seed = ops.fold_in(element_root, epoch)
     return epoch_ds.map(_graph_fn(lambda i, el: (el, ops.fold_in(epoch_seed, i))))
 
@@ -374,23 +416,34 @@ def _parallel(cfg: ml_collections.ConfigDict) -> int:
 # Per-example processing.
 
 
-def _augment(frames: tf.Tensor, seed: tf.Tensor, cfg: ml_collections.ConfigDict,
-             crop_size: int) -> tf.Tensor:
+def _augment(
+  frames: tf.Tensor, seed: tf.Tensor, cfg: ml_collections.ConfigDict, crop_size: int
+) -> tf.Tensor:
   """Training spatial augmentation of `[T, H, W, 3]` float [0, 1], one draw per clip.
 
   Returns normalised float32 `[T, crop_size, crop_size, 3]`.
   """
   crop_seed, flip_seed, color_seed, gray_seed, blur_seed = tf.unstack(ops.split_seed(seed, 5))
-  x = ops.random_resized_crop(frames, crop_seed, crop_size,
-                              (cfg.min_area, cfg.max_area),
-                              (cfg.min_aspect_ratio, cfg.max_aspect_ratio),
-                              cfg.crop_max_attempts)
+  x = ops.random_resized_crop(
+    frames,
+    crop_seed,
+    crop_size,
+    (cfg.min_area, cfg.max_area),
+    (cfg.min_aspect_ratio, cfg.max_aspect_ratio),
+    cfg.crop_max_attempts,
+  )
   x = ops.random_flip(x, flip_seed, cfg.flip_prob)
-  x = ops.color_jitter(x, color_seed, tuple(cfg.color_jitter_strength), cfg.color_jitter_prob,
-                       cfg.color_jitter_random_order)
+  x = ops.color_jitter(
+    x,
+    color_seed,
+    tuple(cfg.color_jitter_strength),
+    cfg.color_jitter_prob,
+    cfg.color_jitter_random_order,
+  )
   x = ops.random_grayscale(x, gray_seed, cfg.grayscale_prob)
-  x = ops.random_gaussian_blur(x, blur_seed, cfg.blur_prob, tuple(cfg.blur_sigma),
-                               cfg.blur_truncate)
+  x = ops.random_gaussian_blur(
+    x, blur_seed, cfg.blur_prob, tuple(cfg.blur_sigma), cfg.blur_truncate
+  )
   return ops.normalize(x, cfg.mean, cfg.std)
 
 
@@ -409,10 +462,13 @@ class _Augmenter:
   def __call__(self, frames: tf.Tensor, seed: tf.Tensor, crop_size: int) -> tf.Tensor:
     if crop_size not in self._fns:
       self._fns[crop_size] = tf.function(
-          lambda x, s: _augment(x, s, self._cfg, crop_size),
-          input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
-                           tf.TensorSpec([2], tf.int64)],
-          autograph=False)
+        lambda x, s: _augment(x, s, self._cfg, crop_size),
+        input_signature=[
+          tf.TensorSpec([None, None, None, 3], tf.float32),
+          tf.TensorSpec([2], tf.int64),
+        ],
+        autograph=False,
+      )
     return self._fns[crop_size](frames, tf.cast(seed, tf.int64))
 
 
@@ -430,8 +486,15 @@ def _group_start(group: views_lib.TemporalGroup, example, num_available, seed, c
     return ops.sample_start(num_available, group.span, seed)
   scores = _require(example, 'motion_scores', f'targeted sampling of {group.key}')
   fps = _require(example, 'fps', f'targeted sampling of {group.key}')
-  return ops.targeted_start(num_available, group.span, scores, fps, float(cfg.targeted_beta),
-                            seed, float(cfg.motion_window_seconds))
+  return ops.targeted_start(
+    num_available,
+    group.span,
+    scores,
+    fps,
+    float(cfg.targeted_beta),
+    seed,
+    float(cfg.motion_window_seconds),
+  )
 
 
 def make_train_example_fn(data_cfg: ml_collections.ConfigDict, plan: views_lib.ViewPlan):
@@ -447,14 +510,17 @@ def make_train_example_fn(data_cfg: ml_collections.ConfigDict, plan: views_lib.V
     for extra in plan.extras:
       produced = dict(extra.fn(example, views_lib.named_seed(seed, 'extra:' + extra.name)))
       if set(produced) != set(extra.keys):
-        raise ValueError(f'pipeline: extra {extra.name!r} returned keys {sorted(produced)}, '
-                         f'declared {sorted(extra.keys)}.')
+        raise ValueError(
+          f'pipeline: extra {extra.name!r} returned keys {sorted(produced)}, '
+          f'declared {sorted(extra.keys)}.'
+        )
       out.update(produced)
 
     indices = {}
     for group in plan.temporal_groups:
       start_seed, jitter_seed = tf.unstack(
-          ops.split_seed(views_lib.named_seed(seed, 'time:' + group.key), 2))
+        ops.split_seed(views_lib.named_seed(seed, 'time:' + group.key), 2)
+      )
       start = _group_start(group, example, n, start_seed, cfg)
       for v in group.views:
         idx = ops.clip_indices(start + v.offset, v.num_frames, v.stride, n, cfg.pad_mode)
@@ -467,7 +533,7 @@ def make_train_example_fn(data_cfg: ml_collections.ConfigDict, plan: views_lib.V
     frames = _decode(video, tf.concat([indices[k] for k in names], 0), cfg.resize_short_side)
     begin = 0
     for v in plan.views:
-      clip = frames[begin:begin + v.num_frames]
+      clip = frames[begin : begin + v.num_frames]
       begin += v.num_frames
       size = v.crop_size or cfg.crop_size
       clip = augment(clip, views_lib.named_seed(seed, 'aug:' + v.augment_key), size)
@@ -483,11 +549,18 @@ def make_train_example_fn(data_cfg: ml_collections.ConfigDict, plan: views_lib.V
 # Public data sets.
 
 
-def make_train_dataset(data_cfg: ml_collections.ConfigDict, views: Sequence[ViewSpec], *,
-                       global_batch_size: int, seed: int, process_index: int = 0,
-                       process_count: int = 1, start_step: int = 0,
-                       source: tf.data.Dataset | None = None,
-                       extras: Sequence[Extra] = ()) -> tf.data.Dataset:
+def make_train_dataset(
+  data_cfg: ml_collections.ConfigDict,
+  views: Sequence[ViewSpec],
+  *,
+  global_batch_size: int,
+  seed: int,
+  process_index: int = 0,
+  process_count: int = 1,
+  start_step: int = 0,
+  source: tf.data.Dataset | None = None,
+  extras: Sequence[Extra] = (),
+) -> tf.data.Dataset:
   """Endless training batches of this process.
 
   Args:
@@ -509,83 +582,119 @@ def make_train_dataset(data_cfg: ml_collections.ConfigDict, views: Sequence[View
   """
   validate_data_config(data_cfg)
   if global_batch_size % process_count:
-    raise ValueError(f'make_train_dataset: global_batch_size={global_batch_size} is not '
-                     f'divisible by process_count={process_count}.')
+    raise ValueError(
+      f'make_train_dataset: global_batch_size={global_batch_size} is not '
+      f'divisible by process_count={process_count}.'
+    )
   if start_step < 0:
     raise ValueError(f'make_train_dataset: start_step={start_step} must be >= 0.')
   local_batch = global_batch_size // process_count
   plan = views_lib.plan_views(views, extras)
-  local = local_split(data_cfg, data_cfg.train_split, source=source,
-                      process_index=process_index, process_count=process_count)
+  local = local_split(
+    data_cfg,
+    data_cfg.train_split,
+    source=source,
+    process_index=process_index,
+    process_count=process_count,
+  )
   if local.num_examples < local_batch:
-    raise ValueError(f'make_train_dataset: {local.num_examples} examples in process '
-                     f'{process_index} cannot fill a local batch of {local_batch}.')
+    raise ValueError(
+      f'make_train_dataset: {local.num_examples} examples in process '
+      f'{process_index} cannot fill a local batch of {local_batch}.'
+    )
   ds = local.dataset
   if data_cfg.cache:
     ds = ds.cache()
-  ds = _example_stream(ds, local.num_examples, seed=seed, process_index=process_index,
-                       start_position=start_step * local_batch,
-                       shuffle_buffer=data_cfg.shuffle_buffer)
-  ds = ds.map(_graph_fn(make_train_example_fn(data_cfg, plan)),
-              num_parallel_calls=_parallel(data_cfg),
-              deterministic=True)
+  ds = _example_stream(
+    ds,
+    local.num_examples,
+    seed=seed,
+    process_index=process_index,
+    start_position=start_step * local_batch,
+    shuffle_buffer=data_cfg.shuffle_buffer,
+  )
+  ds = ds.map(
+    _graph_fn(make_train_example_fn(data_cfg, plan)),
+    num_parallel_calls=_parallel(data_cfg),
+    deterministic=True,
+  )
   ds = ds.batch(local_batch, drop_remainder=True)
   ds = ds.prefetch(data_cfg.prefetch)
   return ds.with_options(_options(data_cfg))
 
 
-def make_eval_example_fn(data_cfg: ml_collections.ConfigDict, *, num_clips: int,
-                         num_frames: int, stride: int, crop: str, shuffle_frames: bool):
+def make_eval_example_fn(
+  data_cfg: ml_collections.ConfigDict,
+  *,
+  num_clips: int,
+  num_frames: int,
+  stride: int,
+  crop: str,
+  shuffle_frames: bool,
+):
   """`fn(example) -> row` with N = num_clips x crops clips (clip-major order)."""
   cfg = data_cfg
   size = cfg.crop_size
   num_crops = EVAL_CROPS[crop]
   resize = cfg.eval_resize_short_side or cfg.resize_short_side
-  shuffle_root = views_lib.named_seed(tf.constant([cfg.eval_shuffle_seed, 0], tf.int64),
-                                      'eval_shuffle')
+  shuffle_root = views_lib.named_seed(
+    tf.constant([cfg.eval_shuffle_seed, 0], tf.int64), 'eval_shuffle'
+  )
 
   def fn(example):
     video = _require(example, 'video', 'decoding')
     n = tf.shape(video)[0]
     idx = ops.eval_clip_indices(n, num_clips, num_frames, stride, cfg.pad_mode)
-    frames = _decode(video, tf.reshape(idx, [-1]), resize)      # [N*T, H, W, 3]
+    frames = _decode(video, tf.reshape(idx, [-1]), resize)  # [N*T, H, W, 3]
     if not resize:
       frames = ops.ensure_min_size(frames, size)
     if crop == 'center':
       clips = tf.reshape(ops.center_crop(frames, size), [num_clips, num_frames, size, size, 3])
     else:
-      crops = tf.reshape(ops.three_crop(frames, size),
-                         [3, num_clips, num_frames, size, size, 3])
-      clips = tf.reshape(tf.transpose(crops, [1, 0, 2, 3, 4, 5]),
-                         [num_clips * 3, num_frames, size, size, 3])
+      crops = tf.reshape(ops.three_crop(frames, size), [3, num_clips, num_frames, size, size, 3])
+      clips = tf.reshape(
+        tf.transpose(crops, [1, 0, 2, 3, 4, 5]), [num_clips * 3, num_frames, size, size, 3]
+      )
     if shuffle_frames:
       # One fixed permutation per temporal clip, shared by its spatial crops,
       # seeded by (eval_shuffle_seed, video index, clip): the same on every run.
       video_seed = ops.fold_in(shuffle_root, example['index'])
-      perms = tf.stack([ops.non_identity_permutation(num_frames, ops.fold_in(video_seed, c))
-                        for c in range(num_clips)])
-      perms = tf.repeat(perms, num_crops, axis=0)               # [N, T]
+      perms = tf.stack(
+        [
+          ops.non_identity_permutation(num_frames, ops.fold_in(video_seed, c))
+          for c in range(num_clips)
+        ]
+      )
+      perms = tf.repeat(perms, num_crops, axis=0)  # [N, T]
       clips = tf.gather(clips, perms, axis=1, batch_dims=1)
     clips = ops.normalize(clips, cfg.mean, cfg.std)
     video_id = example.get('video_id')
     if video_id is None:
       video_id = tf.strings.as_string(example['index'])
     return {
-        'clips': tf.ensure_shape(clips, [num_clips * num_crops, num_frames, size, size, 3]),
-        'label': tf.cast(_require(example, 'label', 'the label'), tf.int32),
-        'video_id': tf.ensure_shape(tf.cast(video_id, tf.string), []),
-        'valid': tf.constant(True),
+      'clips': tf.ensure_shape(clips, [num_clips * num_crops, num_frames, size, size, 3]),
+      'label': tf.cast(_require(example, 'label', 'the label'), tf.int32),
+      'video_id': tf.ensure_shape(tf.cast(video_id, tf.string), []),
+      'valid': tf.constant(True),
     }
 
   return fn
 
 
-def make_eval_dataset(data_cfg: ml_collections.ConfigDict, split: str | None = None, *,
-                      batch_size: int, num_clips: int | None = None,
-                      num_frames: int | None = None, stride: int | None = None,
-                      crop: str | None = None, shuffle_frames: bool = False,
-                      source: tf.data.Dataset | None = None, process_index: int = 0,
-                      process_count: int = 1) -> tf.data.Dataset:
+def make_eval_dataset(
+  data_cfg: ml_collections.ConfigDict,
+  split: str | None = None,
+  *,
+  batch_size: int,
+  num_clips: int | None = None,
+  num_frames: int | None = None,
+  stride: int | None = None,
+  crop: str | None = None,
+  shuffle_frames: bool = False,
+  source: tf.data.Dataset | None = None,
+  process_index: int = 0,
+  process_count: int = 1,
+) -> tf.data.Dataset:
   """One deterministic pass over this process's shard of an evaluation split.
 
   Args:
@@ -618,35 +727,55 @@ def make_eval_dataset(data_cfg: ml_collections.ConfigDict, split: str | None = N
   if crop not in EVAL_CROPS:
     raise ValueError(f'make_eval_dataset: crop={crop!r} not in {tuple(EVAL_CROPS)}.')
   if batch_size < 1 or num_clips < 1 or num_frames < 1 or stride < 1:
-    raise ValueError(f'make_eval_dataset: batch_size={batch_size}, num_clips={num_clips}, '
-                     f'num_frames={num_frames}, stride={stride} must all be >= 1.')
+    raise ValueError(
+      f'make_eval_dataset: batch_size={batch_size}, num_clips={num_clips}, '
+      f'num_frames={num_frames}, stride={stride} must all be >= 1.'
+    )
   if shuffle_frames and num_frames < 2:
     raise ValueError('make_eval_dataset: shuffle_frames needs num_frames >= 2.')
-  local = local_split(data_cfg, split or data_cfg.eval_split, source=source,
-                      process_index=process_index, process_count=process_count)
-  fn = make_eval_example_fn(data_cfg, num_clips=num_clips, num_frames=num_frames,
-                            stride=stride, crop=crop, shuffle_frames=shuffle_frames)
-  ds = local.dataset.map(_graph_fn(fn), num_parallel_calls=_parallel(data_cfg),
-                         deterministic=True)
+  local = local_split(
+    data_cfg,
+    split or data_cfg.eval_split,
+    source=source,
+    process_index=process_index,
+    process_count=process_count,
+  )
+  fn = make_eval_example_fn(
+    data_cfg,
+    num_clips=num_clips,
+    num_frames=num_frames,
+    stride=stride,
+    crop=crop,
+    shuffle_frames=shuffle_frames,
+  )
+  ds = local.dataset.map(_graph_fn(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True)
   num_batches = -(-local.max_examples // batch_size)
   num_pad = num_batches * batch_size - local.num_examples
   if num_pad:
     pad = {
-        'clips': tf.zeros(ds.element_spec['clips'].shape, tf.float32),
-        'label': tf.constant(PAD_LABEL, tf.int32),
-        'video_id': tf.constant('', tf.string),
-        'valid': tf.constant(False),
+      'clips': tf.zeros(ds.element_spec['clips'].shape, tf.float32),
+      'label': tf.constant(PAD_LABEL, tf.int32),
+      'video_id': tf.constant('', tf.string),
+      'valid': tf.constant(False),
     }
     ds = ds.concatenate(tf.data.Dataset.from_tensors(pad).repeat(num_pad))
   ds = ds.batch(batch_size, drop_remainder=True).prefetch(data_cfg.prefetch)
   return ds.with_options(_options(data_cfg))
 
 
-def make_frame_dataset(data_cfg: ml_collections.ConfigDict, *, global_batch_size: int,
-                       seed: int, frame_step: int | None = None, split: str | None = None,
-                       crop_size: int | None = None, process_index: int = 0,
-                       process_count: int = 1, start_step: int = 0,
-                       source: tf.data.Dataset | None = None) -> tf.data.Dataset:
+def make_frame_dataset(
+  data_cfg: ml_collections.ConfigDict,
+  *,
+  global_batch_size: int,
+  seed: int,
+  frame_step: int | None = None,
+  split: str | None = None,
+  crop_size: int | None = None,
+  process_index: int = 0,
+  process_count: int = 1,
+  start_step: int = 0,
+  source: tf.data.Dataset | None = None,
+) -> tf.data.Dataset:
   """Endless batches of single frames with two augmentations (image MoCo).
 
   Every `frame_step`-th frame (0, k, 2k, ...) of every video of the split is
@@ -667,34 +796,51 @@ def make_frame_dataset(data_cfg: ml_collections.ConfigDict, *, global_batch_size
   if k < 1:
     raise ValueError(f'make_frame_dataset: frame_step={k} must be >= 1.')
   if global_batch_size % process_count:
-    raise ValueError(f'make_frame_dataset: global_batch_size={global_batch_size} is not '
-                     f'divisible by process_count={process_count}.')
+    raise ValueError(
+      f'make_frame_dataset: global_batch_size={global_batch_size} is not '
+      f'divisible by process_count={process_count}.'
+    )
   local_batch = global_batch_size // process_count
-  local = local_split(data_cfg, split or data_cfg.train_split, source=source,
-                      process_index=process_index, process_count=process_count)
+  local = local_split(
+    data_cfg,
+    split or data_cfg.train_split,
+    source=source,
+    process_index=process_index,
+    process_count=process_count,
+  )
 
   def video_frames(example):
     video = _require(example, 'video', 'decoding')
     frame_index = tf.range(0, tf.shape(video)[0], k, dtype=tf.int32)
     count = tf.shape(frame_index)[0]
-    return tf.data.Dataset.from_tensor_slices({
+    return tf.data.Dataset.from_tensor_slices(
+      {
         'frame': tf.gather(video, frame_index),
         'frame_index': frame_index,
         'label': tf.fill([count], tf.cast(_require(example, 'label', 'the label'), tf.int32)),
         'index': tf.fill([count], example['index']),
-    })
+      }
+    )
 
   frames = local.dataset.flat_map(_graph_fn(video_frames))
   if data_cfg.cache:
     frames = frames.cache()
   num_per_epoch = None
   if start_step > 0:
-    num_per_epoch = int(local.dataset.reduce(
+    num_per_epoch = int(
+      local.dataset.reduce(
         tf.constant(0, tf.int64),
-        lambda c, ex: c + tf.cast((tf.shape(ex['video'])[0] + k - 1) // k, tf.int64)))
-  ds = _example_stream(frames, num_per_epoch, seed=seed, process_index=process_index,
-                       start_position=start_step * local_batch,
-                       shuffle_buffer=data_cfg.frame_shuffle_buffer)
+        lambda c, ex: c + tf.cast((tf.shape(ex['video'])[0] + k - 1) // k, tf.int64),
+      )
+    )
+  ds = _example_stream(
+    frames,
+    num_per_epoch,
+    seed=seed,
+    process_index=process_index,
+    start_position=start_step * local_batch,
+    shuffle_buffer=data_cfg.frame_shuffle_buffer,
+  )
   cfg = data_cfg
   augment = _Augmenter(cfg)
 
@@ -702,11 +848,13 @@ def make_frame_dataset(data_cfg: ml_collections.ConfigDict, *, global_batch_size
     frame = ops.to_float(tf.io.decode_jpeg(element['frame'], channels=3))[None]
     if cfg.resize_short_side:
       frame = ops.resize_smallest(frame, cfg.resize_short_side)
-    out = {key: tf.ensure_shape(
-        augment(frame, views_lib.named_seed(elem_seed, 'aug:' + key), size)[0],
-        [size, size, 3]) for key in ('query', 'key')}
-    out.update(label=element['label'], index=element['index'],
-               frame_index=element['frame_index'])
+    out = {
+      key: tf.ensure_shape(
+        augment(frame, views_lib.named_seed(elem_seed, 'aug:' + key), size)[0], [size, size, 3]
+      )
+      for key in ('query', 'key')
+    }
+    out.update(label=element['label'], index=element['index'], frame_index=element['frame_index'])
     return out
 
   ds = ds.map(_graph_fn(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True)
@@ -749,7 +897,7 @@ class TimedIterator:
 
   def __next__(self) -> Any:
     t0 = self._clock()
-    batch = next(self._iterator)   # StopIteration passes through
+    batch = next(self._iterator)  # StopIteration passes through
     self.last_wait = self._clock() - t0
     self.total_wait += self.last_wait
     self._window_wait += self.last_wait

@@ -4,7 +4,7 @@ TensorFlow is only the input pipeline here. Left alone it grabs all GPU memory
 at import time and competes with JAX for the accelerator, so GPUs must be
 hidden from TF before any TF op runs. Use::
 
-    from jaxvssl.data.tf_setup import import_tensorflow
+    from jaxvssl.tf_setup import import_tensorflow
     tf = import_tensorflow()
 
 instead of ``import tensorflow as tf`` in every module that needs TF (TFDS
@@ -24,18 +24,20 @@ def import_tensorflow() -> ModuleType:
   """Imports TensorFlow, hides its GPUs (once per process) and returns it."""
   global _configured
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   with _lock:
     if not _configured:
       try:
-        tf.config.set_visible_devices([], "GPU")
+        tf.config.set_visible_devices([], 'GPU')
       except RuntimeError as e:
         # Raised when TF already initialised its devices (someone imported and
         # used TF before us). Hiding is then impossible; say so loudly only if
         # TF actually holds a GPU.
-        if tf.config.get_visible_devices("GPU"):
+        if tf.config.get_visible_devices('GPU'):
           raise RuntimeError(
-              "jaxvssl.data.tf_setup: TensorFlow was initialised with a visible "
-              "GPU before import_tensorflow() could hide it; call "
-              "import_tensorflow() before any other TensorFlow use.") from e
+            'jaxvssl.tf_setup: TensorFlow was initialised with a visible '
+            'GPU before import_tensorflow() could hide it; call '
+            'import_tensorflow() before any other TensorFlow use.'
+          ) from e
       _configured = True
   return tf

@@ -26,18 +26,30 @@ import os
 import posixpath
 from collections.abc import Iterator, Sequence
 
-from jaxvssl.data.decode import BadVideo, VideoTask
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.datasets.decode import BadVideo, VideoTask
+from jaxvssl.tf_setup import import_tensorflow
 
-VIDEO_EXTENSIONS = ('.avi', '.mp4', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
-                    '.mpeg', '.flv', '.3gp', '.ogv', '.wmv')
+VIDEO_EXTENSIONS = (
+  '.avi',
+  '.mp4',
+  '.mkv',
+  '.webm',
+  '.mov',
+  '.m4v',
+  '.mpg',
+  '.mpeg',
+  '.flv',
+  '.3gp',
+  '.ogv',
+  '.wmv',
+)
 
 # Split list file names of the folder layout -> TFDS split name.
 FOLDER_SPLIT_FILES = {
-    'train.txt': 'train',
-    'val.txt': 'validation',
-    'validation.txt': 'validation',
-    'test.txt': 'test',
+  'train.txt': 'train',
+  'val.txt': 'validation',
+  'validation.txt': 'validation',
+  'test.txt': 'test',
 }
 
 
@@ -162,8 +174,7 @@ class VideoIndex:
         self.by_stem[stem].append(path)
         self.num_videos += ext.lower() in VIDEO_EXTENSIONS
     if not self.num_videos:
-      raise ValueError(
-          f'no video files ({", ".join(VIDEO_EXTENSIONS)}) under {root}')
+      raise ValueError(f'no video files ({", ".join(VIDEO_EXTENSIONS)}) under {root}')
 
   def find(self, relpath: str) -> str | None:
     """The file at ``relpath`` (any case), else the only file of that name."""
@@ -186,7 +197,7 @@ class VideoIndex:
 
 def _relative(path: str, root: str) -> str:
   if is_remote(root):
-    rel = str(path)[len(root):]
+    rel = str(path)[len(root) :]
     return rel.strip('/')
   rel = os.path.relpath(path, root)
   return '' if rel == '.' else rel.replace(os.sep, '/')
@@ -206,8 +217,7 @@ def list_folder(videos_dir: str, annotations_dir: str | None = None) -> SourceLi
       outside the class folders.
   """
   index = VideoIndex(videos_dir)
-  class_names = [name for name in list_dir(videos_dir)
-                 if is_dir(join(videos_dir, name))]
+  class_names = [name for name in list_dir(videos_dir) if is_dir(join(videos_dir, name))]
   if not class_names:
     raise ValueError(f'no class sub-folders in {videos_dir}')
   label_of = {name.lower(): i for i, name in enumerate(class_names)}
@@ -217,21 +227,24 @@ def list_folder(videos_dir: str, annotations_dir: str | None = None) -> SourceLi
     cls = rel.replace('\\', '/').strip('/').split('/')[0].lower()
     if cls not in label_of:
       raise ValueError(
-          f'{rel!r} is not inside a class folder of {videos_dir} '
-          f'(classes: {class_names})')
+        f'{rel!r} is not inside a class folder of {videos_dir} (classes: {class_names})'
+      )
     if path is None:
       return None
-    return VideoTask(path=path, video_id=video_id_from_relpath(rel),
-                     label=label_of[cls])
+    return VideoTask(path=path, video_id=video_id_from_relpath(rel), label=label_of[cls])
 
   if annotations_dir is None:
     tasks = []
     for rel, path in sorted(index.by_relpath.items()):
       if '/' in rel and posixpath.splitext(rel)[1] in VIDEO_EXTENSIONS:
         # Keys are lower-case; the id keeps the file system's case.
-        tasks.append(VideoTask(
-            path=path, video_id=video_id_from_relpath(_relative(path, videos_dir)),
-            label=label_of[rel.split('/')[0]]))
+        tasks.append(
+          VideoTask(
+            path=path,
+            video_id=video_id_from_relpath(_relative(path, videos_dir)),
+            label=label_of[rel.split('/')[0]],
+          )
+        )
     return SourceListing(class_names=class_names, tasks={'train': tasks})
 
   if not is_dir(annotations_dir):
@@ -239,14 +252,13 @@ def list_folder(videos_dir: str, annotations_dir: str | None = None) -> SourceLi
   present = [f for f in FOLDER_SPLIT_FILES if exists(join(annotations_dir, f))]
   if not present:
     raise FileNotFoundError(
-        f'no split list file in {annotations_dir}: expected one of '
-        f'{sorted(FOLDER_SPLIT_FILES)}')
+      f'no split list file in {annotations_dir}: expected one of {sorted(FOLDER_SPLIT_FILES)}'
+    )
   listing = SourceListing(class_names=class_names, tasks={}, missing={})
   for filename in present:
     split = FOLDER_SPLIT_FILES[filename]
     if split in listing.tasks:
-      raise ValueError(f'two split files for split {split!r} in '
-                       f'{annotations_dir}')
+      raise ValueError(f'two split files for split {split!r} in {annotations_dir}')
     tasks, missing = [], []
     for line in read_text(join(annotations_dir, filename)).splitlines():
       if not line.strip():
@@ -254,10 +266,14 @@ def list_folder(videos_dir: str, annotations_dir: str | None = None) -> SourceLi
       rel = line.split()[0]
       task = task_for(rel)
       if task is None:
-        missing.append(BadVideo(path=join(videos_dir, rel),
-                                video_id=video_id_from_relpath(rel),
-                                reason='missing', detail='listed in '
-                                f'{join(annotations_dir, filename)}'))
+        missing.append(
+          BadVideo(
+            path=join(videos_dir, rel),
+            video_id=video_id_from_relpath(rel),
+            reason='missing',
+            detail=f'listed in {join(annotations_dir, filename)}',
+          )
+        )
       else:
         tasks.append(task)
     listing.tasks[split], listing.missing[split] = tasks, missing

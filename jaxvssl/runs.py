@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from jaxvssl import checkpointing, config as config_lib, parallel
 from jaxvssl import methods as methods_lib
@@ -23,13 +20,21 @@ from jaxvssl.evaluation import features as features_lib
 EmbedFn = features_lib.EmbedFn
 
 
-def embed_fn_from_state(config: ml_collections.ConfigDict, method: methods_lib.Method,
-                        params: Any, state: Any, feature: str | None = None) -> EmbedFn:
+def embed_fn_from_state(
+  config: ml_collections.ConfigDict,
+  method: methods_lib.Method,
+  params: Any,
+  state: Any,
+  feature: str | None = None,
+) -> EmbedFn:
   """The embedding of the method's downstream backbone, in chunks of one evaluation batch."""
   e = config.evaluation
   return features_lib.make_backbone_embed_fn(
-      method.backbone(), method.backbone_variables(params, state),
-      batch_size=e.batch_size * e.num_clips, feature=feature or e.feature)
+    method.backbone(),
+    method.backbone_variables(params, state),
+    batch_size=e.batch_size * e.num_clips,
+    feature=feature or e.feature,
+  )
 
 
 def random_init_embed_fn(config: ml_collections.ConfigDict, seed: int | None = None) -> EmbedFn:
@@ -40,19 +45,24 @@ def random_init_embed_fn(config: ml_collections.ConfigDict, seed: int | None = N
   return embed_fn_from_state(config, method, params, state)
 
 
-def load_run(workdir: str, step: int | None = None
-             ) -> tuple[ml_collections.ConfigDict, methods_lib.Method, Any, Any, int]:
+def load_run(
+  workdir: str, step: int | None = None
+) -> tuple[ml_collections.ConfigDict, methods_lib.Method, Any, Any, int]:
   """Restores (config, method, params, state, step) of a pretraining run in `workdir`."""
   config_path = os.path.join(workdir, 'config.json')
   if not os.path.exists(config_path):
-    raise FileNotFoundError(f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?')
+    raise FileNotFoundError(
+      f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?'
+    )
   config = config_lib.config_from_json(config_path)
   from jaxvssl import train  # pylint: disable=g-import-not-at-top
   from jaxvssl import optim  # pylint: disable=g-import-not-at-top
+
   mesh = parallel.make_mesh(jax.devices()[:1])
   method = methods_lib.build(config, 1)
-  manager = checkpointing.make_manager(workdir, config.keep_checkpoints,
-                                       config.checkpoint_every_steps, async_save=False)
+  manager = checkpointing.make_manager(
+    workdir, config.keep_checkpoints, config.checkpoint_every_steps, async_save=False
+  )
   step = manager.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {os.path.join(workdir, "checkpoints")}')
@@ -63,7 +73,8 @@ def load_run(workdir: str, step: int | None = None
   return config, method, ts.params, ts.state, step
 
 
-def embed_fn_from_run(workdir: str, step: int | None = None, feature: str | None = None
-                      ) -> tuple[ml_collections.ConfigDict, EmbedFn, int]:
+def embed_fn_from_run(
+  workdir: str, step: int | None = None, feature: str | None = None
+) -> tuple[ml_collections.ConfigDict, EmbedFn, int]:
   config, method, params, state, step = load_run(workdir, step)
   return config, embed_fn_from_state(config, method, params, state, feature), step

@@ -15,7 +15,7 @@ A video becomes:
   ``tfds.features.Video(encoding_format='jpeg')``, which stores encoded bytes
   as they are;
 * the frame rate of the STORED frames and one motion score per 1-second window
-  (``jaxvssl.data.motion.window_motion_scores`` on the resized frames, SCVRL
+  (``jaxvssl.datasets.motion.window_motion_scores`` on the resized frames, SCVRL
   targeted sampling).
 
 Anything wrong with a file raises ``BadVideoError`` with a short machine-readable
@@ -38,19 +38,18 @@ import av
 import cv2
 import numpy as np
 
-from jaxvssl.data import motion
+from jaxvssl.datasets import motion
 
 # Machine-readable reasons of the bad-video report, with what they mean.
 REASONS = {
-    'missing': 'the file listed by the annotations does not exist',
-    'empty_file': 'the file has zero bytes',
-    'unreadable': 'the container cannot be opened or has no video stream',
-    'decode_error': 'decoding failed part-way (corrupt packets)',
-    'truncated': 'fewer frames decoded than the container header announces',
-    'zero_frames': 'the video stream holds no decodable frame',
-    'too_short': 'fewer frames than min_frames after fps subsampling',
-    'unknown_fps': 'the frame rate can be read neither from the stream nor '
-                   'from its duration',
+  'missing': 'the file listed by the annotations does not exist',
+  'empty_file': 'the file has zero bytes',
+  'unreadable': 'the container cannot be opened or has no video stream',
+  'decode_error': 'decoding failed part-way (corrupt packets)',
+  'truncated': 'fewer frames decoded than the container header announces',
+  'zero_frames': 'the video stream holds no decodable frame',
+  'too_short': 'fewer frames than min_frames after fps subsampling',
+  'unknown_fps': 'the frame rate can be read neither from the stream nor from its duration',
 }
 
 
@@ -59,8 +58,9 @@ class BadVideoError(Exception):
 
   def __init__(self, reason: str, detail: str):
     if reason not in REASONS:
-      raise ValueError(f'BadVideoError: unknown reason {reason!r}; '
-                       f'expected one of {sorted(REASONS)}')
+      raise ValueError(
+        f'BadVideoError: unknown reason {reason!r}; expected one of {sorted(REASONS)}'
+      )
     super().__init__(f'{reason}: {detail}')
     self.reason = reason
     self.detail = detail
@@ -100,29 +100,24 @@ class DecodeOptions:
   def __post_init__(self):
     if self.short_side <= 0 or self.short_side % 2:
       raise ValueError(
-          f'DecodeOptions.short_side must be a positive even number, got '
-          f'{self.short_side}')
+        f'DecodeOptions.short_side must be a positive even number, got {self.short_side}'
+      )
     if self.target_fps is not None and self.target_fps < 0:
-      raise ValueError(
-          f'DecodeOptions.target_fps must be None, 0 or > 0, got '
-          f'{self.target_fps}')
+      raise ValueError(f'DecodeOptions.target_fps must be None, 0 or > 0, got {self.target_fps}')
     if not 1 <= self.jpeg_quality <= 100:
-      raise ValueError(
-          f'DecodeOptions.jpeg_quality must be in [1, 100], got '
-          f'{self.jpeg_quality}')
+      raise ValueError(f'DecodeOptions.jpeg_quality must be in [1, 100], got {self.jpeg_quality}')
     if self.min_frames < 1:
-      raise ValueError(
-          f'DecodeOptions.min_frames must be >= 1, got {self.min_frames}')
+      raise ValueError(f'DecodeOptions.min_frames must be >= 1, got {self.min_frames}')
     if not 0 <= self.truncation_tolerance < 1:
       raise ValueError(
-          'DecodeOptions.truncation_tolerance must be in [0, 1), got '
-          f'{self.truncation_tolerance}')
+        f'DecodeOptions.truncation_tolerance must be in [0, 1), got {self.truncation_tolerance}'
+      )
     if self.motion_window_seconds <= 0:
-      raise ValueError('DecodeOptions.motion_window_seconds must be > 0, got '
-                       f'{self.motion_window_seconds}')
-    if self.motion_top_k is not None and self.motion_top_k < 1:
       raise ValueError(
-          f'DecodeOptions.motion_top_k must be >= 1, got {self.motion_top_k}')
+        f'DecodeOptions.motion_window_seconds must be > 0, got {self.motion_window_seconds}'
+      )
+    if self.motion_top_k is not None and self.motion_top_k < 1:
+      raise ValueError(f'DecodeOptions.motion_top_k must be >= 1, got {self.motion_top_k}')
 
   def to_json(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -147,8 +142,7 @@ class VideoTask:
 
   @classmethod
   def from_json(cls, value: dict[str, Any]) -> 'VideoTask':
-    return cls(path=str(value['path']), video_id=str(value['video_id']),
-               label=int(value['label']))
+    return cls(path=str(value['path']), video_id=str(value['video_id']), label=int(value['label']))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,8 +187,7 @@ def _output_slot(index: int | np.ndarray, ratio: float) -> int | np.ndarray:
   return np.floor(np.asarray(index) * ratio + 1e-9).astype(np.int64)
 
 
-def subsample_indices(num_frames: int, source_fps: float,
-                      target_fps: float | None) -> np.ndarray:
+def subsample_indices(num_frames: int, source_fps: float, target_fps: float | None) -> np.ndarray:
   """Indices of the frames kept when resampling ``source_fps`` to ``target_fps``.
 
   Frame i is kept when it is the first frame of output slot
@@ -206,8 +199,7 @@ def subsample_indices(num_frames: int, source_fps: float,
   Returns:
     int64 [num_kept] increasing indices in [0, num_frames).
   """
-  slots = _output_slot(np.arange(num_frames),
-                       _keep_ratio(source_fps, target_fps))
+  slots = _output_slot(np.arange(num_frames), _keep_ratio(source_fps, target_fps))
   first_of_slot = np.concatenate([[True], slots[1:] != slots[:-1]])[:num_frames]
   return np.arange(num_frames)[first_of_slot]
 
@@ -226,12 +218,14 @@ def _open_container(path: str) -> av.container.InputContainer:
   # Remote sources only happen in distributed (Beam) builds; the workers have
   # TensorFlow for the writer anyway. Imported here so local workers stay light.
   from etils import epath  # pylint: disable=g-import-not-at-top
+
   return av.open(io.BytesIO(epath.Path(path).read_bytes()), mode='r')
 
 
 def _check_exists(path: str) -> None:
   if '://' in path:
     from etils import epath  # pylint: disable=g-import-not-at-top
+
     if not epath.Path(path).exists():
       raise BadVideoError('missing', f'no such file: {path}')
     return
@@ -253,8 +247,7 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> float:
   return 0.0
 
 
-def _display_size(stream: av.video.stream.VideoStream, width: int,
-                  height: int) -> tuple[int, int]:
+def _display_size(stream: av.video.stream.VideoStream, width: int, height: int) -> tuple[int, int]:
   """Frame size as displayed: non-square pixels (SAR != 1) stretch the width."""
   sar = _as_float(getattr(stream, 'sample_aspect_ratio', None))
   if sar and abs(sar - 1.0) > 1e-3:
@@ -304,29 +297,29 @@ def decode_frames(path: str, options: DecodeOptions) -> tuple[np.ndarray, float]
           continue
         next_slot = slot + 1
         if size is None:
-          size = output_size(*_display_size(stream, frame.width, frame.height),
-                             options.short_side)
+          size = output_size(*_display_size(stream, frame.width, frame.height), options.short_side)
         # One swscale pass converts to RGB and resizes (area filter: no
         # aliasing when shrinking, the common case).
-        frames.append(frame.to_ndarray(
-            format='rgb24', width=size[0], height=size[1],
-            interpolation='AREA'))
+        frames.append(
+          frame.to_ndarray(format='rgb24', width=size[0], height=size[1], interpolation='AREA')
+        )
     except (av.FFmpegError, OSError, ValueError, RuntimeError) as e:
-      raise BadVideoError(
-          'decode_error', f'{path}: after {num_decoded} frames: {e}') from e
+      raise BadVideoError('decode_error', f'{path}: after {num_decoded} frames: {e}') from e
   if not frames:
     raise BadVideoError('zero_frames', path)
   missing = expected - num_decoded
   if expected and missing > max(2, options.truncation_tolerance * expected):
     raise BadVideoError(
-        'truncated',
-        f'{path}: decoded {num_decoded} of {expected} frames in the header')
+      'truncated', f'{path}: decoded {num_decoded} of {expected} frames in the header'
+    )
   fps = source_fps * ratio
   if len(frames) < options.min_frames:
     raise BadVideoError(
-        'too_short', f'{path}: {len(frames)} frames < min_frames '
-        f'{options.min_frames} (source {num_decoded} frames at '
-        f'{source_fps:.3f} fps)')
+      'too_short',
+      f'{path}: {len(frames)} frames < min_frames '
+      f'{options.min_frames} (source {num_decoded} frames at '
+      f'{source_fps:.3f} fps)',
+    )
   return np.stack(frames), fps
 
 
@@ -336,8 +329,7 @@ def encode_jpeg_frames(frames: np.ndarray, quality: int) -> list[bytes]:
   encoded = []
   for frame in frames:
     # OpenCV writes BGR; the stored JPEGs must decode to RGB.
-    ok, buf = cv2.imencode('.jpg', np.ascontiguousarray(frame[..., ::-1]),
-                           params)
+    ok, buf = cv2.imencode('.jpg', np.ascontiguousarray(frame[..., ::-1]), params)
     if not ok:
       raise RuntimeError(f'cv2.imencode failed on a frame of shape {frame.shape}')
     encoded.append(buf.tobytes())
@@ -356,19 +348,19 @@ def make_example(task: VideoTask, options: DecodeOptions) -> dict[str, Any]:
   if top_k is None:
     top_k = motion.scaled_top_k(frames.shape[1], frames.shape[2])
   scores = motion.window_motion_scores(
-      frames, fps, window_seconds=options.motion_window_seconds, top_k=top_k)
+    frames, fps, window_seconds=options.motion_window_seconds, top_k=top_k
+  )
   return {
-      'video': encode_jpeg_frames(frames, options.jpeg_quality),
-      'label': int(task.label),
-      'video_id': task.video_id,
-      'num_frames': int(frames.shape[0]),
-      'fps': float(fps),
-      'motion_scores': np.asarray(scores, np.float32),
+    'video': encode_jpeg_frames(frames, options.jpeg_quality),
+    'label': int(task.label),
+    'video_id': task.video_id,
+    'num_frames': int(frames.shape[0]),
+    'fps': float(fps),
+    'motion_scores': np.asarray(scores, np.float32),
   }
 
 
-def process(task: VideoTask,
-            options: DecodeOptions) -> tuple[VideoTask, dict[str, Any] | BadVideo]:
+def process(task: VideoTask, options: DecodeOptions) -> tuple[VideoTask, dict[str, Any] | BadVideo]:
   """``make_example`` that returns a BadVideo instead of raising on bad input.
 
   Errors other than BadVideoError (bugs, out of memory) still raise: they must
@@ -377,8 +369,7 @@ def process(task: VideoTask,
   try:
     return task, make_example(task, options)
   except BadVideoError as e:
-    return task, BadVideo(path=task.path, video_id=task.video_id,
-                          reason=e.reason, detail=e.detail)
+    return task, BadVideo(path=task.path, video_id=task.video_id, reason=e.reason, detail=e.detail)
 
 
 def init_worker() -> None:
@@ -416,12 +407,12 @@ class VideoProcessor:
 
   def __init__(self, options: DecodeOptions, num_workers: int | None = None):
     self.options = options
-    self.num_workers = default_num_workers() if num_workers is None else int(
-        num_workers)
+    self.num_workers = default_num_workers() if num_workers is None else int(num_workers)
     self._pool = None
 
   def __enter__(self) -> 'VideoProcessor':
-    from jaxvssl.data import workers  # pylint: disable=g-import-not-at-top
+    from jaxvssl.datasets import workers  # pylint: disable=g-import-not-at-top
+
     self._pool = workers.spawn_pool(self.num_workers, initializer=init_worker)
     return self
 
@@ -434,8 +425,7 @@ class VideoProcessor:
       self._pool.join()
       self._pool = None
 
-  def imap(self, tasks: list[VideoTask]) -> Iterator[
-      tuple[VideoTask, dict[str, Any] | BadVideo]]:
+  def imap(self, tasks: list[VideoTask]) -> Iterator[tuple[VideoTask, dict[str, Any] | BadVideo]]:
     """Yields ``(task, example or BadVideo)`` for every task, in order."""
     if self._pool is None:
       for task in tasks:
@@ -443,5 +433,4 @@ class VideoProcessor:
       return
     # imap keeps the task order (deterministic output); chunksize 1 because a
     # single long video must not hold back a whole chunk of short ones.
-    yield from self._pool.imap(
-        functools.partial(process, options=self.options), tasks, chunksize=1)
+    yield from self._pool.imap(functools.partial(process, options=self.options), tasks, chunksize=1)

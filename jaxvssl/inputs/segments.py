@@ -43,6 +43,7 @@ class SegmentSample:
   rates: int32 [n] sampling rate of each input segment.
   lengths: int32 [n] number of frames of each input segment.
   """
+
   indices: np.ndarray
   order_class: int
   permutation: np.ndarray
@@ -56,7 +57,7 @@ def permutation_to_class(perm) -> int:
   n = len(perm)
   rank = 0
   for i, p in enumerate(perm):
-    smaller_after = sum(1 for q in perm[i + 1:] if q < p)
+    smaller_after = sum(1 for q in perm[i + 1 :] if q < p)
     rank += smaller_after * math.factorial(n - 1 - i)
   return rank
 
@@ -74,25 +75,36 @@ def class_to_permutation(order_class: int, n: int) -> np.ndarray:
   return np.asarray(out, np.int32)
 
 
-def _check_config(clip_length: int, num_segments: int, rate_range: Tuple[int, int],
-                  min_segment_length: int):
+def _check_config(
+  clip_length: int, num_segments: int, rate_range: Tuple[int, int], min_segment_length: int
+):
   rate_min, rate_max = rate_range
   if not 1 <= rate_min <= rate_max:
     raise ValueError(f'segments: rate_range={rate_range} must satisfy 1 <= min <= max')
   if num_segments < 1 or num_segments * min_segment_length > clip_length:
-    raise ValueError(f'segments: num_segments={num_segments} segments of >= {min_segment_length} '
-                     f'frames do not fit clip_length={clip_length}')
+    raise ValueError(
+      f'segments: num_segments={num_segments} segments of >= {min_segment_length} '
+      f'frames do not fit clip_length={clip_length}'
+    )
 
 
 def _fit_error(video_length: int, clip_length: int, rate_min: int) -> ValueError:
   need = clip_length * rate_min - rate_min + 1
-  return ValueError(f'segments: video has {video_length} frames but a {clip_length}-frame clip at '
-                    f'the minimum sampling rate {rate_min} spans {need} frames')
+  return ValueError(
+    f'segments: video has {video_length} frames but a {clip_length}-frame clip at '
+    f'the minimum sampling rate {rate_min} spans {need} frames'
+  )
 
 
-def sample_segments(rng: np.random.Generator, video_length: int, clip_length: int = 16,
-                    num_segments: int = 3, rate_range: Tuple[int, int] = (1, 8),
-                    min_segment_length: int = 3, num_candidates: int = 64) -> SegmentSample:
+def sample_segments(
+  rng: np.random.Generator,
+  video_length: int,
+  clip_length: int = 16,
+  num_segments: int = 3,
+  rate_range: Tuple[int, int] = (1, 8),
+  min_segment_length: int = 3,
+  num_candidates: int = 64,
+) -> SegmentSample:
   """Samples one rate_order clip layout (NumPy). See the module docstring for the semantics.
 
   Args:
@@ -110,7 +122,7 @@ def sample_segments(rng: np.random.Generator, video_length: int, clip_length: in
     raise _fit_error(video_length, clip_length, rate_min)
   # Lengths: uniform over compositions of the extra frames (stars and bars).
   extra = clip_length - n * min_segment_length
-  bars = np.sort(np.argsort(rng.random(extra + n - 1))[:n - 1])  # n-1 distinct slots
+  bars = np.sort(np.argsort(rng.random(extra + n - 1))[: n - 1])  # n-1 distinct slots
   edges = np.concatenate([[-1], bars, [extra + n - 1]])
   lengths = (np.diff(edges) - 1 + min_segment_length).astype(np.int64)  # timeline order
   # Rates: the first candidate whose span fits.
@@ -129,14 +141,24 @@ def sample_segments(rng: np.random.Generator, video_length: int, clip_length: in
   seg_id = np.repeat(np.arange(n), in_lengths)
   offset = np.arange(clip_length) - (np.cumsum(in_lengths) - in_lengths)[seg_id]
   indices = starts[perm][seg_id] + offset * in_rates[seg_id]
-  return SegmentSample(indices=indices.astype(np.int32), order_class=permutation_to_class(perm),
-                       permutation=perm.astype(np.int32), rates=in_rates.astype(np.int32),
-                       lengths=in_lengths.astype(np.int32))
+  return SegmentSample(
+    indices=indices.astype(np.int32),
+    order_class=permutation_to_class(perm),
+    permutation=perm.astype(np.int32),
+    rates=in_rates.astype(np.int32),
+    lengths=in_lengths.astype(np.int32),
+  )
 
 
-def sample_segments_tf(seed: tf.Tensor, video_length: tf.Tensor, clip_length: int = 16,
-                       num_segments: int = 3, rate_range: Tuple[int, int] = (1, 8),
-                       min_segment_length: int = 3, num_candidates: int = 64) -> dict:
+def sample_segments_tf(
+  seed: tf.Tensor,
+  video_length: tf.Tensor,
+  clip_length: int = 16,
+  num_segments: int = 3,
+  rate_range: Tuple[int, int] = (1, 8),
+  min_segment_length: int = 3,
+  num_candidates: int = 64,
+) -> dict:
   """Same as `sample_segments`, with stateless TF ops (usable inside tf.data map functions).
 
   Args:
@@ -157,26 +179,32 @@ def sample_segments_tf(seed: tf.Tensor, video_length: tf.Tensor, clip_length: in
   video_length = tf.cast(video_length, tf.int32)
   need = clip_length * rate_min - rate_min + 1
   check = tf.debugging.assert_less_equal(
-      need, video_length,
-      message=(f'segments: video too short: a {clip_length}-frame clip at the minimum sampling '
-               f'rate {rate_min} spans {need} frames; video length is'))
+    need,
+    video_length,
+    message=(
+      f'segments: video too short: a {clip_length}-frame clip at the minimum sampling '
+      f'rate {rate_min} spans {need} frames; video length is'
+    ),
+  )
   seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
   with tf.control_dependencies([check]):
     # Lengths (timeline order): n-1 distinct bars among extra+n-1 slots.
     noise = tf.random.stateless_uniform([extra + n - 1], seeds[0])
-    bars = tf.sort(tf.cast(tf.argsort(noise)[:n - 1], tf.int32))
+    bars = tf.sort(tf.cast(tf.argsort(noise)[: n - 1], tf.int32))
   edges = tf.concat([[-1], bars, [extra + n - 1]], axis=0)
   lengths = edges[1:] - edges[:-1] - 1 + min_segment_length  # [n]
-  cands = tf.random.stateless_uniform([num_candidates, n], seeds[1], minval=rate_min,
-                                      maxval=rate_max + 1, dtype=tf.int32)
+  cands = tf.random.stateless_uniform(
+    [num_candidates, n], seeds[1], minval=rate_min, maxval=rate_max + 1, dtype=tf.int32
+  )
   spans = tf.reduce_sum(cands * lengths[None], axis=1) - cands[:, -1] + 1
   fits = spans <= video_length
   first_fit = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
   cap = (video_length - 1) // (clip_length - 1)
   rates = tf.where(tf.reduce_any(fits), cands[first_fit], tf.minimum(cands[0], cap))
   span = tf.reduce_sum(rates * lengths) - rates[-1] + 1
-  start = tf.random.stateless_uniform([], seeds[2], minval=0, maxval=video_length - span + 1,
-                                      dtype=tf.int32)
+  start = tf.random.stateless_uniform(
+    [], seeds[2], minval=0, maxval=video_length - span + 1, dtype=tf.int32
+  )
   starts = start + tf.concat([[0], tf.cumsum(lengths * rates)[:-1]], axis=0)
   perm = tf.cast(tf.argsort(tf.random.stateless_uniform([n], seeds[3])), tf.int32)
   in_lengths = tf.gather(lengths, perm)
@@ -191,5 +219,10 @@ def sample_segments_tf(seed: tf.Tensor, video_length: tf.Tensor, clip_length: in
   smaller = perm[None, :] < perm[:, None]
   counts = tf.reduce_sum(tf.cast(later & smaller, tf.int32), axis=1)
   factorials = tf.constant([math.factorial(n - 1 - i) for i in range(n)], tf.int32)
-  return {'indices': indices, 'order_class': tf.reduce_sum(counts * factorials),
-          'permutation': perm, 'rates': in_rates, 'lengths': in_lengths}
+  return {
+    'indices': indices,
+    'order_class': tf.reduce_sum(counts * factorials),
+    'permutation': perm,
+    'rates': in_rates,
+    'lengths': in_lengths,
+  }

@@ -10,7 +10,7 @@ Importing this module registers (nothing is ever downloaded):
     kinetics       k400, k600, k700         builders/kinetics.py
     video_folder   default (or any name)    builders/video_folder.py
 
-so that, once prepared (``jaxvssl prepare``, see jaxvssl/data/prepare.py),
+so that, once prepared (``jaxvssl prepare``, see jaxvssl/datasets/prepare.py),
 ``tfds.builder('ucf101/split1', data_dir=...)`` reads the data set. Every data
 set has the features of CONTRACTS.md: 'video' (JPEG frames, short side
 ``DecodeOptions.short_side``), 'label', 'video_id', 'num_frames', 'fps',
@@ -56,12 +56,12 @@ from typing import Any
 import numpy as np
 from etils import epath
 
-from jaxvssl.data import decode
-from jaxvssl.data.builders import hmdb51 as hmdb51_lib
-from jaxvssl.data.builders import kinetics as kinetics_lib
-from jaxvssl.data.builders import ucf101 as ucf101_lib
-from jaxvssl.data.builders import video_folder
-from jaxvssl.data.tf_setup import import_tensorflow
+from jaxvssl.datasets import decode
+from jaxvssl.datasets.builders import hmdb51 as hmdb51_lib
+from jaxvssl.datasets.builders import kinetics as kinetics_lib
+from jaxvssl.datasets.builders import ucf101 as ucf101_lib
+from jaxvssl.datasets.builders import video_folder
+from jaxvssl.tf_setup import import_tensorflow
 
 import_tensorflow()  # hide GPUs before TFDS initialises TensorFlow
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,g-bad-import-order
@@ -86,24 +86,23 @@ class VideoFilesConfig(tfds.core.BuilderConfig):
 
 def video_features(class_names: list[str] | None) -> tfds.features.FeaturesDict:
   """The CONTRACTS.md feature dict; unnamed labels when only reading."""
-  label = (tfds.features.ClassLabel(names=class_names) if class_names
-           else tfds.features.ClassLabel())
-  return tfds.features.FeaturesDict({
+  label = tfds.features.ClassLabel(names=class_names) if class_names else tfds.features.ClassLabel()
+  return tfds.features.FeaturesDict(
+    {
       # Frames are JPEG-encoded by the decoding workers (quality is a
       # DecodeOptions field); the Video feature stores the bytes unchanged and
       # reads back, with SkipDecoding, a tf.string [T].
-      'video': tfds.features.Video(shape=(None, None, None, 3),
-                                   encoding_format='jpeg'),
+      'video': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
       'label': label,
       'video_id': tfds.features.Text(),
       'num_frames': tfds.features.Scalar(dtype=np.int32),
       'fps': tfds.features.Scalar(dtype=np.float32),
       'motion_scores': tfds.features.Tensor(shape=(None,), dtype=np.float32),
-  })
+    }
+  )
 
 
-class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
-                        skip_registration=True):
+class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base of the real-video builders: a listing of files -> a TFDS data set.
 
   Subclasses implement ``list_sources`` (annotations -> SourceListing). The
@@ -116,11 +115,16 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
   DESCRIPTION = ''
   HOMEPAGE = ''
 
-  def __init__(self, *, videos_dir: str | os.PathLike | None = None,
-               annotations_dir: str | os.PathLike | None = None,
-               decode_options: decode.DecodeOptions | None = None,
-               num_workers: int | None = None, use_beam: bool = False,
-               **kwargs: Any):
+  def __init__(
+    self,
+    *,
+    videos_dir: str | os.PathLike | None = None,
+    annotations_dir: str | os.PathLike | None = None,
+    decode_options: decode.DecodeOptions | None = None,
+    num_workers: int | None = None,
+    use_beam: bool = False,
+    **kwargs: Any,
+  ):
     """See ``tfds.core.GeneratorBasedBuilder`` for kwargs (data_dir, config...).
 
     Args:
@@ -134,8 +138,7 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
         the ``download_config`` of ``download_and_prepare``).
     """
     self._videos_dir = None if videos_dir is None else os.fspath(videos_dir)
-    self._annotations_dir = (None if annotations_dir is None
-                             else os.fspath(annotations_dir))
+    self._annotations_dir = None if annotations_dir is None else os.fspath(annotations_dir)
     self._decode_options = decode_options or decode.DecodeOptions()
     self._num_workers = num_workers
     self._use_beam = use_beam
@@ -157,33 +160,35 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
     if self._listing_cache is None:
       if self._videos_dir is None:
         raise ValueError(
-            f'{self.name}: videos_dir is needed to prepare the data set '
-            '(this builder was created to read a prepared one)')
+          f'{self.name}: videos_dir is needed to prepare the data set '
+          '(this builder was created to read a prepared one)'
+        )
       listing = self.list_sources()
       empty = [s for s, tasks in listing.tasks.items() if not tasks]
       for split in empty:
         listing.notes.append(
-            f'split {split!r}: none of its {listing.listed(split)} listed '
-            'videos exists; split not written')
+          f'split {split!r}: none of its {listing.listed(split)} listed '
+          'videos exists; split not written'
+        )
       if len(empty) == len(listing.tasks):
         raise ValueError(
-            f'{self.name}/{self.builder_config.name}: no video of the '
-            f'annotations exists under {self._videos_dir}')
+          f'{self.name}/{self.builder_config.name}: no video of the '
+          f'annotations exists under {self._videos_dir}'
+        )
       self._listing_cache = listing
     return self._listing_cache
 
   # --- TFDS interface --------------------------------------------------------
 
   def _info(self) -> tfds.core.DatasetInfo:
-    class_names = (self.listing.class_names if self._videos_dir is not None
-                   else None)
+    class_names = self.listing.class_names if self._videos_dir is not None else None
     return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.DESCRIPTION,
-        features=video_features(class_names),
-        supervised_keys=('video', 'label'),
-        homepage=self.HOMEPAGE or None,
-        metadata=tfds.core.MetadataDict(),
+      builder=self,
+      description=self.DESCRIPTION,
+      features=video_features(class_names),
+      supervised_keys=('video', 'label'),
+      homepage=self.HOMEPAGE or None,
+      metadata=tfds.core.MetadataDict(),
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -209,8 +214,7 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
       super()._download_and_prepare(dl_manager, download_config)
       self._collect_beam_reports()
     else:
-      with decode.VideoProcessor(self._decode_options,
-                                 self._num_workers) as processor:
+      with decode.VideoProcessor(self._decode_options, self._num_workers) as processor:
         self._processor = processor
         try:
           super()._download_and_prepare(dl_manager, download_config)
@@ -223,16 +227,19 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
     # final one only after success: the report is part of the atomic output.
     self._build_summary = self._summarize()
     write_report(self.data_path, self._bad)
-    self.info.metadata.update({
+    self.info.metadata.update(
+      {
         'decode_options': self._decode_options.to_json(),
         'build_summary': self._build_summary,
         'report_files': [REPORT_JSON, REPORT_TSV],
-    })
+      }
+    )
 
   # --- Local build -------------------------------------------------------------
 
-  def _local_examples(self, split: str, tasks: list[decode.VideoTask]
-                      ) -> Iterator[tuple[str, dict[str, Any]]]:
+  def _local_examples(
+    self, split: str, tasks: list[decode.VideoTask]
+  ) -> Iterator[tuple[str, dict[str, Any]]]:
     assert self._processor is not None
     written = 0
     for task, result in self._processor.imap(tasks):
@@ -259,17 +266,18 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
 
     def expand(pbegin):
       results = (
-          pbegin
-          | 'ReadTasks' >> beam.io.ReadFromText(os.fspath(manifest))
-          | 'ParseTasks' >> beam.Map(_task_from_line)
-          # Spread the tasks over all workers (a text file may be read by one).
-          | 'Distribute' >> beam.Reshuffle()
-          | 'Decode' >> beam.FlatMap(_beam_decode, options).with_outputs(
-              _BAD_TAG, main='examples'))
-      _ = (results[_BAD_TAG]
-           | 'BadToJson' >> beam.Map(lambda bad: json.dumps(bad.to_json()))
-           | 'WriteBad' >> beam.io.WriteToText(bad_prefix,
-                                               file_name_suffix='.jsonl'))
+        pbegin
+        | 'ReadTasks' >> beam.io.ReadFromText(os.fspath(manifest))
+        | 'ParseTasks' >> beam.Map(_task_from_line)
+        # Spread the tasks over all workers (a text file may be read by one).
+        | 'Distribute' >> beam.Reshuffle()
+        | 'Decode' >> beam.FlatMap(_beam_decode, options).with_outputs(_BAD_TAG, main='examples')
+      )
+      _ = (
+        results[_BAD_TAG]
+        | 'BadToJson' >> beam.Map(lambda bad: json.dumps(bad.to_json()))
+        | 'WriteBad' >> beam.io.WriteToText(bad_prefix, file_name_suffix='.jsonl')
+      )
       return results.examples
 
     return beam.ptransform_fn(expand)()
@@ -294,21 +302,20 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
     listing = self.listing
     splits = {}
     for split in listing.tasks:
-      written = (self.info.splits[split].num_examples
-                 if split in self.info.splits else 0)
+      written = self.info.splits[split].num_examples if split in self.info.splits else 0
       reasons = collections.Counter(bad.reason for bad in self._bad[split])
       splits[split] = {
-          'listed': listing.listed(split),
-          'written': int(written),
-          'bad': dict(sorted(reasons.items())),
-          'expected': listing.expected_counts.get(split),
+        'listed': listing.listed(split),
+        'written': int(written),
+        'bad': dict(sorted(reasons.items())),
+        'expected': listing.expected_counts.get(split),
       }
     return {
-        'dataset': f'{self.name}/{self.builder_config.name}',
-        'videos_dir': self._videos_dir,
-        'num_classes': len(listing.class_names),
-        'splits': splits,
-        'notes': list(listing.notes),
+      'dataset': f'{self.name}/{self.builder_config.name}',
+      'videos_dir': self._videos_dir,
+      'num_classes': len(listing.class_names),
+      'splits': splits,
+      'notes': list(listing.notes),
     }
 
   @property
@@ -322,16 +329,19 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder,
       return self._build_summary
     summary = self.info.metadata.get('build_summary') if self.info.metadata else None
     if summary is None:
-      raise ValueError(f'{self.name}/{self.builder_config.name}: no build '
-                       f'summary in {self.data_dir} (not prepared yet?)')
+      raise ValueError(
+        f'{self.name}/{self.builder_config.name}: no build '
+        f'summary in {self.data_dir} (not prepared yet?)'
+      )
     return summary
 
 
 def _all_bad_message(name: str, split: str, bad: list[decode.BadVideo]) -> str:
   reasons = collections.Counter(b.reason for b in bad)
   examples = '\n'.join(f'  {b.path}: {b.reason}: {b.detail}' for b in bad[:5])
-  return (f'{name}: split {split!r}: no video could be decoded '
-          f'({dict(reasons)}); first ones:\n{examples}')
+  return (
+    f'{name}: split {split!r}: no video could be decoded ({dict(reasons)}); first ones:\n{examples}'
+  )
 
 
 def _task_from_line(line: str) -> decode.VideoTask:
@@ -352,17 +362,21 @@ def _beam_decode(task: decode.VideoTask, options: decode.DecodeOptions):
 def write_report(directory: Any, bad: dict[str, list[decode.BadVideo]]) -> None:
   """Writes bad_videos.json and bad_videos.tsv (split, path, video_id, reason, detail)."""
   directory = epath.Path(directory)
-  rows = [dict(split=split, **b.to_json())
-          for split, videos in bad.items() for b in videos]
-  counts = {split: dict(sorted(collections.Counter(
-      b.reason for b in videos).items())) for split, videos in bad.items()}
-  (directory / REPORT_JSON).write_text(json.dumps(
-      {'counts': counts, 'reasons': decode.REASONS, 'videos': rows},
-      indent=1) + '\n')
+  rows = [dict(split=split, **b.to_json()) for split, videos in bad.items() for b in videos]
+  counts = {
+    split: dict(sorted(collections.Counter(b.reason for b in videos).items()))
+    for split, videos in bad.items()
+  }
+  (directory / REPORT_JSON).write_text(
+    json.dumps({'counts': counts, 'reasons': decode.REASONS, 'videos': rows}, indent=1) + '\n'
+  )
   buffer = io.StringIO()
   writer = csv.DictWriter(
-      buffer, fieldnames=['split', 'path', 'video_id', 'reason', 'detail'],
-      delimiter='\t', lineterminator='\n')
+    buffer,
+    fieldnames=['split', 'path', 'video_id', 'reason', 'detail'],
+    delimiter='\t',
+    lineterminator='\n',
+  )
   writer.writeheader()
   writer.writerows(rows)
   (directory / REPORT_TSV).write_text(buffer.getvalue())
@@ -375,16 +389,19 @@ def format_summary(summary: dict[str, Any]) -> str:
   for split, s in summary['splits'].items():
     bad = sum(s['bad'].values())
     reasons = ', '.join(f'{k} {v}' for k, v in s['bad'].items()) or 'none'
-    line = (f'  {split:<10} written {s["written"]:>7,} of {s["listed"]:>7,} '
-            f'listed; bad {bad:,} ({reasons})')
+    line = (
+      f'  {split:<10} written {s["written"]:>7,} of {s["listed"]:>7,} '
+      f'listed; bad {bad:,} ({reasons})'
+    )
     if s.get('expected') is not None:
       line += f'; expected {s["expected"]:,}'
       if s['written'] != s['expected']:
         warnings.append(
-            f'WARNING: {summary["dataset"]} {split}: {s["written"]:,} videos '
-            f'written, the official split has {s["expected"]:,} '
-            f'({s["listed"]:,} listed by the annotations, {bad:,} bad): '
-            'results are not comparable with published numbers')
+          f'WARNING: {summary["dataset"]} {split}: {s["written"]:,} videos '
+          f'written, the official split has {s["expected"]:,} '
+          f'({s["listed"]:,} listed by the annotations, {bad:,} bad): '
+          'results are not comparable with published numbers'
+        )
     lines.append(line)
   lines += [f'  note: {note}' for note in summary.get('notes', ())]
   return '\n'.join(lines + warnings)
@@ -397,55 +414,64 @@ class Ucf101(VideoFilesBuilder, skip_registration=True):
   """UCF101 (101 actions, 13,320 YouTube clips), official splits 1-3."""
 
   name = 'ucf101'
-  DESCRIPTION = ('UCF101 from local files: 101 human action classes, 13,320 '
-                 'videos; train/test from the official split files.')
+  DESCRIPTION = (
+    'UCF101 from local files: 101 human action classes, 13,320 '
+    'videos; train/test from the official split files.'
+  )
   HOMEPAGE = 'https://www.crcv.ucf.edu/data/UCF101.php'
   BUILDER_CONFIGS = [
-      VideoFilesConfig(name=f'split{k}', split_number=k,
-                       description=f'Official train/test split {k}.')
-      for k in ucf101_lib.SPLIT_NUMBERS
+    VideoFilesConfig(
+      name=f'split{k}', split_number=k, description=f'Official train/test split {k}.'
+    )
+    for k in ucf101_lib.SPLIT_NUMBERS
   ]
 
   def list_sources(self) -> video_folder.SourceListing:
-    return ucf101_lib.list_ucf101(self._videos_dir, self._annotations_dir,
-                                  self.builder_config.split_number)
+    return ucf101_lib.list_ucf101(
+      self._videos_dir, self._annotations_dir, self.builder_config.split_number
+    )
 
 
 class Hmdb51(VideoFilesBuilder):
   """HMDB51 (51 actions, 6,766 clips), official splits 1-3."""
 
   name = 'hmdb51'
-  DESCRIPTION = ('HMDB51 from local files: 51 action classes; train/test from '
-                 'the official per-class split files.')
-  HOMEPAGE = ('https://serre-lab.clps.brown.edu/resource/'
-              'hmdb-a-large-human-motion-database/')
+  DESCRIPTION = (
+    'HMDB51 from local files: 51 action classes; train/test from '
+    'the official per-class split files.'
+  )
+  HOMEPAGE = 'https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/'
   BUILDER_CONFIGS = [
-      VideoFilesConfig(name=f'split{k}', split_number=k,
-                       description=f'Official train/test split {k}.')
-      for k in hmdb51_lib.SPLIT_NUMBERS
+    VideoFilesConfig(
+      name=f'split{k}', split_number=k, description=f'Official train/test split {k}.'
+    )
+    for k in hmdb51_lib.SPLIT_NUMBERS
   ]
 
   def list_sources(self) -> video_folder.SourceListing:
-    return hmdb51_lib.list_hmdb51(self._videos_dir, self._annotations_dir,
-                                  self.builder_config.split_number)
+    return hmdb51_lib.list_hmdb51(
+      self._videos_dir, self._annotations_dir, self.builder_config.split_number
+    )
 
 
 class Kinetics(VideoFilesBuilder):
   """Kinetics-400/600/700 clips from local files and the official CSVs."""
 
   name = 'kinetics'
-  DESCRIPTION = ('Kinetics from local clips and the official CSV annotations '
-                 '(train / validation / test where labelled).')
+  DESCRIPTION = (
+    'Kinetics from local clips and the official CSV annotations '
+    '(train / validation / test where labelled).'
+  )
   HOMEPAGE = 'https://github.com/cvdfoundation/kinetics-dataset'
   BUILDER_CONFIGS = [
-      VideoFilesConfig(name=f'k{v}', variant=v,
-                       description=f'Kinetics-{v}.')
-      for v in kinetics_lib.VARIANTS
+    VideoFilesConfig(name=f'k{v}', variant=v, description=f'Kinetics-{v}.')
+    for v in kinetics_lib.VARIANTS
   ]
 
   def list_sources(self) -> video_folder.SourceListing:
-    return kinetics_lib.list_kinetics(self._videos_dir, self._annotations_dir,
-                                      self.builder_config.variant)
+    return kinetics_lib.list_kinetics(
+      self._videos_dir, self._annotations_dir, self.builder_config.variant
+    )
 
 
 class VideoFolder(VideoFilesBuilder):
@@ -458,15 +484,13 @@ class VideoFolder(VideoFilesBuilder):
 
   name = 'video_folder'
   DESCRIPTION = 'Videos from class sub-folders, optional split list files.'
-  BUILDER_CONFIGS = [VideoFilesConfig(name='default',
-                                      description='One folder of videos.')]
+  BUILDER_CONFIGS = [VideoFilesConfig(name='default', description='One folder of videos.')]
 
   def list_sources(self) -> video_folder.SourceListing:
     return video_folder.list_folder(self._videos_dir, self._annotations_dir)
 
 
-def _replace_tfds_builder(cls: type[tfds.core.DatasetBuilder],
-                          tfds_module: str) -> None:
+def _replace_tfds_builder(cls: type[tfds.core.DatasetBuilder], tfds_module: str) -> None:
   """Registers ``cls`` under a name that a TFDS built-in builder already uses.
 
   TFDS ships a ``ucf101`` builder that downloads the videos and stores other
@@ -479,6 +503,7 @@ def _replace_tfds_builder(cls: type[tfds.core.DatasetBuilder],
   pinned below 4.10 in pyproject.toml.
   """
   from tensorflow_datasets.core import registered  # pylint: disable=g-import-not-at-top
+
   importlib.import_module(tfds_module)
   registered._DATASET_REGISTRY[cls.name] = cls  # pylint: disable=protected-access
 
@@ -486,8 +511,8 @@ def _replace_tfds_builder(cls: type[tfds.core.DatasetBuilder],
 _replace_tfds_builder(Ucf101, 'tensorflow_datasets.video.ucf101')
 
 BUILDERS: dict[str, type[VideoFilesBuilder]] = {
-    'ucf101': Ucf101,
-    'hmdb51': Hmdb51,
-    'kinetics': Kinetics,
-    'folder': VideoFolder,
+  'ucf101': Ucf101,
+  'hmdb51': Hmdb51,
+  'kinetics': Kinetics,
+  'folder': VideoFolder,
 }
