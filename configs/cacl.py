@@ -1,4 +1,4 @@
-"""CACL (seed 000): Table 1 ablation rows and Table 2 positive-pair sets, paper size and CPU size.
+"""CACL ("Cross-Architecture Self-supervised Video Representation Learning", CVPR 2022): Table 1 ablation rows and Table 2 positive-pair sets, paper size and CPU size.
 
 Variant = `<row>.<size>`, e.g. `--config=configs/cacl.py:sdp_vmoco_t.r3d18` or `...:sdp.tiny`.
 
@@ -21,16 +21,18 @@ Sizes:
          queue 6400, tau 0.07, m 0.999 (released code); T: 768-d, 6 layers, 6 heads over a frozen
          ResNet-50 from `configs/frames.py:resnet50` in runs/frames/resnet50.
   tiny   CPU, synthetic_motion: R3D-10 (x1/8), 8 frames x 32 px at stride 4, batch 32,
-         300 steps (jaxvssl.config.cpu_tiny); T 64-d, 2 layers, 2 heads over a resnet10 (x0.25) from
+         300 steps (configs/common.py: cpu_tiny); T 64-d, 2 layers, 2 heads over a resnet10 (x0.25) from
          `configs/frames.py:tiny` in runs/cacl_table1/frames (scripts/cacl_table1.sh).
 The released code's differences (lr 0.01, wd 1e-4, SDP weight 0.0, 'independent' positives)
 are one override away: --config.optim.base_learning_rate=0.01 --config.optim.weight_decay=1e-4
 --config.cacl.sdp_weight=0 --config.cacl.positive_aggregation=independent.
 """
 
+from configs import common
 from jaxvssl import config as config_lib
+from jaxvssl.methods import cacl
 
-ALL_PAIRS = ('gq_gk', 'gq_tq', 'gq_tk', 'tq_tk')
+ALL_PAIRS = cacl.POSITIVE_PAIRS
 
 # row -> config.cacl values that define it.
 ROWS = {
@@ -71,7 +73,7 @@ def get_config(arg: str = 'sdp_vmoco_t.tiny'):
 
 
 def paper(config, backbone: str):
-  """Seed 000 Sec. 4.1 on UCF101 split 1."""
+  """The paper's Sec. 4.1 protocol on UCF101 split 1."""
   config.data.name = 'ucf101/split1'
   config.data.num_frames = 16
   config.data.stride = 2
@@ -104,8 +106,8 @@ def paper(config, backbone: str):
 
 
 def tiny(config):
-  """CPU scale: the data, backbone, batch and steps of every `:tiny` (config.cpu_tiny)."""
-  config_lib.cpu_tiny(config)
+  """CPU scale: the data, backbone, batch and steps of every `:tiny` (common.cpu_tiny)."""
+  common.cpu_tiny(config)
   c = config.cacl
   c.queue_size = 1_024  # 16 steps of G + T keys
   c.temperature = 0.1

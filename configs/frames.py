@@ -13,9 +13,10 @@ Variants (`--config=configs/frames.py:<variant>`):
             32 px crops (cacl's tiny crop), batch 64, 200 steps.
 """
 
+from configs import common
 from jaxvssl import config as config_lib
 
-UCF101_SPLIT1_FRAMES = 180_000  # seed 000 Sec. 4.1: "approximately 180k frames"
+UCF101_SPLIT1_FRAMES = 180_000  # CACL paper, Sec. 4.1: "approximately 180k frames"
 
 
 def get_config(arg: str = 'tiny'):
@@ -48,7 +49,8 @@ def get_config(arg: str = 'tiny'):
     config.checkpoint_every_steps = 5_000
     config.log_every_steps = 100
   elif arg == 'tiny':
-    config_lib.cpu_tiny(config)
+    common.cpu_tiny(config)
+    config.model.input_mode = 'rgb'  # single frames: the tiny scale's residual input does not apply
     config.data.frame_step = 10
     config.batch_size = 64
     config.num_steps = 200

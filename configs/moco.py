@@ -7,6 +7,7 @@ Variants (`--config=configs/moco.py:<variant>`):
          300 steps, ~10 min here.
 """
 
+from configs import common
 from jaxvssl import config as config_lib
 
 
@@ -39,7 +40,7 @@ def get_config(arg: str = 'tiny'):
 
 def tiny(config):
   """The CPU variant used by the README's main command and the smoke test."""
-  config_lib.cpu_tiny(config)
+  common.cpu_tiny(config)
   config.moco.queue_size = 1024
   config.moco.temperature = 0.1
   config.moco.momentum = 0.99

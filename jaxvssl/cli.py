@@ -9,6 +9,13 @@
   jaxvssl prepare   ucf101|hmdb51|kinetics|folder ...   real video data sets -> TFDS
 
 `python -m jaxvssl.main` is the same as `jaxvssl train`.
+
+Exit codes: 0 done; 2 a usage or config error, pretrained weights that are missing or do not fit,
+or a workdir whose checkpoint another config wrote (one line on stderr names the file, key or
+value); 3 the training loss became NaN/Inf (the last good checkpoint is named).
+
+The subcommands import their modules when they run, so `jaxvssl --help` does not load JAX or
+TensorFlow; this is the only layer that imports lazily.
 """
 
 from __future__ import annotations
@@ -17,6 +24,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+
+from jaxvssl import errors
+
+# Error class -> exit code; the message is printed as one line, without a traceback.
+EXIT_CODES: dict[type[Exception], int] = {
+  errors.ConfigError: 2,
+  errors.PretrainedWeightsError: 2,
+  errors.ResumeMismatchError: 2,
+  errors.NonFiniteLossError: 3,
+}
 
 
 def _split_config_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -34,19 +51,10 @@ def train_main(argv: Sequence[str]) -> int:
   parser.add_argument('--workdir', required=True, help='checkpoints, metrics and config go here')
   args = parser.parse_args(rest)
   from jaxvssl import config as config_lib  # pylint: disable=g-import-not-at-top
+  from jaxvssl import train  # pylint: disable=g-import-not-at-top
 
-  try:
-    config = config_lib.load_config(args.config, overrides)
-  except config_lib.ConfigError as e:
-    print(f'jaxvssl train: config error: {e}', file=sys.stderr)
-    return 2
-  from jaxvssl import metrics, train  # pylint: disable=g-import-not-at-top
-
-  try:
-    train.train_and_evaluate(config, args.workdir)
-  except metrics.NonFiniteLossError as e:
-    print(f'jaxvssl train: {e}', file=sys.stderr)
-    return 3
+  config = config_lib.load_config(args.config, overrides)
+  train.train_and_evaluate(config, args.workdir)
   return 0
 
 
@@ -142,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   if not argv or argv[0] in ('-h', '--help') or argv[0] not in COMMANDS:
     print(__doc__)
     return 0 if not argv or argv[0] in ('-h', '--help') else 2
-  return COMMANDS[argv[0]](argv[1:])
+  try:
+    return COMMANDS[argv[0]](argv[1:])
+  except tuple(EXIT_CODES) as e:
+    kind = 'config error: ' if isinstance(e, errors.ConfigError) else ''
+    print(f'jaxvssl {argv[0]}: {kind}{e}', file=sys.stderr)
+    return next(code for cls, code in EXIT_CODES.items() if isinstance(e, cls))
 
 
 if __name__ == '__main__':

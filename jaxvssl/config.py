@@ -9,44 +9,27 @@ to a default and cost a day of compute).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import ml_collections
 
+from jaxvssl import methods as methods_lib
+from jaxvssl import models
+from jaxvssl.errors import ConfigError
+from jaxvssl.inputs import pipeline
+
 ConfigDict = ml_collections.ConfigDict
 
 
-class ConfigError(ValueError):
-  """A config key is unknown, missing, of the wrong type or has an impossible value."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Schema
-# ---------------------------------------------------------------------------------------------
-
-# Method-specific sections register a defaults function here (see jaxvssl/methods/*.py).
-_METHOD_DEFAULTS: dict[str, Callable[[], ConfigDict]] = {}
-
-
-def register_method_defaults(name: str, fn: Callable[[], ConfigDict]) -> None:
-  """Registers the defaults of `config.<name>`, the section of one method."""
-  _METHOD_DEFAULTS[name] = fn
-
-
-def _ensure_methods_registered() -> None:
-  # Importing the methods package registers every method's defaults.
-  pass  # pylint: disable=g-import-not-at-top,unused-import
-
-
 def data_defaults() -> ConfigDict:
-  """The data section; keys mirror `jaxvssl.inputs.pipeline.default_data_config()`."""
-  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
-
+  """The data section (`jaxvssl.inputs.pipeline.default_data_config()`)."""
   return pipeline.default_data_config()
 
 
@@ -88,11 +71,7 @@ def optim_defaults() -> ConfigDict:
 
 def base_config(method: str) -> ConfigDict:
   """The full schema, with defaults, for one method."""
-  _ensure_methods_registered()
-  if method not in _METHOD_DEFAULTS:
-    raise ConfigError(
-      f'config.method={method!r} is unknown; known methods: {sorted(_METHOD_DEFAULTS)}'
-    )
+  method_class = methods_lib.get_method_class(method)
   c = ConfigDict()
   c.method = method
   c.seed = 0
@@ -136,52 +115,8 @@ def base_config(method: str) -> ConfigDict:
       dropout=0.5,
     )
   )
-  setattr(c, method, _METHOD_DEFAULTS[method]())
+  setattr(c, method, method_class.defaults())
   return c
-
-
-def cpu_tiny(config: ConfigDict) -> ConfigDict:
-  """The shared CPU scale of every `:tiny` variant (README demo, ablations on this 2-core CPU).
-
-  synthetic_motion/default, 8 frames at stride 4, 32 px crops, R3D-10 at 1/8 width, batch 32,
-  300 SGD steps: about 1.4 s per MoCo step here. A method's `tiny` adds its own section.
-  """
-  config.data.name = 'synthetic_motion/default'
-  config.data.num_frames = 8
-  config.data.stride = 4
-  config.data.crop_size = 32
-  # Evaluation resizes the short side to crop / 0.875 before the center crop, the ratio of the
-  # papers' 128 -> 112 protocol (a 32 px center crop of the raw 64 px frame would see a quarter
-  # of the scene, at another scale than training's resized crops).
-  config.data.eval_resize_short_side = 36
-  # synthetic_motion's classes are chiral (left/right, cw/ccw): a horizontal flip turns one class
-  # into its partner, so it is label noise for supervised training and, across two views, teaches
-  # invariance to exactly what the classes differ by.
-  config.data.flip_prob = 0.0
-  # SimCLR's blur sigma range (0.1-2.0) is calibrated for 224 px; at 32 px a sigma of 2 erases
-  # the 3-5 px objects.
-  config.data.blur_prob = 0.0
-  config.model.backbone = 'r3d10'
-  config.model.width_multiplier = 0.125
-  # Frame differences (models/residual.py): finetuned from random init for 200 steps, this
-  # backbone reached 6.7 % video top-1 on RGB input (chance) and 56.7 % on residual input (README,
-  # "The tiny scale", with the command). At this budget only residual input learns the classes.
-  config.model.input_mode = 'residual'
-  config.batch_size = 32
-  config.num_steps = 300
-  config.optim.name = 'sgd'
-  config.optim.base_learning_rate = 0.1
-  config.optim.reference_batch_size = 32
-  config.optim.weight_decay = 1e-4
-  config.optim.warmup_steps = 10
-  config.checkpoint_every_steps = 100
-  config.log_every_steps = 10
-  config.evaluation.num_clips = 4
-  config.evaluation.batch_size = 16
-  config.finetune.epochs = 3
-  config.finetune.batch_size = 32
-  config.finetune.learning_rate = 0.05
-  return config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +224,6 @@ def check_values(config: ConfigDict) -> None:
     m.dtype in ('float32', 'bfloat16'), 'model.dtype', m.dtype, "must be 'float32' or 'bfloat16'"
   )
   _require(m.width_multiplier > 0, 'model.width_multiplier', m.width_multiplier, 'must be positive')
-  from jaxvssl import models  # pylint: disable=g-import-not-at-top
 
   _require(
     m.backbone in models.available_backbones(),
@@ -318,9 +252,7 @@ def check_values(config: ConfigDict) -> None:
     e.feature in ('pooled', 'pool5'), 'evaluation.feature', e.feature, "must be 'pooled' or 'pool5'"
   )
   _require(e.num_clips > 0, 'evaluation.num_clips', e.num_clips, 'must be positive')
-  from jaxvssl import methods  # pylint: disable=g-import-not-at-top
-
-  methods.get_method_class(config.method).validate_config(config)
+  methods_lib.get_method_class(config.method).validate_config(config)
 
 
 def validate(config: ConfigDict) -> ConfigDict:
@@ -391,6 +323,27 @@ def apply_overrides(config: ConfigDict, overrides: Sequence[str]) -> ConfigDict:
   return config
 
 
+@contextlib.contextmanager
+def _package_root_on_path(path: str) -> Iterator[None]:
+  """Lets a config file in a package import its siblings (`from configs import common`).
+
+  The directory above the outermost package (`__init__.py`) holding `path` is put first on
+  `sys.path` while the file runs, as big_vision's configs import `big_vision.configs.common`.
+  """
+  root = os.path.dirname(os.path.abspath(path))
+  if not os.path.exists(os.path.join(root, '__init__.py')):
+    yield
+    return
+  while os.path.exists(os.path.join(os.path.dirname(root), '__init__.py')):
+    root = os.path.dirname(root)
+  root = os.path.dirname(root)
+  sys.path.insert(0, root)
+  try:
+    yield
+  finally:
+    sys.path.remove(root)
+
+
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
   """Loads `path/to/config.py[:arg]`, applies overrides and validates.
 
@@ -403,7 +356,8 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
     raise ConfigError(f'config file {path!r} does not exist')
   module_spec = importlib.util.spec_from_file_location(f'_jaxvssl_config_{abs(hash(path))}', path)
   module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+  with _package_root_on_path(path):
+    module_spec.loader.exec_module(module)  # type: ignore[union-attr]
   if not hasattr(module, 'get_config'):
     raise ConfigError(f'config file {path!r} has no get_config(arg) function')
   try:

@@ -14,6 +14,11 @@ import os
 import time
 from collections.abc import Sequence
 
+from jaxvssl import config as config_lib
+from jaxvssl import evaluate, train
+from jaxvssl.datasets.builders import synthetic_motion
+from jaxvssl.evaluation import plots
+
 DEFAULT_CONFIG = 'configs/moco.py:tiny'
 
 
@@ -27,10 +32,6 @@ def demo_main(argv: Sequence[str]) -> int:
   parser.add_argument('--variant', default='default', help='synthetic_motion variant to build')
   args, overrides = parser.parse_known_args(argv)
   overrides = [o.removeprefix('--config.') for o in overrides]
-
-  from jaxvssl import config as config_lib, evaluate, train  # pylint: disable=g-import-not-at-top
-  from jaxvssl.datasets.builders import synthetic_motion  # pylint: disable=g-import-not-at-top
-  from jaxvssl.evaluation import plots  # pylint: disable=g-import-not-at-top
 
   times = {}
   t = time.perf_counter()

@@ -22,8 +22,12 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from jaxvssl import config as config_lib, runs
+from jaxvssl import config as config_lib
+from jaxvssl import runs
+from jaxvssl.evaluation import finetune as finetune_lib
 from jaxvssl.evaluation import plots, reports, suite
+from jaxvssl.inputs import pipeline
+from jaxvssl.tf_setup import import_tensorflow
 
 GALLERY_QUERIES = 4
 GALLERY_NEIGHBOURS = 3
@@ -32,8 +36,6 @@ GALLERY_NEIGHBOURS = 3
 def _eval_dataset(
   config: ml_collections.ConfigDict, split: str, num_clips: int | None = None, source: Any = None
 ):
-  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
-
   e = config.evaluation
   return pipeline.make_eval_dataset(
     config.data,
@@ -50,9 +52,6 @@ def _first_clips(
   config: ml_collections.ConfigDict, split: str, video_ids: Sequence[str]
 ) -> dict[str, np.ndarray]:
   """The first eval clip `[T, H, W, 3]` of a few videos, decoding only those videos."""
-  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
-  from jaxvssl.tf_setup import import_tensorflow  # pylint: disable=g-import-not-at-top
-
   tf = import_tensorflow()
   wanted = tf.constant(sorted(set(video_ids)))
   source = pipeline.load_split(config.data, split).filter(
@@ -137,8 +136,9 @@ def evaluate_run(
     source = f'random initialisation (seed {config.seed})'
     checkpoint = None
   else:
-    _, method, params, state, step = runs.load_run(workdir, step)
-    embed_fn = runs.embed_fn_from_state(config, method, params, state)
+    run = runs.load_run(workdir, step)
+    step = run.step
+    embed_fn = runs.embed_fn_from_state(config, run.method, run.params, run.state)
     source = f'checkpoint step {step}'
     checkpoint = os.path.join(workdir, 'checkpoints', str(step))
   out_dir = out_dir or os.path.join(workdir, 'eval_random_init' if random_init else 'eval')
@@ -163,8 +163,6 @@ def evaluate_run(
     eval_config={'data': config.data.to_dict(), 'evaluation': e.to_dict()},
   )
   if finetune or e.finetune:
-    from jaxvssl.evaluation import finetune as finetune_lib  # pylint: disable=g-import-not-at-top
-
     results.update(
       finetune_lib.finetune_run(
         workdir,
@@ -196,15 +194,15 @@ def evaluate_run(
 def compare_runs(paths: Sequence[str], out_dir: str, names: Sequence[str] | None = None) -> str:
   """One table of several evaluations (markdown, also written to OUT/comparison.md) + R@k plot."""
   os.makedirs(out_dir, exist_ok=True)
-  runs = [reports.collect_run(p) for p in paths]
+  collected = [reports.collect_run(p) for p in paths]
   if names:
-    if len(names) != len(runs):
-      raise ValueError(f'--names has {len(names)} names for {len(runs)} runs')
-    runs = [(n, m) for n, (_, m) in zip(names, runs)]
-  table = reports.comparison_table(runs)
+    if len(names) != len(collected):
+      raise ValueError(f'--names has {len(names)} names for {len(collected)} runs')
+    collected = [(n, m) for n, (_, m) in zip(names, collected)]
+  table = reports.comparison_table(collected)
   with open(os.path.join(out_dir, 'comparison.md'), 'w') as f:
     f.write(table)
-  recalls = {n: {k: v for k, v in m.items() if k.startswith('retrieval/R@')} for n, m in runs}
+  recalls = {n: {k: v for k, v in m.items() if k.startswith('retrieval/R@')} for n, m in collected}
   if any(recalls.values()):
     plots.plot_recall_curves(
       {n: r for n, r in recalls.items() if r}, os.path.join(out_dir, 'recall_at_k.png')

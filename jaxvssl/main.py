@@ -8,4 +8,4 @@ import sys
 from jaxvssl import cli
 
 if __name__ == '__main__':
-  sys.exit(cli.train_main(sys.argv[1:]))
+  sys.exit(cli.main(['train', *sys.argv[1:]]))

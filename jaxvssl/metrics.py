@@ -79,10 +79,6 @@ def create_writer(
   )
 
 
-class NonFiniteLossError(RuntimeError):
-  """Training produced a NaN/Inf loss; names the step and the last good checkpoint."""
-
-
 def first_non_finite(steps: list[int], losses: np.ndarray) -> int | None:
   """The first step whose loss is NaN or Inf, or None."""
   for step, loss in zip(steps, np.asarray(losses, dtype=np.float64).reshape(-1)):

@@ -7,7 +7,6 @@ batch needs no hand-written all_gather: XLA inserts the collectives.
 
 from __future__ import annotations
 
-from typing import Any
 
 import jax
 import numpy as np
@@ -36,11 +35,6 @@ def replicated_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def replicate(tree: Any, mesh: Mesh) -> Any:
-  """Places every leaf of `tree` on all devices of `mesh`."""
-  return jax.device_put(tree, replicated_sharding(mesh))
-
-
 def global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
   """Assembles per-process batches into global arrays sharded over 'data'.
 
@@ -54,13 +48,3 @@ def global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, ja
     if value.dtype.kind in 'biuf':
       out[key] = jax.make_array_from_process_local_data(sharding, value)
   return out
-
-
-def local_batch_size(global_batch_size: int) -> int:
-  """The share of one process; the global batch must split evenly over processes."""
-  count = jax.process_count()
-  if global_batch_size % count:
-    raise ValueError(
-      f'config.batch_size={global_batch_size} is not divisible by the number of processes ({count})'
-    )
-  return global_batch_size // count

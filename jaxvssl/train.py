@@ -14,27 +14,20 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import flax
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 from absl import logging
 
-from jaxvssl import checkpointing, config as config_lib, metrics as metrics_lib, optim, parallel
+from jaxvssl import checkpointing, errors, optim, parallel, runs
+from jaxvssl import config as config_lib
+from jaxvssl import metrics as metrics_lib
 from jaxvssl import methods as methods_lib
-
-
-@flax.struct.dataclass
-class TrainState:
-  """Everything a restart needs. `params` are what the optimizer updates; `state` is the rest."""
-
-  step: jax.Array
-  params: Any
-  opt_state: Any
-  state: Any
-  rng: jax.Array
+from jaxvssl import state as state_lib
+from jaxvssl.evaluation import monitor as monitor_lib
+from jaxvssl.inputs import pipeline
+from jaxvssl.state import TrainState
 
 
 def make_train_step(
@@ -63,24 +56,6 @@ def make_train_step(
   return train_step
 
 
-def init_train_state(
-  method: methods_lib.Method,
-  tx: optax.GradientTransformation,
-  batch: dict[str, jax.Array],
-  seed: int,
-) -> TrainState:
-  rng = jax.random.PRNGKey(seed)
-  init_rng, train_rng = jax.random.split(rng)
-  params, state = method.init(init_rng, batch)
-  return TrainState(
-    step=jnp.zeros((), jnp.int32),
-    params=params,
-    opt_state=tx.init(params),
-    state=state,
-    rng=train_rng,
-  )
-
-
 def make_batches(
   config: ml_collections.ConfigDict, method: methods_lib.Method, start_step: int, source: Any = None
 ) -> Iterator[dict[str, np.ndarray]]:
@@ -96,10 +71,6 @@ def make_batches(
   return iter(ds.as_numpy_iterator())
 
 
-class ResumeMismatchError(ValueError):
-  """The workdir's checkpoint was written by a config whose train state has another shape."""
-
-
 def _restore_or_explain(manager, abstract_state, config, workdir: str):
   """Restores the latest checkpoint; on a structure mismatch names the config keys that changed."""
   try:
@@ -112,7 +83,7 @@ def _restore_or_explain(manager, abstract_state, config, workdir: str):
     else:
       changed = [f'({path} is missing)']
     step = manager.latest_step()
-    raise ResumeMismatchError(
+    raise errors.ResumeMismatchError(
       f'{workdir} holds a checkpoint (step {step}, '
       f'{checkpointing.checkpoint_path(manager, step)}) whose train state does not match this '
       f'config, so it cannot be resumed. Config keys that differ from {path}: '
@@ -176,16 +147,15 @@ def train_and_evaluate(
     workdir, config.keep_checkpoints, config.checkpoint_every_steps, config.async_checkpointing
   )
   start_step = manager.latest_step() or 0
-  from jaxvssl.inputs.pipeline import TimedIterator  # pylint: disable=g-import-not-at-top
 
-  batches = TimedIterator(
+  batches = pipeline.TimedIterator(
     make_batches(config, method, start_step, source)
     if batches_fn is None
     else batches_fn(start_step)
   )
   first = next(batches)
   first_global = parallel.global_batch(first, mesh)
-  init_fn = functools.partial(init_train_state, method, tx, seed=config.seed)
+  init_fn = functools.partial(state_lib.init_train_state, method, tx, seed=config.seed)
   abstract_ts = jax.eval_shape(init_fn, first_global)
   replicated = parallel.replicated_sharding(mesh)
   state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
@@ -198,6 +168,10 @@ def train_and_evaluate(
     )
   else:
     ts = jax.jit(init_fn, out_shardings=state_sharding)(first_global)
+    # Pretrained weights (e.g. CACL's frozen frame encoder) enter here, after init and outside
+    # jit, as big_vision's `model_init` does; a resumed run has them in its checkpoint already.
+    ts = state_lib.load_pretrained(method, tx, ts, runs.load_run)
+    ts = jax.device_put(ts, state_sharding)
   if is_main:  # only now: a failed resume must not overwrite the run's own config.json
     config_lib.save_config(config, workdir)
   last_good = manager.latest_step()
@@ -227,7 +201,7 @@ def train_and_evaluate(
     pending.clear()
     if bad is not None:
       manager.wait_until_finished()
-      raise metrics_lib.NonFiniteLossError(
+      raise errors.NonFiniteLossError(
         f'loss is not finite at step {bad}; training stopped. Last good checkpoint: '
         f'{checkpointing.checkpoint_path(manager, last_good)}'
       )
@@ -296,9 +270,6 @@ def train_and_evaluate(
 
 def _make_monitor(config: ml_collections.ConfigDict, method: methods_lib.Method) -> Callable:
   """Periodic kNN / R@k on a small held-out subset (`config.monitor`), logged with the metrics."""
-  from jaxvssl import runs  # pylint: disable=g-import-not-at-top
-  from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
-  from jaxvssl.evaluation import monitor as monitor_lib  # pylint: disable=g-import-not-at-top
 
   m = config.monitor
 

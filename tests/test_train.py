@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvssl import config as config_lib, methods, metrics, train
+from jaxvssl import config as config_lib, errors, methods, train
 from tests import helpers
 
 
@@ -73,7 +73,7 @@ def test_same_seed_same_losses(tmp_path):
 
 def test_nan_stops_training_and_names_step_and_checkpoint(tmp_path):
   config = helpers.tiny_config(num_steps=4)
-  with pytest.raises(metrics.NonFiniteLossError) as info:
+  with pytest.raises(errors.NonFiniteLossError) as info:
     # Batch index 2 is consumed by step 3 (steps count from 1).
     _run(config, tmp_path / 'nan', jax.devices()[:1], nan_at_step=2)
   message = str(info.value)
@@ -95,7 +95,7 @@ def test_resume_with_a_state_changing_config_names_the_key_and_keeps_config_json
   saved = (tmp_path / 'run' / 'config.json').read_text()
   changed = helpers.tiny_config(num_steps=4, **{'model.input_mode': 'residual'})
   with pytest.raises(
-    train.ResumeMismatchError, match=r"model\.input_mode: 'rgb' -> 'residual'.*new --workdir"
+    errors.ResumeMismatchError, match=r"model\.input_mode: 'rgb' -> 'residual'.*new --workdir"
   ):
     _run(changed, tmp_path / 'run', jax.devices()[:1])
   assert (tmp_path / 'run' / 'config.json').read_text() == saved

@@ -4,6 +4,7 @@ A method does not re-implement the loop, the data reading or the objectives. The
 (`jaxvssl/train.py`) owns optimisation, sharding, checkpoints and logging; it calls
 
   params, state = method.init(rng, batch)                      # once (abstractly for restore)
+  params, state = method.load_pretrained(params, state, load_run)  # fresh start only, outside jit
   loss, (metrics, state) = method.loss_fn(params, state, batch, rng, step)   # inside jit+grad
   state = method.after_update(params, state, step)             # e.g. momentum encoders (EMA)
 
@@ -15,7 +16,8 @@ their pointers, frozen networks. Both are pytrees of arrays, replicated over the
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import flax
@@ -25,9 +27,27 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxvssl import models
+from jaxvssl.inputs import pipeline
+from jaxvssl.objectives._utils import l2_normalize  # SWITCHME
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoredRun:
+  """A pretraining run restored from its directory (`jaxvssl.runs.load_run`)."""
+
+  config: ml_collections.ConfigDict
+  method: Method
+  params: PyTree
+  state: PyTree
+  step: int
+
+
+# `(workdir, step or None for the latest) -> RestoredRun`, handed to `Method.load_pretrained` by
+# the loop, so that a method can read another run without importing the layer that loads runs.
+LoadRun = Callable[[str, 'int | None'], RestoredRun]
 
 
 class Method(abc.ABC):
@@ -47,7 +67,7 @@ class Method(abc.ABC):
 
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-    """Raises `jaxvssl.config.ConfigError` naming the key for impossible values."""
+    """Raises `jaxvssl.errors.ConfigError` naming the key for impossible values."""
     del config  # the base method has no section of its own
 
   # --- data --------------------------------------------------------------------------------------
@@ -74,8 +94,6 @@ class Method(abc.ABC):
     The default builds `self.views()` and `self.extras()` from videos; a method on other inputs
     (e.g. CACL's frame-encoder stage on single frames) overrides it.
     """
-    from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
-
     return pipeline.make_train_dataset(
       self.config.data,
       self.views(),
@@ -112,6 +130,18 @@ class Method(abc.ABC):
   ) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
     """Scalar loss, scalar metrics and the new state (BN statistics, queues)."""
 
+  def load_pretrained(
+    self, params: PyTree, state: PyTree, load_run: LoadRun
+  ) -> tuple[PyTree, PyTree]:
+    """Replaces initialised variables by pretrained ones (e.g. CACL's frozen frame encoder).
+
+    Called by the loop once after `init`, outside jit, and only when a run starts fresh: a resumed
+    run restores these variables from its own checkpoint, so the source may be gone by then. The
+    default loads nothing.
+    """
+    del load_run
+    return params, state
+
   def after_update(self, params: PyTree, state: PyTree, step: jax.Array) -> PyTree:
     """Called with the updated params after each optimizer step (momentum encoders)."""
     del params, step
@@ -146,11 +176,6 @@ def ema(momentum_tree: PyTree, online_tree: PyTree, momentum: float) -> PyTree:
   return jax.tree_util.tree_map(
     lambda k, q: momentum * k + (1.0 - momentum) * q, momentum_tree, online_tree
   )
-
-
-def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
-  x = x.astype(jnp.float32)
-  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=axis, keepdims=True), eps))
 
 
 @flax.struct.dataclass

@@ -1,4 +1,7 @@
-"""`cacl`: cross-architecture contrastive learning + shuffle-degree prediction (seed 000).
+"""`cacl`: cross-architecture contrastive learning + shuffle-degree prediction.
+
+CACL: "Cross-Architecture Self-supervised Video Representation Learning" (Guo, Xiong, Zhong,
+Wang, Guo, Han, Huang; CVPR 2022).
 
 Per video: one clip x (the 'query' view, augmentation q), x~ = x with its frames permuted, and the
 same clip under augmentation k (the 'key' view) with the SAME permutation, so (x, x~) share q and
@@ -40,10 +43,12 @@ import ml_collections
 import numpy as np
 
 from jaxvssl import models, objectives
-from jaxvssl.config import ConfigError
+from jaxvssl.errors import ConfigError
+from jaxvssl.inputs import views as views_lib
 from jaxvssl.inputs.permutations import ShuffleDegreeSampler
-from jaxvssl.methods import base
+from jaxvssl.methods import base, registry
 from jaxvssl.methods import frames as frames_lib
+from jaxvssl.objectives._utils import l2_normalize  # SWITCHME
 from jaxvssl.models.heads import MLPHead
 from jaxvssl.models.video_transformer import VideoTransformer
 
@@ -107,6 +112,7 @@ class CACLNet(nn.Module):
     return out, t
 
 
+@registry.register
 class CACL(base.Method):
   """CACL: G/T cross-architecture MoCo with four positives + shuffle-degree prediction."""
 
@@ -215,10 +221,6 @@ class CACL(base.Method):
       if c.frame_chunk_size < 0:
         fail('frame_chunk_size', 'must be >= 0')
 
-  def __init__(self, config: ml_collections.ConfigDict, num_devices: int = 1):
-    super().__init__(config, num_devices)
-    self._frame_encoder_variables = None
-
   # --- what this configuration uses ------------------------------------------------------------
   @property
   def contrastive(self) -> bool:
@@ -234,18 +236,16 @@ class CACL(base.Method):
 
   # --- data --------------------------------------------------------------------------------------
   def views(self):
-    from jaxvssl.inputs.views import ViewSpec  # pylint: disable=g-import-not-at-top
-
     d = self.config.data
     # One clip; the key view is the same frames under another augmentation (temporal group 0).
     views = [
-      ViewSpec(
+      views_lib.ViewSpec(
         name='query', num_frames=d.num_frames, stride=d.stride, temporal_group=0, augment_group='q'
       )
     ]
     if self.contrastive:
       views.append(
-        ViewSpec(
+        views_lib.ViewSpec(
           name='key', num_frames=d.num_frames, stride=d.stride, temporal_group=0, augment_group='k'
         )
       )
@@ -272,8 +272,6 @@ class CACL(base.Method):
     return np.bincount(labels, minlength=self.sampler.num_classes) / len(labels)
 
   def extras(self):
-    from jaxvssl.inputs import views as views_lib  # pylint: disable=g-import-not-at-top
-
     return (
       views_lib.permutation_bank_extra(
         self.sampler.banks, name=SDP_PREFIX, class_probs=self.sdp_class_probs()
@@ -329,18 +327,20 @@ class CACL(base.Method):
       dtype=jnp.dtype(self.config.model.dtype),
     )
 
-  def frame_encoder_variables(self) -> dict[str, Any]:
-    """The frozen encoder from the frames run (loaded once; a clear error if missing/mismatched)."""
-    if self._frame_encoder_variables is None:
-      c = self.config.cacl
-      self._frame_encoder_variables = frames_lib.load_frame_encoder(
-        c.frame_encoder_workdir,
-        encoder=c.frame_encoder,
-        width_multiplier=c.frame_encoder_width,
-        crop_size=self.config.data.crop_size,
-        step=None if c.frame_encoder_step < 0 else c.frame_encoder_step,
-      )
-    return self._frame_encoder_variables
+  def load_pretrained(self, params, state, load_run):
+    """The frozen frame encoder of T from the frames run (`config.cacl.frame_encoder_workdir`)."""
+    if 'frame_encoder' not in state:
+      return params, state
+    c = self.config.cacl
+    variables = frames_lib.load_frame_encoder(
+      load_run,
+      c.frame_encoder_workdir,
+      encoder=c.frame_encoder,
+      width_multiplier=c.frame_encoder_width,
+      expected=state['frame_encoder'],
+      step=None if c.frame_encoder_step < 0 else c.frame_encoder_step,
+    )
+    return params, dict(state, frame_encoder=jax.tree_util.tree_map(jnp.asarray, variables))
 
   def frame_features(self, frame_encoder_variables: Any, clips: jax.Array) -> jax.Array:
     """Frozen per-frame features: clips [B, T, H, W, C] -> [B, T, F], no gradient, BN in eval."""
@@ -367,7 +367,12 @@ class CACL(base.Method):
     state: dict[str, Any] = {}
     tokens = None
     if self.contrastive and self.uses_transformer:
-      state['frame_encoder'] = jax.tree_util.tree_map(jnp.asarray, self.frame_encoder_variables())
+      # A randomly initialised placeholder of the right shapes: the loop replaces it with the
+      # frames run's weights (`load_pretrained`) before the first step; a checkpoint holds them.
+      size = self.config.data.crop_size
+      state['frame_encoder'] = self.frame_encoder().init(
+        jax.random.fold_in(rng, 3), jnp.zeros((1, size, size, 3), jnp.float32)
+      )
       tokens = self.tokens(state['frame_encoder'], x, batch[f'{SDP_PREFIX}_perm'])
     variables = self.network().init(
       {'params': params_rng, 'dropout': dropout_rng}, x, x_shuffled, tokens, train=False
@@ -438,13 +443,13 @@ class CACL(base.Method):
     shuffle = shuffle_rng if c.shuffle_bn and self.config.model.bn_mode == 'per_device' else None
     key_pair = jnp.stack([xk, permute_frames(xk, perms)], axis=1)
     gk, key_updates = base.shuffled_apply(key_fn, key_pair, shuffle)
-    gq = base.l2_normalize(gq)
-    gk = jax.lax.stop_gradient(base.l2_normalize(gk))
+    gq = l2_normalize(gq)
+    gk = jax.lax.stop_gradient(l2_normalize(gk))
     sims = {'gq_gk': jnp.sum(gq * gk, axis=-1)}
     new_keys = [gk]
     if self.uses_transformer:
       frozen = state['frame_encoder']
-      tq = base.l2_normalize(
+      tq = l2_normalize(
         net.apply(
           {'params': params},
           self.tokens(frozen, batch['query'], perms),
@@ -455,7 +460,7 @@ class CACL(base.Method):
       )
       # Key T: momentum weights, deterministic (no dropout noise in the targets).
       tk = jax.lax.stop_gradient(
-        base.l2_normalize(
+        l2_normalize(
           net.apply(
             {'params': state['key_params']},
             self.tokens(frozen, xk, perms),

@@ -1,11 +1,12 @@
 """`frames`: image MoCo of a 2D frame encoder on single frames (CACL's frame-encoder stage).
 
 CACL's video transformer T reads every frame through a FROZEN 2D ResNet-50 that was itself
-pretrained with MoCo on frames sampled every 10th frame of the pretraining videos (seed 000,
+pretrained with MoCo on frames sampled every 10th frame of the pretraining videos (CACL,
+"Cross-Architecture Self-supervised Video Representation Learning", Guo et al., CVPR 2022,
 Sec. 4.1: ~180k frames of UCF101 split 1). No weights can be downloaded, so this stage is an
 ordinary jaxvssl run: `jaxvssl train --config=configs/frames.py:resnet50 --workdir=W` writes a run
-directory whose checkpoint `cacl` loads (`config.cacl.frame_encoder_workdir = W`) with
-`load_frame_encoder`.
+directory whose checkpoint `cacl` loads (`config.cacl.frame_encoder_workdir = W`) through the
+loop's pretrained-weights hook (`Method.load_pretrained`) with `load_frame_encoder`.
 
 MoCo (He et al., CVPR 2020), on frames:
   q = head(f(frame_q)), k = head_m(f_m(frame_k)) (momentum copy), queue of past keys,
@@ -20,7 +21,6 @@ The run's `backbone()` is the 2D encoder applied to every frame of a clip and av
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,12 +31,10 @@ import ml_collections
 import numpy as np
 
 from jaxvssl import models
-from jaxvssl.config import ConfigError
+from jaxvssl.errors import ConfigError, PretrainedWeightsError
+from jaxvssl.inputs import pipeline
+from jaxvssl.methods import base, registry
 from jaxvssl.methods.moco import MoCo
-
-
-class FrameEncoderError(ValueError):
-  """A frame-encoder checkpoint is missing or does not match what the consumer expects."""
 
 
 class FramewiseEncoder(nn.Module):
@@ -59,6 +57,7 @@ class FramewiseEncoder(nn.Module):
     return (feature, {'pool5': feature}) if return_stages else feature
 
 
+@registry.register
 class Frames(MoCo):
   """Image MoCo (queue, momentum encoder, optional shuffle-BN) of a 2D frame encoder.
 
@@ -93,6 +92,13 @@ class Frames(MoCo):
       )
     if c.width_multiplier <= 0:
       raise ConfigError(f'config.frames.width_multiplier={c.width_multiplier} must be positive')
+    # The 2D encoder sees single RGB frames: frame differences need a clip, so a residual input
+    # would silently do nothing here (the encoder is chosen by config.frames, not config.model).
+    if config.model.input_mode != 'rgb':
+      raise ConfigError(
+        f'config.model.input_mode={config.model.input_mode!r}: the frames method encodes single '
+        "RGB frames; set it to 'rgb'"
+      )
     super().validate_config(config)
 
   # --- data ----------------------------------------------------------------------------------
@@ -102,7 +108,6 @@ class Frames(MoCo):
   def train_dataset(
     self, *, global_batch_size, seed, process_index, process_count, start_step, source=None
   ):
-    from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
 
     # Every data.frame_step-th frame of every training video (10 in the paper), two augmentations.
     return pipeline.make_frame_dataset(
@@ -141,7 +146,7 @@ class Frames(MoCo):
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading the frozen encoder for cacl.
+# Loading the frozen encoder for cacl (called from `CACL.load_pretrained`).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -166,62 +171,59 @@ def describe_mismatch(expected: Any, found: Any, limit: int = 5) -> str:
 
 
 def load_frame_encoder(
-  workdir: str, *, encoder: str, width_multiplier: float, crop_size: int, step: int | None = None
+  load_run: base.LoadRun,
+  workdir: str,
+  *,
+  encoder: str,
+  width_multiplier: float,
+  expected: Any,
+  step: int | None = None,
 ) -> dict[str, Any]:
   """The 2D encoder variables {'params', 'batch_stats'} (NumPy) of a `frames` run.
 
   Args:
+    load_run: the loop's run loader (`jaxvssl.runs.load_run`).
     workdir: the frames run directory (config.json + checkpoints/).
     encoder, width_multiplier: the architecture the caller builds; anything else is an error.
-    crop_size: the frame side the caller feeds (only used to build the expected shapes).
+    expected: the caller's initialised encoder variables (arrays or ShapeDtypeStructs); the loaded
+      tree must have exactly their names and shapes.
     step: a checkpoint step (None: the latest).
   Raises:
-    FrameEncoderError naming the path and the mismatch: no run / no checkpoint there, a run of
-    another method, another architecture, or variables whose names or shapes differ from
-    `models.get_frame_encoder(encoder, width_multiplier=...)`. Never a silent partial load.
+    PretrainedWeightsError naming the path and the mismatch: no run / no checkpoint there, a run
+    of another method, another architecture, or variables whose names or shapes differ. Never a
+    silent partial load.
   """
-  from jaxvssl import config as config_lib, export  # pylint: disable=g-import-not-at-top
-
   where = f'frame-encoder run {workdir!r} (config.cacl.frame_encoder_workdir)'
-  config_path = os.path.join(workdir, 'config.json')
-  if not workdir or not os.path.exists(config_path):
-    raise FrameEncoderError(
-      f'{where}: {config_path} does not exist. Run the frames stage first, e.g. '
-      f'`jaxvssl train --config=configs/frames.py:<variant> --workdir={workdir or "DIR"}`.'
-    )
+  if not workdir:
+    raise PretrainedWeightsError(f'{where}: no directory given; run the frames stage first')
   try:
-    run_config = config_lib.config_from_json(config_path)
-  except ConfigError as e:
-    raise FrameEncoderError(f'{where}: {config_path} is not a valid config: {e}') from e
-  if run_config.method != 'frames':
-    raise FrameEncoderError(f'{where}: it is a {run_config.method!r} run, not a frames run')
-  found = (run_config.frames.encoder, float(run_config.frames.width_multiplier))
+    run = load_run(workdir, step)
+  except (FileNotFoundError, ConfigError) as e:
+    raise PretrainedWeightsError(
+      f'{where}: {e}. Run the frames stage first, e.g. '
+      f'`jaxvssl train --config=configs/frames.py:<variant> --workdir={workdir}`.'
+    ) from e
+  except (ValueError, KeyError) as e:  # orbax: a checkpoint that does not match its config
+    raise PretrainedWeightsError(
+      f'{where}: could not restore checkpoint step {step or "latest"}: {e}'
+    ) from e
+  if run.config.method != 'frames':
+    raise PretrainedWeightsError(f'{where}: it is a {run.config.method!r} run, not a frames run')
+  found = (run.config.frames.encoder, float(run.config.frames.width_multiplier))
   wanted = (encoder, float(width_multiplier))
   if found != wanted:
-    raise FrameEncoderError(
+    raise PretrainedWeightsError(
       f'{where}: architecture mismatch: the run trained frames.encoder={found[0]!r} with '
       f'width_multiplier={found[1]:g}, but config.cacl expects frame_encoder={wanted[0]!r} with '
       f'frame_encoder_width={wanted[1]:g}'
     )
-  try:
-    # Eager even when called while a caller is being traced (cacl's init runs under jit).
-    with jax.ensure_compile_time_eval():
-      _, method, params, state, restored_step = export.load_run(workdir, step)
-      variables = jax.tree_util.tree_map(np.asarray, method.frame_encoder_variables(params, state))
-  except FileNotFoundError as e:
-    raise FrameEncoderError(f'{where}: {e}') from e
-  except (ValueError, KeyError) as e:  # orbax: a checkpoint that does not match its config
-    raise FrameEncoderError(
-      f'{where}: could not restore checkpoint step {step or "latest"}: {e}'
-    ) from e
-  module = models.get_frame_encoder(encoder, width_multiplier=width_multiplier)
-  expected = jax.eval_shape(
-    module.init, jax.random.PRNGKey(0), jnp.zeros((1, crop_size, crop_size, 3), jnp.float32)
+  variables = jax.tree_util.tree_map(
+    np.asarray, run.method.frame_encoder_variables(run.params, run.state)
   )
   mismatch = describe_mismatch(expected, variables)
   if mismatch:
-    raise FrameEncoderError(
-      f'{where}, checkpoint step {restored_step}: variables do not match '
+    raise PretrainedWeightsError(
+      f'{where}, checkpoint step {run.step}: variables do not match '
       f'{encoder} (width {width_multiplier:g}): {mismatch}'
     )
   return variables

@@ -19,9 +19,10 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxvssl import objectives
-from jaxvssl.config import ConfigError
+from jaxvssl.errors import ConfigError
 from jaxvssl.inputs.views import ViewSpec
-from jaxvssl.methods import base
+from jaxvssl.methods import base, registry
+from jaxvssl.objectives._utils import l2_normalize  # SWITCHME
 from jaxvssl.models.heads import MLPHead
 
 
@@ -42,6 +43,7 @@ def make_head(hidden_dim: int, embed_dim: int) -> nn.Module:
   return MLPHead(hidden_dims=(hidden_dim,) if hidden_dim else (), out_dim=embed_dim)
 
 
+@registry.register
 class MoCo(base.Method):
   """Video MoCo with a queue of negatives and an optional shuffle-BN key encoder."""
 
@@ -139,11 +141,11 @@ class MoCo(base.Method):
 
     shuffle_rng = rng if c.shuffle_bn and self.config.model.bn_mode == 'per_device' else None
     k, key_updates = base.shuffled_apply(key_fn, batch['key'], shuffle_rng)
-    k = jax.lax.stop_gradient(base.l2_normalize(k))
+    k = jax.lax.stop_gradient(l2_normalize(k))
     queue = state['queue']
     losses = objectives.info_nce(q, k, queue.keys, c.temperature)
 
-    qn = base.l2_normalize(q)
+    qn = l2_normalize(q)
     pos = jnp.sum(qn * k, axis=-1)
     neg = qn @ queue.keys.T
     metrics = dict(

@@ -5,13 +5,15 @@ import functools
 import itertools
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvssl import checkpointing, config as config_lib, methods, optim, train
+from jaxvssl import checkpointing, config as config_lib, errors, methods, optim, runs, train
+from jaxvssl import state as state_lib
 from jaxvssl.inputs import permutations
 from jaxvssl.methods import cacl as cacl_lib, frames as frames_lib
 from tests import helpers
@@ -45,19 +47,31 @@ def cacl_config(frames_dir, **overrides):
   return helpers.tiny_config('cacl', **values)
 
 
-def save_frames_run(workdir, **overrides):
-  """A frames run directory (config.json + one checkpoint) without compiling a train step."""
-  config = helpers.tiny_config('frames', **{**FRAMES, **overrides})
+def save_run(workdir, config):
+  """A run directory (config.json + one checkpoint at init) without compiling a train step."""
   config_lib.save_config(config, str(workdir))
   method = methods.build(config, 1)
   tx = optim.make_optimizer(config)
-  ts = jax.jit(functools.partial(train.init_train_state, method, tx, seed=3))(
+  ts = jax.jit(functools.partial(state_lib.init_train_state, method, tx, seed=3))(
     method.example_batch(2)
   )
   manager = checkpointing.make_manager(str(workdir), 1, 1, async_save=False)
   checkpointing.save(manager, 1, ts, force=True)
   manager.wait_until_finished()
+  return method, ts
+
+
+def save_frames_run(workdir, **overrides):
+  """A frames run directory; returns its frame-encoder variables."""
+  method, ts = save_run(workdir, helpers.tiny_config('frames', **{**FRAMES, **overrides}))
   return method.frame_encoder_variables(ts.params, ts.state)
+
+
+def init_and_load_pretrained(config):
+  """What the loop does on a fresh start: init, then the pretrained-weights hook."""
+  method = methods.build(config, 1)
+  params, state = method.init(jax.random.PRNGKey(0), method.example_batch(2))
+  return method.load_pretrained(params, state, runs.load_run)
 
 
 @pytest.fixture(scope='module')
@@ -231,7 +245,7 @@ def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
       assert 'frame_encoder' not in jax.tree_util.keystr(path)
     momentum = ts.opt_state[-1][0].trace  # sgd momentum buffer: same tree as params
     assert jax.tree_util.tree_structure(momentum) == jax.tree_util.tree_structure(ts.params)
-  # ... while the trainable T (and G) did move: same init as train.init_train_state.
+  # ... while the trainable T (and G) did move: same init as state.init_train_state.
   method = methods.build(config, 1)
   initial, _ = method.init(
     jax.random.split(jax.random.PRNGKey(config.seed))[0], first_batch(config, method)
@@ -270,6 +284,33 @@ def test_frozen_encoder_sharded_equals_single_and_resume(frames_run, tmp_path):
   }
   np.testing.assert_allclose(one.state['queue'].keys, resumed.state['queue'].keys, atol=1e-6)
   assert int(one.state['queue'].pointer) == int(resumed.state['queue'].pointer) == 32
+
+
+def test_checkpoint_evaluates_and_resumes_without_the_frames_run(tmp_path):
+  """The frozen encoder enters through the loop's hook once; afterwards the checkpoint has it."""
+  frames_dir = tmp_path / 'frames'
+  trained_encoder = save_frames_run(frames_dir)
+  config = cacl_config(frames_dir)
+  workdir = tmp_path / 'cacl'
+  _run(config, workdir, jax.devices()[:1], stop_after=1)
+  shutil.rmtree(frames_dir)
+
+  # Evaluate: the run restores with its encoder, which is the frames run's.
+  run = runs.load_run(str(workdir))
+  jax.tree_util.tree_map(
+    np.testing.assert_array_equal, jax.device_get(run.state['frame_encoder']), trained_encoder
+  )
+  embed = runs.embed_fn_from_state(run.config, run.method, run.params, run.state)
+  assert embed(np.zeros((2, 4, 16, 16, 3), np.float32)).shape[0] == 2
+  # Resume: the hook is not called again (it would fail: the directory is gone).
+  resumed = _run(config, workdir, jax.devices()[:1])
+  assert int(resumed.step) == config.num_steps
+  jax.tree_util.tree_map(
+    np.testing.assert_array_equal, jax.device_get(resumed.state['frame_encoder']), trained_encoder
+  )
+  # A fresh start does need the frames run, and says so in one line.
+  with pytest.raises(errors.PretrainedWeightsError, match='frames.*does not exist'):
+    _run(config, tmp_path / 'fresh', jax.devices()[:1])
 
 
 def _video_source(num_videos=6, length=12, size=20):
@@ -365,9 +406,8 @@ def test_sdp_star_class_probabilities_follow_random_permutations():
 def test_missing_frame_encoder_checkpoint_is_a_clear_error(tmp_path):
   missing = tmp_path / 'no_such_run'
   config = cacl_config(missing)
-  method = methods.build(config, 1)
-  with pytest.raises(frames_lib.FrameEncoderError, match='no_such_run.*does not exist'):
-    method.init(jax.random.PRNGKey(0), method.example_batch(2))
+  with pytest.raises(errors.PretrainedWeightsError, match='no_such_run.*does not exist'):
+    init_and_load_pretrained(config)
 
 
 def test_mismatched_frame_encoder_checkpoint_is_a_clear_error(frames_run, tmp_path):
@@ -375,15 +415,15 @@ def test_mismatched_frame_encoder_checkpoint_is_a_clear_error(frames_run, tmp_pa
   # Another architecture than config.cacl expects: the error names both.
   config = cacl_config(frames_dir, **{'cacl.frame_encoder_width': 1 / 8})
   with pytest.raises(
-    frames_lib.FrameEncoderError, match=r'frames_run.*architecture mismatch.*0\.0625.*0\.125'
+    errors.PretrainedWeightsError, match=r'frames_run.*architecture mismatch.*0\.0625.*0\.125'
   ):
-    methods.build(config, 1).init(jax.random.PRNGKey(0), methods.build(config, 1).example_batch(2))
+    init_and_load_pretrained(config)
   # Not a frames run.
   moco_dir = tmp_path / 'moco_run'
-  config_lib.save_config(helpers.tiny_config('moco'), str(moco_dir))
-  with pytest.raises(frames_lib.FrameEncoderError, match="moco_run.*'moco' run"):
+  save_run(moco_dir, helpers.tiny_config('moco'))
+  with pytest.raises(errors.PretrainedWeightsError, match="moco_run.*'moco' run"):
     frames_lib.load_frame_encoder(
-      str(moco_dir), encoder='resnet10', width_multiplier=1 / 16, crop_size=16
+      runs.load_run, str(moco_dir), encoder='resnet10', width_multiplier=1 / 16, expected=variables
     )
   # Variables whose names/shapes differ: listed, never a partial load.
   broken = jax.tree_util.tree_map(np.asarray, variables)

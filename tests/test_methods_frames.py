@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvssl import config as config_lib, methods, models, train
+from jaxvssl import config as config_lib, methods, models, runs, train
 from jaxvssl.methods import frames as frames_lib
 from tests import helpers
 
@@ -28,11 +28,11 @@ def test_frames_stage_trains_and_its_encoder_is_what_cacl_loads(tmp_path):
     batches_fn=lambda s: helpers.fake_batches(config, method, s),
   )
   assert int(ts.state['queue'].pointer) == 8  # 2 steps x 4 keys
-  loaded = frames_lib.load_frame_encoder(
-    str(tmp_path), encoder='resnet10', width_multiplier=1 / 16, crop_size=16
-  )
   # The query encoder (not the momentum copy), parameters and BatchNorm statistics.
   expected = method.frame_encoder_variables(ts.params, ts.state)
+  loaded = frames_lib.load_frame_encoder(
+    runs.load_run, str(tmp_path), encoder='resnet10', width_multiplier=1 / 16, expected=expected
+  )
   assert set(loaded) == {'params', 'batch_stats'}
   jax.tree_util.tree_map(np.testing.assert_array_equal, loaded, jax.device_get(expected))
   # It is the bare 2D encoder: it applies to images directly.
@@ -87,6 +87,9 @@ def test_frames_config_validation_and_variants():
     helpers.tiny_config('frames', **{**FRAMES, 'frames.queue_size': 10})
   with pytest.raises(config_lib.ConfigError, match=r'config\.frames\.encoder'):
     helpers.tiny_config('frames', **{**FRAMES, 'frames.encoder': 'resnet9'})
+  # Single RGB frames: a residual input would silently do nothing, so it is rejected.
+  with pytest.raises(config_lib.ConfigError, match=r"config\.model\.input_mode='residual'"):
+    helpers.tiny_config('frames', **{**FRAMES, 'model.input_mode': 'residual'})
   for variant in ('resnet50', 'tiny'):
     config = config_lib.load_config(f'configs/frames.py:{variant}')
     cacl = config_lib.load_config(
