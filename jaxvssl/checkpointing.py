@@ -9,13 +9,14 @@ RNG. The data position needs no extra record: the input pipeline is a pure funct
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh
 
-from jaxvssl import parallel
+from jaxvssl import errors, parallel
 
 
 def make_manager(
@@ -47,6 +48,43 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = Fa
 def restore(manager: ocp.CheckpointManager, abstract_state: Any, step: int | None = None) -> Any:
   step = manager.latest_step() if step is None else step
   return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def restore_newest_intact(
+  manager: ocp.CheckpointManager,
+  abstract_state: Any,
+  reopen: Callable[[], ocp.CheckpointManager],
+) -> tuple[Any, int | None, list[tuple[int, str]], ocp.CheckpointManager]:
+  """Restores the newest checkpoint that can be read, trying older ones when one is corrupt.
+
+  A failed restore can leave the manager's handlers in a state that fails every later restore,
+  so each further attempt uses a new manager from `reopen()`.
+
+  Returns:
+    (state, step, failures, manager): the restored state and its step (None, None when none could
+    be restored), `(step, why)` for every newer checkpoint that failed (newest first), and the
+    manager to go on with.
+  """
+  failures: list[tuple[int, str]] = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      return restore(manager, abstract_state, step), step, failures, manager
+    except Exception as e:  # orbax and TensorStore raise many types for one bad file
+      failures.append((step, errors.summary(e)))
+      manager.close()
+      manager = reopen()
+  return None, None, failures, manager
+
+
+def set_aside(manager: ocp.CheckpointManager, step: int) -> str:
+  """Renames a checkpoint that failed to restore to `corrupt-<step>-<n>` (kept, never deleted)."""
+  source = os.path.join(str(manager.directory), str(step))
+  n = 0
+  while os.path.exists(target := os.path.join(str(manager.directory), f'corrupt-{step}-{n}')):
+    n += 1
+  os.rename(source, target)
+  manager.reload()
+  return target
 
 
 def checkpoint_path(manager: ocp.CheckpointManager, step: int | None) -> str:

@@ -12,7 +12,10 @@
 
 Exit codes: 0 done; 2 a usage or config error, pretrained weights that are missing or do not fit,
 or a workdir whose checkpoint another config wrote (one line on stderr names the file, key or
-value); 3 the training loss became NaN/Inf (the last good checkpoint is named).
+value), a workdir that is not writable or is in use, or checkpoints that are all corrupt; 3 the
+training loss became NaN/Inf (the last good checkpoint is named); 4 a checkpoint could not be
+written during training (earlier ones are intact); 130 / 143 stopped by Ctrl-C / SIGTERM after
+saving a checkpoint (rerun the same command to resume).
 
 The subcommands import their modules when they run, so `jaxvssl --help` does not load JAX or
 TensorFlow; this is the only layer that imports lazily.
@@ -32,7 +35,11 @@ EXIT_CODES: dict[type[Exception], int] = {
   errors.ConfigError: 2,
   errors.PretrainedWeightsError: 2,
   errors.ResumeMismatchError: 2,
+  errors.WorkdirError: 2,
+  errors.CorruptCheckpointError: 2,
+  errors.DataNotFoundError: 2,
   errors.NonFiniteLossError: 3,
+  errors.CheckpointWriteError: 4,
 }
 
 
@@ -49,12 +56,17 @@ def train_main(argv: Sequence[str]) -> int:
   parser = argparse.ArgumentParser(prog='jaxvssl train', description='Self-supervised pretraining.')
   parser.add_argument('--config', required=True, help='path/to/config.py[:variant]')
   parser.add_argument('--workdir', required=True, help='checkpoints, metrics and config go here')
+  parser.add_argument(
+    '--allow_config_change',
+    action='store_true',
+    help="resume although the config differs from the run's config.json (recorded)",
+  )
   args = parser.parse_args(rest)
   from jaxvssl import config as config_lib  # pylint: disable=g-import-not-at-top
   from jaxvssl import train  # pylint: disable=g-import-not-at-top
 
   config = config_lib.load_config(args.config, overrides)
-  train.train_and_evaluate(config, args.workdir)
+  train.train_and_evaluate(config, args.workdir, allow_config_change=args.allow_config_change)
   return 0
 
 
@@ -152,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if not argv or argv[0] in ('-h', '--help') else 2
   try:
     return COMMANDS[argv[0]](argv[1:])
+  except errors.TrainingInterrupted as e:
+    print(f'jaxvssl {argv[0]}: {e}', file=sys.stderr)
+    return 128 + e.signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
   except tuple(EXIT_CODES) as e:
     kind = 'config error: ' if isinstance(e, errors.ConfigError) else ''
     print(f'jaxvssl {argv[0]}: {kind}{e}', file=sys.stderr)

@@ -243,10 +243,7 @@ def check_values(config: ConfigDict) -> None:
     m.input_mode,
     f'needs data.num_frames >= 2 (frame differences), got {config.data.num_frames}',
   )
-  d = config.data
-  _require(d.num_frames > 0, 'data.num_frames', d.num_frames, 'must be positive')
-  _require(d.stride > 0, 'data.stride', d.stride, 'must be positive')
-  _require(d.crop_size > 0, 'data.crop_size', d.crop_size, 'must be positive')
+  pipeline.check_data_config(config.data)  # the one check of every data key
   e = config.evaluation
   _require(
     e.feature in ('pooled', 'pool5'), 'evaluation.feature', e.feature, "must be 'pooled' or 'pool5'"

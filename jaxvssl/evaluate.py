@@ -13,21 +13,25 @@ results.md; `compare` merges them into one table (rows = runs).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
 import numpy as np
 
 from jaxvssl import config as config_lib
-from jaxvssl import runs
+from jaxvssl import errors, runs
 from jaxvssl.evaluation import finetune as finetune_lib
 from jaxvssl.evaluation import plots, reports, suite
 from jaxvssl.inputs import pipeline
 from jaxvssl.tf_setup import import_tensorflow
+
+# After jaxvssl.inputs: TensorFlow must have its GPUs hidden (jaxvssl.tf_setup) before TFDS loads it.
+import tensorflow_datasets as tfds
 
 GALLERY_QUERIES = 4
 GALLERY_NEIGHBOURS = 3
@@ -91,8 +95,6 @@ def gallery_plot(
 
 def _class_names(config: ml_collections.ConfigDict) -> list[str] | None:
   try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
     builder = tfds.builder(config.data.name, data_dir=config.data.data_dir)
     return list(builder.info.features['label'].names)
   except Exception:  # pylint: disable=broad-except
@@ -124,7 +126,7 @@ def evaluate_run(
   """
   config_path = os.path.join(workdir, 'config.json')
   if not os.path.exists(config_path):
-    raise FileNotFoundError(
+    raise errors.DataNotFoundError(
       f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?'
     )
   config = config_lib.config_from_json(config_path)
@@ -164,7 +166,7 @@ def evaluate_run(
   )
   if finetune or e.finetune:
     results.update(
-      finetune_lib.finetune_run(
+      finetune_run(
         workdir,
         config,
         os.path.join(out_dir, 'finetune'),
@@ -189,6 +191,83 @@ def evaluate_run(
     )
   print(reports.comparison_table([(run_name, results)]), flush=True)
   return results
+
+
+def finetune_run(
+  workdir: str,
+  config: ml_collections.ConfigDict,
+  out_dir: str | os.PathLike,
+  *,
+  random_init: bool = False,
+  step: int | None = None,
+  run_name: str | None = None,
+  finetune_config: finetune_lib.FinetuneConfig | Mapping[str, Any] | None = None,
+  num_classes: int | None = None,
+) -> dict[str, float]:
+  """Finetunes the backbone of a pretraining run (or its random initialisation) on its data set.
+
+  Train data: `make_train_dataset(config.data, [ViewSpec(FINETUNE_VIEW, config.data.num_frames,
+  config.data.stride)], global_batch_size=batch_size, seed=config.seed)` (random resized crop and
+  the usual augmentation, drop_remainder); steps_per_epoch = train videos // batch_size.
+  Eval data: `make_eval_dataset(config.data, config.data.eval_split,
+  num_clips=config.evaluation.num_clips)` (uniform clips, center crop, no video dropped).
+  The protocol itself is `jaxvssl.evaluation.finetune.finetune`.
+
+  Args:
+    workdir: the pretraining run (config.json + checkpoints/).
+    config: its (possibly overridden) config.
+    out_dir: receives metrics.jsonl, results.json, results.md.
+    random_init: start from the run's architecture at random initialisation instead.
+    step: checkpoint step (default latest).
+    finetune_config: `FinetuneConfig` or a dict of its fields (default: the paper protocol);
+      `num_train_examples` and `input_key` are filled in here.
+    num_classes: default: the data set's ClassLabel size (TFDS data set info).
+  """
+  if random_init:
+    method, params, state = runs.random_init(config)
+  else:
+    run = runs.load_run(workdir, step)
+    method, params, state = run.method, run.params, run.state
+  backbone = method.backbone()
+  backbone_variables = method.backbone_variables(params, state)
+
+  if isinstance(finetune_config, finetune_lib.FinetuneConfig):
+    fields = dataclasses.asdict(finetune_config)
+  else:
+    fields = dict(finetune_config or {})
+    known = {f.name for f in dataclasses.fields(finetune_lib.FinetuneConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+      raise KeyError(f'finetune_run: unknown FinetuneConfig keys {unknown}')
+  fields['input_key'] = finetune_lib.FINETUNE_VIEW
+  fields['num_train_examples'] = pipeline.local_split(
+    config.data, config.data.train_split
+  ).num_examples
+  cfg = finetune_lib.FinetuneConfig(**fields)
+
+  if num_classes is None:
+    # A built data set describes itself (TFDS reads its info from the files): no builder code.
+    info = tfds.builder(config.data.name, data_dir=config.data.data_dir).info
+    num_classes = info.features['label'].num_classes
+
+  view = pipeline.ViewSpec(
+    finetune_lib.FINETUNE_VIEW, num_frames=config.data.num_frames, stride=config.data.stride
+  )
+  train = pipeline.make_train_dataset(
+    config.data, [view], global_batch_size=cfg.batch_size, seed=config.seed
+  ).as_numpy_iterator()
+  evaluation = pipeline.make_eval_dataset(
+    config.data,
+    config.data.eval_split,
+    batch_size=config.evaluation.batch_size,
+    num_clips=config.evaluation.num_clips,
+    num_frames=config.data.num_frames,
+    stride=config.data.stride,
+  ).as_numpy_iterator()
+  metrics, _, _ = finetune_lib.finetune(
+    backbone, backbone_variables, train, evaluation, num_classes, cfg, out_dir, run_name=run_name
+  )
+  return metrics
 
 
 def compare_runs(paths: Sequence[str], out_dir: str, names: Sequence[str] | None = None) -> str:

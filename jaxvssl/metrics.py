@@ -19,12 +19,13 @@ class JsonlWriter(metric_writers.MetricWriter):
   A plain, greppable record next to TensorBoard's event files; the plots of
   `jaxvssl.evaluation.plots` read it. On resume, lines of steps > the resumed step are dropped
   first so the file never holds two records of one step (the checkpoint at the resumed step
-  saw every record up to it).
+  saw every record up to it). A run that starts from scratch (step 0) drops every old line, e.g.
+  those of an attempt killed before its first checkpoint.
   """
 
   def __init__(self, path: str, resume_step: int = 0):
     self._path = path
-    if resume_step and os.path.exists(path):
+    if os.path.exists(path):
       with open(path) as f:
         kept = [line for line in f if line.strip() and json.loads(line)['step'] <= resume_step]
       with open(path, 'w') as f:

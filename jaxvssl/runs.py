@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from jaxvssl import checkpointing, optim, parallel, state as state_lib
+from jaxvssl import checkpointing, errors, optim, parallel, state as state_lib
 from jaxvssl import config as config_lib
 from jaxvssl import methods as methods_lib
 from jaxvssl.evaluation import features as features_lib
@@ -26,12 +26,12 @@ def load_run(workdir: str, step: int | None = None) -> RestoredRun:
   """Restores (config, method, params, state, step) of the run in `workdir` on one device.
 
   Raises:
-    FileNotFoundError: no config.json or no checkpoint in `workdir`.
+    jaxvssl.errors.DataNotFoundError: no config.json, no checkpoint, or not checkpoint `step`.
     jaxvssl.errors.ConfigError: its config.json is not a valid config.
   """
   config_path = os.path.join(workdir, 'config.json')
   if not os.path.exists(config_path):
-    raise FileNotFoundError(
+    raise errors.DataNotFoundError(
       f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?'
     )
   config = config_lib.config_from_json(config_path)
@@ -40,9 +40,14 @@ def load_run(workdir: str, step: int | None = None) -> RestoredRun:
   manager = checkpointing.make_manager(
     workdir, config.keep_checkpoints, config.checkpoint_every_steps, async_save=False
   )
-  step = manager.latest_step() if step is None else step
-  if step is None:
-    raise FileNotFoundError(f'no checkpoint in {os.path.join(workdir, "checkpoints")}')
+  steps = sorted(manager.all_steps())
+  if not steps:
+    raise errors.DataNotFoundError(
+      f'no checkpoint in {os.path.join(workdir, "checkpoints")}: train the run first'
+    )
+  step = steps[-1] if step is None else step
+  if step not in steps:
+    raise errors.DataNotFoundError(f'{workdir} has no checkpoint step {step}; it has {steps}')
   tx = optim.make_optimizer(config)
   abstract = state_lib.abstract_train_state(method, tx, method.example_batch(2), config.seed)
   ts = checkpointing.restore(manager, checkpointing.abstract_like(abstract, mesh), step)

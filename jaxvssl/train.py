@@ -7,9 +7,12 @@ only says which views it needs and how its loss is combined (`jaxvssl/methods/ba
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +28,7 @@ from jaxvssl import config as config_lib
 from jaxvssl import metrics as metrics_lib
 from jaxvssl import methods as methods_lib
 from jaxvssl import state as state_lib
+from jaxvssl import workdir as workdir_lib
 from jaxvssl.evaluation import monitor as monitor_lib
 from jaxvssl.inputs import pipeline
 from jaxvssl.state import TrainState
@@ -71,25 +75,104 @@ def make_batches(
   return iter(ds.as_numpy_iterator())
 
 
-def _restore_or_explain(manager, abstract_state, config, workdir: str):
-  """Restores the latest checkpoint; on a structure mismatch names the config keys that changed."""
-  try:
-    return checkpointing.restore(manager, abstract_state)
-  except ValueError as e:
-    path = os.path.join(workdir, 'config.json')
-    if os.path.exists(path):
-      with open(path) as f:
-        changed = config_lib.config_diff(json.load(f), json.loads(config.to_json_best_effort()))
-    else:
-      changed = [f'({path} is missing)']
-    step = manager.latest_step()
+def check_data_exists(data: ml_collections.ConfigDict) -> None:
+  """Fails before any work if the configured TFDS data set was never built or prepared."""
+  data_dir = data.data_dir or os.path.expanduser(os.path.join('~', 'tensorflow_datasets'))
+  name = data.name.split(':')[0]  # 'name/config[:version]'
+  if not os.path.isdir(os.path.join(data_dir, *name.split('/'))):
+    raise errors.DataNotFoundError(
+      f'config.data.name={data.name!r}: no such data set in {data_dir!r} '
+      '(config.data.data_dir). Build synthetic_motion with `jaxvssl build-data --data_dir '
+      f'{data_dir}`, prepare a real one with `jaxvssl prepare ...` (docs/data.md), or point '
+      'config.data.data_dir at the directory that holds it'
+    )
+
+
+def _check_config_change(
+  config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool
+) -> list[str]:
+  """The keys in which `config` differs from the run's config.json; refused unless allowed."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    changed = config_lib.config_diff(json.load(f), json.loads(config.to_json_best_effort()))
+  if changed and not allow_config_change:
     raise errors.ResumeMismatchError(
-      f'{workdir} holds a checkpoint (step {step}, '
-      f'{checkpointing.checkpoint_path(manager, step)}) whose train state does not match this '
-      f'config, so it cannot be resumed. Config keys that differ from {path}: '
-      f'{"; ".join(changed) or "none"}. Use a new --workdir, or the config the run was started '
-      f'with. (orbax: {str(e).splitlines()[0]})'
-    ) from e
+      f'{workdir} holds a run started with another config. Config keys that differ from '
+      f'{path}: {"; ".join(changed)}. Rerun with the config it was started with, use a new '
+      '--workdir, or pass --allow_config_change to resume with these values (the change is '
+      'recorded in config_history.jsonl).'
+    )
+  return changed
+
+
+def _resume(
+  manager, reopen, abstract_state, workdir: str, changed: list[str]
+) -> tuple[TrainState, int, Any]:
+  """Restores the newest intact checkpoint; corrupt newer ones are set aside and named.
+
+  Returns (train state, its step, the checkpoint manager to go on with).
+  """
+  ts, step, failures, manager = checkpointing.restore_newest_intact(manager, abstract_state, reopen)
+  if ts is None:
+    tried = '; '.join(f'step {s}: {why}' for s, why in failures)
+    if changed:  # the config changed the train state's structure
+      raise errors.ResumeMismatchError(
+        f'{workdir} holds checkpoints whose train state does not match this config, so it '
+        f'cannot be resumed. Config keys that differ from its config.json: {"; ".join(changed)}. '
+        f'Use a new --workdir, or the config the run was started with. ({tried})'
+      )
+    raise errors.CorruptCheckpointError(
+      f'no checkpoint in {manager.directory} can be restored ({tried}); move the corrupt '
+      'checkpoints away to start from scratch, or use a new --workdir'
+    )
+  for bad, why in failures:
+    kept = checkpointing.set_aside(manager, bad)
+    print(f'[jaxvssl] checkpoint step {bad} is corrupt ({why}); moved to {kept}', flush=True)
+  return ts, step, manager
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[list[int]]:
+  """SIGTERM / SIGINT become a request to stop after the current step (the loop saves, exits).
+
+  A second Ctrl-C stops at once (the last checkpoint is intact). Only the main thread can
+  handle signals; elsewhere nothing is installed.
+  """
+  requested: list[int] = []
+  if threading.current_thread() is not threading.main_thread():
+    yield requested
+    return
+
+  def handler(signum, frame):
+    del frame
+    if requested and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    requested.append(signum)
+    print(
+      f'[jaxvssl] {signal.Signals(signum).name}: finishing this step and saving a checkpoint',
+      flush=True,
+    )
+
+  previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield requested
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
+
+
+def _append_history(workdir: str, start_step: int, changed: list[str], config) -> None:
+  """One line per (re)start: the step, the keys changed at it and the whole config used."""
+  record = {
+    'start_step': start_step,
+    'time': time.strftime('%Y-%m-%dT%H:%M:%S'),
+    'changed': changed,
+    'config': json.loads(config.to_json_best_effort()),
+  }
+  with open(os.path.join(workdir, 'config_history.jsonl'), 'a') as f:
+    f.write(json.dumps(record) + '\n')
 
 
 def train_and_evaluate(
@@ -100,6 +183,7 @@ def train_and_evaluate(
   source: Any = None,
   devices: list[jax.Device] | None = None,
   stop_after_steps: int | None = None,
+  allow_config_change: bool = False,
 ) -> TrainState:
   """Pretrains `config.method`, resuming from `workdir` if it holds a checkpoint.
 
@@ -112,9 +196,45 @@ def train_and_evaluate(
     devices: the devices of the mesh (default: all).
     stop_after_steps: stop (with a checkpoint) after this many steps of this call, as if
       interrupted; the run resumes from there on the next call.
+    allow_config_change: resume even if `config` differs from the run's config.json (the new
+      config is recorded in config_history.jsonl); otherwise such a resume is refused.
   Returns:
     The final TrainState.
+  Raises:
+    jaxvssl.errors.WorkdirError, ResumeMismatchError, CorruptCheckpointError,
+    CheckpointWriteError, NonFiniteLossError, TrainingInterrupted (see docs/cli.md for exit codes).
   """
+  if batches_fn is None and source is None:
+    check_data_exists(config.data)
+  if jax.process_index() == 0:
+    workdir_lib.check_writable(workdir)
+  with contextlib.ExitStack() as stack:
+    if jax.process_index() == 0:
+      stack.enter_context(workdir_lib.lock(workdir))
+    stop_requests = stack.enter_context(_stop_requests())
+    return _train(
+      config,
+      workdir,
+      batches_fn,
+      source,
+      devices,
+      stop_after_steps,
+      allow_config_change,
+      stop_requests,
+    )
+
+
+def _train(
+  config,
+  workdir,
+  batches_fn,
+  source,
+  devices,
+  stop_after_steps,
+  allow_config_change,
+  stop_requests,
+) -> TrainState:
+  """The loop of `train_and_evaluate`, inside the workdir lock and the signal handlers."""
   # --- Set-up -------------------------------------------------------------------------------
   parallel.maybe_initialize_distributed(config.multihost)
   mesh = parallel.make_mesh(devices)
@@ -143,30 +263,34 @@ def train_and_evaluate(
   )
 
   # --- State: resume or init ------------------------------------------------------------------
-  manager = checkpointing.make_manager(
-    workdir, config.keep_checkpoints, config.checkpoint_every_steps, config.async_checkpointing
+  open_manager = functools.partial(
+    checkpointing.make_manager,
+    workdir,
+    config.keep_checkpoints,
+    config.checkpoint_every_steps,
+    config.async_checkpointing,
   )
-  start_step = manager.latest_step() or 0
-
+  manager = open_manager()
+  init_fn = functools.partial(state_lib.init_train_state, method, tx, seed=config.seed)
+  abstract_ts = jax.eval_shape(init_fn, method.example_batch(config.batch_size))
+  replicated = parallel.replicated_sharding(mesh)
+  state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
+  ts, start_step, changed = None, 0, []
+  if manager.all_steps():
+    changed = _check_config_change(config, workdir, allow_config_change)
+    ts, start_step, manager = _resume(
+      manager, open_manager, checkpointing.abstract_like(abstract_ts, mesh), workdir, changed
+    )
+    print(
+      f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True
+    )
   batches = pipeline.TimedIterator(
     make_batches(config, method, start_step, source)
     if batches_fn is None
     else batches_fn(start_step)
   )
-  first = next(batches)
-  first_global = parallel.global_batch(first, mesh)
-  init_fn = functools.partial(state_lib.init_train_state, method, tx, seed=config.seed)
-  abstract_ts = jax.eval_shape(init_fn, first_global)
-  replicated = parallel.replicated_sharding(mesh)
-  state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
-  if start_step:
-    ts = _restore_or_explain(
-      manager, checkpointing.abstract_like(abstract_ts, mesh), config, workdir
-    )
-    print(
-      f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True
-    )
-  else:
+  first_global = parallel.global_batch(next(batches), mesh)
+  if ts is None:
     ts = jax.jit(init_fn, out_shardings=state_sharding)(first_global)
     # Pretrained weights (e.g. CACL's frozen frame encoder) enter here, after init and outside
     # jit, as big_vision's `model_init` does; a resumed run has them in its checkpoint already.
@@ -174,7 +298,11 @@ def train_and_evaluate(
     ts = jax.device_put(ts, state_sharding)
   if is_main:  # only now: a failed resume must not overwrite the run's own config.json
     config_lib.save_config(config, workdir)
-  last_good = manager.latest_step()
+    _append_history(workdir, start_step, changed, config)
+    if changed:
+      print(f'[jaxvssl] resuming at step {start_step} with changed config: {changed}', flush=True)
+  # last_saved: the newest checkpoint started; last_good: the newest one known to be complete.
+  last_saved = last_good = manager.latest_step()
 
   # --- Compiled step ----------------------------------------------------------------------------
   batch_sharding = jax.tree_util.tree_map(lambda _: parallel.data_sharding(mesh), first_global)
@@ -203,7 +331,7 @@ def train_and_evaluate(
       manager.wait_until_finished()
       raise errors.NonFiniteLossError(
         f'loss is not finite at step {bad}; training stopped. Last good checkpoint: '
-        f'{checkpointing.checkpoint_path(manager, last_good)}'
+        f'{checkpointing.checkpoint_path(manager, last_saved)}'
       )
     return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[-1]}
 
@@ -217,8 +345,12 @@ def train_and_evaluate(
   )
   t_start = t_interval = time.perf_counter()
   last_logged = start_step
+  warned_dead = False
   batches.pop_wait()  # the first batch's wait belongs to start-up, not to step 1
   while step < end_step:
+    _check_saves(manager, last_good)  # a failed background save stops the run before this step
+    if not manager.is_saving_in_progress():
+      last_good = last_saved
     ts, step_metrics = step_fn(ts, batch_global)
     step += 1
     pending.append((step, step_metrics))
@@ -236,6 +368,13 @@ def train_and_evaluate(
       eta = (time.perf_counter() - t_start) / done * (config.num_steps - step)
       scalars['perf/eta_minutes'] = eta / 60
       writer.write_scalars(step, scalars)
+      if scalars['grad_norm'] == 0 and not warned_dead:
+        warned_dead = True
+        print(
+          f'[jaxvssl] warning: the gradient is exactly 0 at step {step}: the network stopped '
+          'learning (a learning rate far too high kills ReLU networks); check optim.*',
+          flush=True,
+        )
       if bar is not None:
         bar.set_postfix(
           loss=f'{scalars["loss"]:.4f}', data=f'{scalars["perf/data_wait_fraction"]:.0%}'
@@ -251,21 +390,60 @@ def train_and_evaluate(
 
     if step % config.checkpoint_every_steps == 0 or step == end_step:
       check_pending()  # never checkpoint a state that followed a NaN
-      checkpointing.save(manager, step, ts, force=True)
-      last_good = step
+      _save(manager, step, ts, last_good)
+      last_saved = step
 
     if monitor is not None and step % config.monitor.every_steps == 0:
       writer.write_scalars(step, monitor(method, ts))
+
+    if stop_requests and step < end_step:  # SIGTERM / Ctrl-C: save this step, then stop
+      check_pending()
+      if manager.latest_step() != step:
+        _save(manager, step, ts, last_good)
+      manager.wait_until_finished()
+      _check_saves(manager, last_good)
+      writer.flush()
+      path = checkpointing.checkpoint_path(manager, step)
+      raise errors.TrainingInterrupted(
+        f'interrupted by {signal.Signals(stop_requests[0]).name} at step {step}; saved {path}; '
+        'rerun the same command to resume',
+        stop_requests[0],
+      )
 
     if step < end_step:
       batch_global = parallel.global_batch(next(batches), mesh)
 
   # --- Done -----------------------------------------------------------------------------------
   manager.wait_until_finished()
+  _check_saves(manager, last_good)
   writer.flush()
   if bar is not None:
     bar.close()
   return ts
+
+
+def _save(manager, step: int, ts: TrainState, last_good: int | None) -> None:
+  """Starts saving `ts` at `step` (async); a failure to start is a CheckpointWriteError."""
+  try:
+    checkpointing.save(manager, step, ts, force=True)
+  except Exception as e:  # an unwritable or vanished directory, a full disk
+    raise errors.CheckpointWriteError(
+      f'saving checkpoint step {step} to {manager.directory} failed ({errors.summary(e)}); the '
+      f'last good checkpoint is {checkpointing.checkpoint_path(manager, last_good)}; fix the '
+      'storage and rerun to resume'
+    ) from e
+
+
+def _check_saves(manager, last_good: int | None) -> None:
+  """Raises CheckpointWriteError if a background checkpoint save failed (full disk, lost mount)."""
+  try:
+    manager.check_for_errors()
+  except Exception as e:  # orbax re-raises whatever the writer thread hit
+    raise errors.CheckpointWriteError(
+      f'saving a checkpoint to {manager.directory} failed ({errors.summary(e)}); the last good '
+      f'checkpoint is '
+      f'{checkpointing.checkpoint_path(manager, last_good)}; fix the storage and rerun to resume'
+    ) from e
 
 
 def _make_monitor(config: ml_collections.ConfigDict, method: methods_lib.Method) -> Callable:

@@ -138,6 +138,7 @@ def main():
       f'{args.height}x{args.width} JPEG q{args.jpeg_quality} '
       f'(built in {time.perf_counter() - t0:.1f}s)'
     )
+  pipeline.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
   views = presets(args.num_frames, args.stride)[args.preset]
   ds = pipeline.make_train_dataset(
     cfg, views, global_batch_size=args.batch_size, seed=0, source=source

@@ -124,6 +124,7 @@ def pipeline_clips_per_second(data_dir: str, num_batches: int, batch_size: int) 
   cfg = pipeline.default_data_config()
   cfg.name, cfg.data_dir = 'ucf101/split1', data_dir
   cfg.crop_size = 112
+  pipeline.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
   views = [pipeline.ViewSpec(name='clip', num_frames=16, stride=2)]
   ds = pipeline.make_train_dataset(cfg, views, global_batch_size=batch_size, seed=0)
   it = iter(ds)

@@ -8,7 +8,7 @@
 #   3. every Table 1 row: `jaxvssl train` then `jaxvssl evaluate` (retrieval R@1/5/10/20/50,
 #      linear probe, shuffle sensitivity); --table2 adds Table 2's two middle positive-pair sets;
 #      --independent adds full CACL with the released code's 'independent' aggregation of the
-#      positives (the paper's eq. 4 'sum' lets T collapse at this scale; README, CACL);
+#      positives (the paper's eq. 4 'sum' lets T collapse at this scale; docs/methods/cacl.md);
 #   4. `jaxvssl compare` of all rows and the random-init backbone into OUT/comparison.md.
 # Re-running resumes: finished trainings resume at their last step (a no-op), evaluations with a
 # summary.json are skipped. Environment: DATA_DIR (default data/tfds), JAXVSSL (the command).

@@ -112,36 +112,3 @@ def test_finetune_input_errors():
     ft.finetune(TinyBackbone(), {}, [], None, 2, cfg)
   with pytest.raises(ValueError, match='num_train_examples'):
     ft.FinetuneConfig(batch_size=128, num_train_examples=10).total_steps()
-
-
-@pytest.mark.slow
-def test_finetune_run_end_to_end_on_synthetic_motion(tmp_path):
-  """finetune_run on a built synthetic_motion/tiny (random init, 1 epoch): ~2-3 min on 2 cores."""
-  import json
-  from tests.helpers import tiny_config
-  from jaxvssl.datasets.builders import synthetic_motion
-
-  synthetic_motion.build_synthetic_motion(str(tmp_path / 'tfds'), 'tiny', num_workers=0)
-  config = tiny_config(
-    'moco',
-    **{
-      'data.name': 'synthetic_motion/tiny',
-      'data.data_dir': str(tmp_path / 'tfds'),
-      'evaluation.num_clips': 2,
-      'evaluation.batch_size': 4,
-    },
-  )
-  metrics = ft.finetune_run(
-    str(tmp_path),
-    config,
-    tmp_path / 'ft',
-    random_init=True,
-    finetune_config={'epochs': 1, 'batch_size': 4, 'log_every_steps': 1},
-  )
-  assert (
-    0.0 <= metrics['finetune/clip_top1'] <= 1.0 and 0.0 <= metrics['finetune/video_top1'] <= 1.0
-  )
-  assert np.isfinite(metrics['finetune/final_train_loss'])
-  payload = json.loads((tmp_path / 'ft' / 'results.json').read_text())
-  assert payload['details']['total_steps'] == 64 // 4  # synthetic_motion/tiny: 64 train videos
-  assert len((tmp_path / 'ft' / 'metrics.jsonl').read_text().splitlines()) == 16

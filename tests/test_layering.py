@@ -28,6 +28,7 @@ import pytest
 LAYERS: tuple[tuple[str, ...], ...] = (
   (
     'jaxvssl.errors',
+    'jaxvssl.workdir',
     'jaxvssl.tf_setup',
     'jaxvssl.parallel',
     'jaxvssl.metrics',

@@ -1,4 +1,4 @@
-"""Tests for jaxvssl/models/norm.py: grouped ("ghost") BatchNorm."""
+"""Tests for jaxvssl/models/norm.py: grouped ("ghost") BatchNorm and the shared CNN pieces."""
 
 import os
 import subprocess
@@ -11,7 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvssl.models.norm import BatchNorm
+from jaxvssl.models.norm import (
+  BatchNorm,
+  backbone_outputs,
+  conv_bn_factory,
+  global_avg_pool,
+  spatial_max_temporal_mean,
+)
 
 
 def _input(shape, seed=0):
@@ -179,3 +185,33 @@ def test_per_device_statistics_under_sharded_jit():
     [sys.executable, '-c', _SHARDED_SCRIPT], capture_output=True, text=True, env=env, timeout=300
   )
   assert 'SHARDED_OK' in result.stdout, result.stdout + result.stderr
+
+
+# --- the shared pieces of the CNN backbones -------------------------------------------------
+
+
+def test_pooled_outputs_match_numpy():
+  x = _input((2, 3, 4, 5, 6))
+  np.testing.assert_allclose(global_avg_pool(x), np.asarray(x).mean(axis=(1, 2, 3)), rtol=1e-6)
+  np.testing.assert_allclose(
+    global_avg_pool(x[:, 0]), np.asarray(x[:, 0]).mean(axis=(1, 2)), rtol=1e-6
+  )
+  pool5 = np.asarray(x).max(axis=(2, 3)).mean(axis=1)
+  np.testing.assert_allclose(spatial_max_temporal_mean(x), pool5, rtol=1e-6)
+  assert global_avg_pool(x.astype(jnp.bfloat16)).dtype == jnp.bfloat16
+  feature = backbone_outputs(x, {'stem': x}, return_stages=False)
+  np.testing.assert_array_equal(feature, global_avg_pool(x))
+  feature, stages = backbone_outputs(x, {'stem': x}, return_stages=True)
+  assert set(stages) == {'stem', 'pool5'}
+  np.testing.assert_array_equal(stages['pool5'], spatial_max_temporal_mean(x))
+
+
+def test_conv_bn_factory_binds_the_backbone_settings():
+  class Backbone:
+    bn_groups, bn_momentum, bn_epsilon = 2, 0.8, 1e-3
+    dtype, param_dtype = jnp.bfloat16, jnp.float32
+
+  layer = conv_bn_factory(Backbone(), kernel_size=(3, 3))(4, name='conv')
+  assert (layer.bn_groups, layer.bn_momentum, layer.bn_epsilon) == (2, 0.8, 1e-3)
+  assert (layer.dtype, layer.param_dtype, layer.kernel_size) == (jnp.bfloat16, jnp.float32, (3, 3))
+  assert layer.features == 4 and layer.relu

@@ -1,4 +1,4 @@
-"""mlfo graph targets / graph loss vs loop-based NumPy references of seed 003 eq. 6-10."""
+"""MLFO graph targets / graph loss vs loop-based NumPy references of MLFO (ICCV 2021) eq. 6-10."""
 
 import jax
 import jax.numpy as jnp

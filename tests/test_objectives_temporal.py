@@ -1,4 +1,4 @@
-"""Timestamp retrieval, shuffle distance (seed 001 Algorithm 1) and pretext classification losses."""
+"""MLFO's timestamp retrieval and rate_order's shuffle distance (IEEE TCSVT 2021, Algorithm 1)."""
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,6 @@ from jaxvssl.objectives.temporal import _greedy_min_matching
 timestamp_retrieval_loss = jax.jit(objectives.timestamp_retrieval_loss)
 shuffle_distance = jax.jit(objectives.shuffle_distance, static_argnums=2)
 pairwise_shuffle_distance = jax.jit(objectives.pairwise_shuffle_distance, static_argnums=2)
-softmax_cross_entropy = jax.jit(objectives.softmax_cross_entropy)
 
 
 def _rand(seed, *shape):
@@ -41,7 +40,7 @@ def ref_timestamp(short, long, positions, tau):
 
 
 def ref_shuffle_distance(x, y, k):
-  """Algorithm 1 of seed 001, literally."""
+  """Algorithm 1 of rate_order (TCSVT 2021), literally."""
   xs, ys = np.split(np.asarray(x, np.float64), k), np.split(np.asarray(y, np.float64), k)
   dmat = np.array([[np.linalg.norm(a - b) for b in ys] for a in xs])
   used_rows, used_cols, dis = set(), set(), 0.0
@@ -127,37 +126,3 @@ def test_shuffle_distance_gradients_finite_at_zero_distance():
   g = jax.grad(lambda a: logits_fn(a, x, 3, 0.1).sum())(x)
   assert np.all(np.isfinite(g))
   np.testing.assert_allclose(np.diag(logits_fn(x, x, 3, 0.1)), 0.0, atol=1e-4)
-
-
-def test_classification_losses():
-  logits = 5 * _rand(6, 4, 6)
-  labels = np.array([0, 5, 2, 3])
-  np.testing.assert_allclose(
-    softmax_cross_entropy(logits, labels), [_nll(l, y) for l, y in zip(logits, labels)], rtol=1e-5
-  )
-  big = np.array([[1e4, 0.0, -1e4]], np.float32)
-  np.testing.assert_allclose(softmax_cross_entropy(big, np.array([0])), [0.0], atol=1e-6)
-  np.testing.assert_allclose(softmax_cross_entropy(big, np.array([1])), [1e4], rtol=1e-6)
-  g = jax.grad(lambda l: softmax_cross_entropy(l, np.array([2])).sum())(big)
-  assert np.all(np.isfinite(g))
-  lb = jnp.asarray(logits, jnp.bfloat16)
-  np.testing.assert_allclose(
-    softmax_cross_entropy(lb, labels),
-    [_nll(l, y) for l, y in zip(np.asarray(lb, np.float32), labels)],
-    rtol=1e-5,
-  )
-  pred, rates = _rand(7, 3, 4), np.array([[1, 2, 8, 4]] * 3)
-  np.testing.assert_allclose(
-    objectives.rate_regression_loss(pred, rates), np.mean((pred - rates) ** 2), rtol=1e-6
-  )
-  mask = np.array([[1, 1, 0, 0]] * 3)
-  np.testing.assert_allclose(
-    objectives.rate_regression_loss(pred, rates, mask),
-    np.mean((pred[:, :2] - rates[:, :2]) ** 2),
-    rtol=1e-6,
-  )
-  rate_logits = _rand(8, 3, 4, 8)
-  want = np.mean([_nll(rate_logits[i, j], rates[i, j] - 1) for i in range(3) for j in range(4)])
-  np.testing.assert_allclose(
-    objectives.rate_classification_loss(rate_logits, rates, 1), want, rtol=1e-5
-  )

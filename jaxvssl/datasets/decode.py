@@ -324,7 +324,11 @@ def decode_frames(path: str, options: DecodeOptions) -> tuple[np.ndarray, float]
 
 
 def encode_jpeg_frames(frames: np.ndarray, quality: int) -> list[bytes]:
-  """JPEG-encodes uint8 RGB frames [T, H, W, 3] -> T byte strings."""
+  """JPEG-encodes uint8 RGB frames [T, H, W, 3] -> T byte strings (OpenCV; deterministic).
+
+  The one encoder of stored frames: real videos (`make_example`) and synthetic_motion
+  (`synthetic.encoded_example`) both use it.
+  """
   params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
   encoded = []
   for frame in frames:

@@ -330,35 +330,6 @@ def export_hmdb51(
 
 
 # --------------------------------------------------------------------------
-# Split-file readers (used by the tests; the real-data builders own theirs).
-
-
-def read_ucf101_lists(
-  root: str, split_number: int = 1
-) -> Tuple[Dict[int, str], List[Tuple[str, int]], List[str]]:
-  """(classInd id -> name, [(train path, id)], [test path]) of a UCF101 root."""
-  lists = os.path.join(root, 'ucfTrainTestlist')
-
-  def lines(name: str) -> List[str]:
-    with open(os.path.join(lists, name)) as f:
-      return [line.strip() for line in f if line.strip()]
-
-  class_ind = {int(i): n for i, n in (line.split(' ') for line in lines('classInd.txt'))}
-  train = [
-    (p, int(i)) for p, i in (line.split(' ') for line in lines(f'trainlist{split_number:02d}.txt'))
-  ]
-  test = lines(f'testlist{split_number:02d}.txt')
-  return class_ind, train, test
-
-
-def read_hmdb51_split(root: str, class_name: str, split_number: int = 1) -> List[Tuple[str, int]]:
-  """[(video name, 0/1/2)] of one HMDB51 split file."""
-  path = os.path.join(root, 'splits', f'{class_name}_test_split{split_number}.txt')
-  with open(path) as f:
-    return [(name, int(i)) for name, i in (line.split() for line in f if line.strip())]
-
-
-# --------------------------------------------------------------------------
 # Command line.
 
 

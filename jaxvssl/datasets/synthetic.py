@@ -61,12 +61,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 from jaxvssl.datasets import motion as motion_lib
+from jaxvssl.datasets.decode import encode_jpeg_frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -827,19 +828,6 @@ def generate_example(
   }
 
 
-def encode_jpeg_frames(frames: np.ndarray, quality: int = 95) -> List[bytes]:
-  """uint8 [T, H, W, 3] RGB -> T JPEG byte strings (OpenCV; deterministic)."""
-  out = []
-  for frame in frames:
-    ok, buf = cv2.imencode(
-      '.jpg', np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-    )
-    if not ok:
-      raise RuntimeError(f'synthetic: JPEG encoding failed for a frame of shape {frame.shape}')
-    out.append(buf.tobytes())
-  return out
-
-
 def encoded_example(
   cfg: SyntheticConfig,
   split: str,
@@ -849,8 +837,8 @@ def encoded_example(
 ) -> Dict[str, Any]:
   """``generate_example`` with 'video' as a list of JPEG byte strings.
 
-  Kept here, away from TensorFlow, so that build worker processes import only
-  NumPy and OpenCV.
+  The frames are encoded like those of real videos (``decode.encode_jpeg_frames``). Kept here,
+  away from TensorFlow, so that build worker processes import only NumPy, OpenCV and PyAV.
   """
   ex = generate_example(cfg, split, index, motion_top_k)
   ex['video'] = encode_jpeg_frames(ex['video'], jpeg_quality)
@@ -865,12 +853,3 @@ def encoded_example_star(args: Tuple[Any, ...]) -> Dict[str, Any]:
 def single_threaded_worker() -> None:
   """Pool initializer: one OpenCV thread per worker process."""
   cv2.setNumThreads(1)
-
-
-def config_from_mapping(values: Mapping[str, Any]) -> SyntheticConfig:
-  """SyntheticConfig from a dict; unknown keys fail with their names."""
-  known = {f.name for f in dataclasses.fields(SyntheticConfig)}
-  unknown = sorted(set(values) - known)
-  if unknown:
-    raise ValueError(f'synthetic: unknown SyntheticConfig keys {unknown}; known: {sorted(known)}')
-  return SyntheticConfig(**values)

@@ -1,6 +1,6 @@
 """Nearest-neighbour video retrieval (test videos query train videos), R@k.
 
-Protocol (METHODS.md "Evaluation protocols"):
+Protocol (the VCOP / CACL one, see docs/evaluation.md):
   * video feature = mean of its N clip features `[N, D] -> [D]`, then L2-normalised;
   * similarity = cosine = dot product of the normalised vectors;
   * for each test (query) video the train (gallery) videos are ranked by similarity;

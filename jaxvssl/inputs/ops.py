@@ -261,16 +261,6 @@ def decode_frames(encoded: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
   return frames
 
 
-def decode_unique_frames(encoded: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
-  """Like `decode_frames` but decodes each distinct index once.
-
-  Overlapping clips (eval clips, views that share a window) then cost one
-  JPEG decode per distinct frame. Returns uint8 `[N, H, W, 3]`.
-  """
-  unique, inverse = tf.unique(tf.cast(indices, tf.int32))
-  return tf.gather(decode_frames(encoded, unique), inverse)
-
-
 def to_float(frames: tf.Tensor) -> tf.Tensor:
   """uint8 [0, 255] -> float32 [0, 1]."""
   return tf.image.convert_image_dtype(frames, tf.float32)

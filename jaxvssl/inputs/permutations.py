@@ -1,5 +1,10 @@
 """Permutation utilities for the input pipeline (NumPy): edit distance, shuffle-degree sampling
-(cacl, seed 000 Sec. 3.3) and group-shuffled negatives (scvrl, seed 002 Sec. 3.1).
+and group-shuffled negatives.
+
+Shuffle-degree sampling is CACL's ("Cross-Architecture Self-supervised Video Representation
+Learning", Guo et al., CVPR 2022, Sec. 3.3); group-shuffled negatives are SCVRL's ("SCVRL: Shuffled
+Contrastive Video Representation Learning", Dorkenwald et al., CVPRW 2022, Sec. 3.1), which is not
+yet a method: `group_shuffle_negatives` is here ahead of time. See docs/input_pipeline.md.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def distance_to_class(distance: np.ndarray) -> np.ndarray:
 
 
 class ShuffleDegreeSampler:
-  """Draws frame permutations with their shuffle-degree label (cacl SDP, seed 000 eq. 5-6).
+  """Draws frame permutations with their shuffle-degree label (CACL SDP, Guo et al. CVPR 2022, eq. 5-6).
 
   label = class of the Levenshtein distance between the identity order 0..F-1 and the permuted
   order (`distance_to_class`), F classes for F frames.
@@ -193,11 +198,11 @@ def group_shuffle_negatives(
 
   Frames are shuffled in groups of `group_size` consecutive frames (never single frames) so that
   a patch embedding with temporal kernel = stride = group_size never sees a seam inside a token
-  (seed 002 Sec. 4.1, Table 8e).
+  (SCVRL, Dorkenwald et al. CVPRW 2022, Sec. 4.1, Table 8e).
 
   Args:
-    num_frames: F, divisible by group_size. group_size: 2 in seed 002.
-    num_negatives: M (N_T = 12 in seed 002); at most G! - 1 with G = F / group_size.
+    num_frames: F, divisible by group_size. group_size: 2 in SCVRL.
+    num_negatives: M (N_T = 12 in SCVRL); at most G! - 1 with G = F / group_size.
     rng: NumPy generator.
   Returns:
     int32 [M, F] frame indices: negative m is clip[:, perms[m]].

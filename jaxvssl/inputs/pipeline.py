@@ -37,11 +37,12 @@ TensorFlow is the input pipeline only: GPUs are hidden from it on import.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 import ml_collections
 from ml_collections import config_dict
 
+from jaxvssl.errors import ConfigError
 from jaxvssl.tf_setup import import_tensorflow
 
 # TF must never grab an accelerator that JAX owns: hide GPUs before TFDS (or
@@ -90,8 +91,7 @@ def default_data_config() -> ml_collections.ConfigDict:
     blur_prob, blur_sigma   Gaussian blur probability and sigma range.
     blur_truncate           kernel radius = ceil(blur_truncate * sigma).
     mean, std               per-channel normalisation of [0, 1] pixels.
-  Evaluation:
-    eval_num_clips          clips per video (uniformly spaced).
+  Evaluation (the number of clips per video is the caller's `num_clips`):
     eval_crop               'center' | 'three_crop'.
     eval_resize_short_side  short side before the eval crop; None = use
                             resize_short_side (then the stored size).
@@ -106,6 +106,9 @@ def default_data_config() -> ml_collections.ConfigDict:
     cache                   cache the skip-decoded examples in memory (small
                             data sets such as synthetic_motion).
     num_threads             private thread pool size (0 = TF's default pool).
+
+  `check_data_config` checks every value (when a config loads); the functions of this module
+  assume a checked section.
   """
   c = ml_collections.ConfigDict()
   c.name = 'synthetic_motion'
@@ -138,7 +141,6 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.mean = (0.485, 0.456, 0.406)
   c.std = (0.229, 0.224, 0.225)
 
-  c.eval_num_clips = 10
   c.eval_crop = 'center'
   c.eval_resize_short_side = config_dict.placeholder(int)
   c.eval_shuffle_seed = 0
@@ -154,68 +156,142 @@ def default_data_config() -> ml_collections.ConfigDict:
   return c
 
 
-def validate_data_config(cfg: ml_collections.ConfigDict) -> None:
-  """Fails with a message naming the key on an impossible value."""
-  missing = set(default_data_config().keys()) - set(cfg.keys())
-  if missing:
-    raise ValueError(
-      f'data config: missing keys {sorted(missing)} (see '
-      'jaxvssl.inputs.pipeline.default_data_config).'
-    )
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
 
-  def check(ok, key, what):
-    if not ok:
-      raise ValueError(f'data config: {key}={cfg[key]!r} {what}.')
 
-  check(cfg.num_frames >= 1, 'num_frames', 'must be >= 1')
-  check(cfg.stride >= 1, 'stride', 'must be >= 1')
-  check(cfg.pad_mode in ops.PAD_MODES, 'pad_mode', f'must be one of {ops.PAD_MODES}')
-  check(cfg.temporal_jitter >= 0, 'temporal_jitter', 'must be >= 0')
-  check(cfg.targeted_beta > 0, 'targeted_beta', 'must be > 0 (inf = uniform)')
-  check(cfg.motion_window_seconds > 0, 'motion_window_seconds', 'must be > 0')
-  check(cfg.crop_size >= 1, 'crop_size', 'must be >= 1')
-  for key in ('resize_short_side', 'eval_resize_short_side'):
-    check(cfg[key] is None or cfg[key] >= 1, key, 'must be None or >= 1')
-  check(
-    0 < cfg.min_area <= cfg.max_area <= 1,
-    'min_area',
-    f'and max_area={cfg.max_area} must satisfy 0 < min_area <= max_area <= 1',
+def _is_number(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value: Any, count: int) -> bool:
+  return (
+    isinstance(value, (tuple, list)) and len(value) == count and all(_is_number(v) for v in value)
   )
-  check(
-    0 < cfg.min_aspect_ratio <= cfg.max_aspect_ratio,
+
+
+def _probability(value: Any, data: ml_collections.ConfigDict) -> bool:
+  return _is_number(value) and 0 <= value <= 1
+
+
+def _optional_side(value: Any, data: ml_collections.ConfigDict) -> bool:
+  return value is None or (_is_int(value) and value >= 1)
+
+
+def _name(value: Any, data: ml_collections.ConfigDict) -> bool:
+  return isinstance(value, str) and bool(value)
+
+
+def _int_at_least(low: int) -> Callable[[Any, ml_collections.ConfigDict], bool]:
+  return lambda value, data: _is_int(value) and value >= low
+
+
+def _flag(value: Any, data: ml_collections.ConfigDict) -> bool:
+  return isinstance(value, bool)
+
+
+# (key, is the value valid given the whole data section, what to do otherwise), in the order of
+# `default_data_config`; every key of the data section has at least one entry. `{key}` fields of
+# the message are filled from the section.
+_DATA_CHECKS: tuple[tuple[str, Callable[[Any, ml_collections.ConfigDict], bool], str], ...] = (
+  ('name', _name, "set the TFDS builder name, e.g. 'synthetic_motion/default'"),
+  (
+    'data_dir',
+    lambda v, d: v is None or _name(v, d),
+    'set a TFDS data directory, or None for the TFDS default',
+  ),
+  ('train_split', _name, "set a TFDS split string, e.g. 'train' or 'train[:90%]'"),
+  ('eval_split', _name, "set a TFDS split string, e.g. 'test'"),
+  ('num_frames', _int_at_least(1), 'use an integer >= 1 (frames per clip)'),
+  ('stride', _int_at_least(1), 'use an integer >= 1 (frame interval)'),
+  ('pad_mode', lambda v, d: v in ops.PAD_MODES, f'use one of {ops.PAD_MODES}'),
+  ('temporal_jitter', _int_at_least(0), 'use an integer >= 0 (0 disables the jitter)'),
+  (
+    'targeted_beta',
+    lambda v, d: _is_number(v) and v > 0,
+    "use a number > 0 (float('inf') samples windows uniformly)",
+  ),
+  ('motion_window_seconds', lambda v, d: _is_number(v) and v > 0, 'use a number > 0 (seconds)'),
+  ('crop_size', _int_at_least(1), 'use an integer >= 1 (output side in pixels)'),
+  ('resize_short_side', _optional_side, 'use None (keep the stored size) or an integer >= 1'),
+  ('min_area', lambda v, d: _is_number(v) and 0 < v <= 1, 'use a fraction in (0, 1]'),
+  ('max_area', lambda v, d: _is_number(v) and 0 < v <= 1, 'use a fraction in (0, 1]'),
+  ('min_area', lambda v, d: v <= d.max_area, 'use a value <= config.data.max_area={max_area!r}'),
+  ('min_aspect_ratio', lambda v, d: _is_number(v) and v > 0, 'use a number > 0 (width / height)'),
+  ('max_aspect_ratio', lambda v, d: _is_number(v) and v > 0, 'use a number > 0 (width / height)'),
+  (
     'min_aspect_ratio',
-    f'and max_aspect_ratio={cfg.max_aspect_ratio} must satisfy 0 < min <= max',
-  )
-  check(cfg.crop_max_attempts >= 1, 'crop_max_attempts', 'must be >= 1')
-  for key in ('flip_prob', 'color_jitter_prob', 'grayscale_prob', 'blur_prob'):
-    check(0 <= cfg[key] <= 1, key, 'must be a probability in [0, 1]')
-  strength = tuple(cfg.color_jitter_strength)
-  check(
-    len(strength) == 4 and all(s >= 0 for s in strength) and strength[3] <= 0.5,
+    lambda v, d: v <= d.max_aspect_ratio,
+    'use a value <= config.data.max_aspect_ratio={max_aspect_ratio!r}',
+  ),
+  ('crop_max_attempts', _int_at_least(1), 'use an integer >= 1'),
+  ('flip_prob', _probability, 'use a probability in [0, 1]'),
+  (
     'color_jitter_strength',
-    'must be 4 non-negative numbers (b, c, s, h), h <= 0.5',
-  )
-  sigma = tuple(cfg.blur_sigma)
-  check(
-    len(sigma) == 2 and 0 < sigma[0] <= sigma[1],
+    lambda v, d: _numbers(v, 4) and all(s >= 0 for s in v) and v[3] <= 0.5,
+    'use 4 numbers >= 0 (brightness, contrast, saturation, hue), hue <= 0.5',
+  ),
+  ('color_jitter_prob', _probability, 'use a probability in [0, 1]'),
+  ('color_jitter_random_order', _flag, 'use True or False'),
+  ('grayscale_prob', _probability, 'use a probability in [0, 1]'),
+  ('blur_prob', _probability, 'use a probability in [0, 1]'),
+  (
     'blur_sigma',
-    'must be (min, max) with 0 < min <= max',
-  )
-  check(cfg.blur_truncate > 0, 'blur_truncate', 'must be > 0')
-  check(len(cfg.mean) == 3, 'mean', 'must have 3 channels')
-  check(len(cfg.std) == 3 and all(s > 0 for s in cfg.std), 'std', 'must be 3 positive numbers')
-  check(cfg.eval_num_clips >= 1, 'eval_num_clips', 'must be >= 1')
-  check(cfg.eval_crop in EVAL_CROPS, 'eval_crop', f'must be one of {tuple(EVAL_CROPS)}')
-  check(cfg.frame_step >= 1, 'frame_step', 'must be >= 1')
-  check(cfg.frame_shuffle_buffer >= 0, 'frame_shuffle_buffer', 'must be >= 0')
-  check(cfg.shuffle_buffer >= 0, 'shuffle_buffer', 'must be >= 0')
-  check(
-    cfg.num_parallel_calls == -1 or cfg.num_parallel_calls >= 1,
+    lambda v, d: _numbers(v, 2) and 0 < v[0] <= v[1],
+    'use (min, max) with 0 < min <= max',
+  ),
+  ('blur_truncate', lambda v, d: _is_number(v) and v > 0, 'use a number > 0'),
+  ('mean', lambda v, d: _numbers(v, 3), 'use 3 numbers, one per RGB channel'),
+  (
+    'std',
+    lambda v, d: _numbers(v, 3) and all(s > 0 for s in v),
+    'use 3 numbers > 0, one per RGB channel',
+  ),
+  ('eval_crop', lambda v, d: v in EVAL_CROPS, f'use one of {tuple(EVAL_CROPS)}'),
+  (
+    'eval_resize_short_side',
+    _optional_side,
+    'use None (then resize_short_side applies) or an integer >= 1',
+  ),
+  ('eval_shuffle_seed', lambda v, d: _is_int(v), 'use an integer'),
+  ('frame_step', _int_at_least(1), 'use an integer >= 1'),
+  ('frame_shuffle_buffer', _int_at_least(0), 'use an integer >= 0 (0 or 1: no shuffling)'),
+  ('shuffle_buffer', _int_at_least(0), 'use an integer >= 0 (0 or 1: no shuffling)'),
+  (
     'num_parallel_calls',
-    'must be -1 (AUTOTUNE) or >= 1',
-  )
-  check(cfg.prefetch >= 0, 'prefetch', 'must be >= 0')
-  check(cfg.num_threads >= 0, 'num_threads', 'must be >= 0')
+    lambda v, d: _is_int(v) and (v == -1 or v >= 1),
+    'use -1 (AUTOTUNE) or an integer >= 1',
+  ),
+  ('prefetch', _int_at_least(0), 'use an integer >= 0'),
+  ('cache', _flag, 'use True or False'),
+  ('num_threads', _int_at_least(0), "use an integer >= 0 (0: TF's default thread pool)"),
+)
+
+
+def check_data_config(data: ml_collections.ConfigDict) -> None:
+  """The one check of the values of the data section (`config.data`), done when a config loads.
+
+  Every key of `default_data_config` must be present and have a possible value, alone and
+  together with the others (e.g. min_area <= max_area). The pipeline functions do not check the
+  section again.
+
+  Raises:
+    ConfigError: naming the first bad key, as `config.data.<key>=<value>: <what to do>`.
+  """
+  missing = sorted(set(default_data_config().keys()) - set(data.keys()))
+  if missing:
+    raise ConfigError(
+      f'config.data.{missing[0]} is missing: start from '
+      'jaxvssl.inputs.pipeline.default_data_config(), which has every key'
+    )
+  for key, is_valid, what in _DATA_CHECKS:
+    value = data[key]
+    try:
+      valid = bool(is_valid(value, data))
+    except TypeError:  # e.g. a string compared with a number
+      valid = False
+    if not valid:
+      raise ConfigError(f'config.data.{key}={value!r}: {what.format_map(data)}')
 
 
 # ----------------------------------------------------------------------------
@@ -580,7 +656,6 @@ def make_train_dataset(
       'label': int32 [B]; 'index': int32 [B] (position in the split);
       every extra key: [B, ...].
   """
-  validate_data_config(data_cfg)
   if global_batch_size % process_count:
     raise ValueError(
       f'make_train_dataset: global_batch_size={global_batch_size} is not '
@@ -686,7 +761,7 @@ def make_eval_dataset(
   split: str | None = None,
   *,
   batch_size: int,
-  num_clips: int | None = None,
+  num_clips: int,
   num_frames: int | None = None,
   stride: int | None = None,
   crop: str | None = None,
@@ -702,7 +777,7 @@ def make_eval_dataset(
     split: TFDS split (None = data_cfg.eval_split); ignored with `source`.
     batch_size: rows per batch of THIS process (the global eval batch is
       batch_size * process_count).
-    num_clips: uniformly spaced clips per video (None = data_cfg.eval_num_clips).
+    num_clips: uniformly spaced clips per video (e.g. config.evaluation.num_clips).
     num_frames, stride: clip shape (None = data_cfg.num_frames / stride).
     crop: 'center' | 'three_crop' (None = data_cfg.eval_crop).
     shuffle_frames: permute the frames of every clip with a fixed seed
@@ -719,8 +794,6 @@ def make_eval_dataset(
       'video_id': string [B] ('' on padding rows);
       'valid': bool [B], False on padding rows.
   """
-  validate_data_config(data_cfg)
-  num_clips = data_cfg.eval_num_clips if num_clips is None else num_clips
   num_frames = data_cfg.num_frames if num_frames is None else num_frames
   stride = data_cfg.stride if stride is None else stride
   crop = data_cfg.eval_crop if crop is None else crop
@@ -790,7 +863,6 @@ def make_frame_dataset(
       'label': int32 [B] (the video's); 'index': int32 [B] (the video's
       position in the split); 'frame_index': int32 [B].
   """
-  validate_data_config(data_cfg)
   k = data_cfg.frame_step if frame_step is None else frame_step
   size = data_cfg.crop_size if crop_size is None else crop_size
   if k < 1:

@@ -1,4 +1,8 @@
-"""rate_order clip construction (seed 001 Sec. III-C/D): multi-rate segments in shuffled order.
+"""rate_order clip construction: multi-rate segments in shuffled order.
+
+rate_order: segment sampling-rate and order prediction, IEEE TCSVT 2021 (DOI
+10.1109/TCSVT.2021.3114209), Sec. III-C/D. It is not yet a method: the samplers are here ahead of
+time. See docs/input_pipeline.md.
 
 A clip of `clip_length` frames is made of n segments (2..5). In timeline order segment k has a
 random length len_k >= min_segment_length (lengths sum to clip_length) and its own sampling rate
@@ -109,7 +113,7 @@ def sample_segments(
 
   Args:
     rng: NumPy Generator. video_length: V, frames in the video.
-    clip_length: frames in the clip (16). num_segments: n (3; 2..5 in seed 001).
+    clip_length: frames in the clip (16). num_segments: n (3; 2..5 in the paper).
     rate_range: inclusive [rate_min, rate_max] ((1, 8)). min_segment_length: 3.
     num_candidates: rate vectors drawn before falling back to clipping.
   Returns:

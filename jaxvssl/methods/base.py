@@ -28,7 +28,7 @@ import ml_collections
 
 from jaxvssl import models
 from jaxvssl.inputs import pipeline
-from jaxvssl.objectives._utils import l2_normalize  # SWITCHME
+from jaxvssl.objectives import l2_normalize
 
 PyTree = Any
 Metrics = dict[str, jax.Array]

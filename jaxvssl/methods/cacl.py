@@ -48,7 +48,7 @@ from jaxvssl.inputs import views as views_lib
 from jaxvssl.inputs.permutations import ShuffleDegreeSampler
 from jaxvssl.methods import base, registry
 from jaxvssl.methods import frames as frames_lib
-from jaxvssl.objectives._utils import l2_normalize  # SWITCHME
+from jaxvssl.objectives import l2_normalize
 from jaxvssl.models.heads import MLPHead
 from jaxvssl.models.video_transformer import VideoTransformer
 

@@ -22,7 +22,7 @@ from jaxvssl import objectives
 from jaxvssl.errors import ConfigError
 from jaxvssl.inputs.views import ViewSpec
 from jaxvssl.methods import base, registry
-from jaxvssl.objectives._utils import l2_normalize  # SWITCHME
+from jaxvssl.objectives import l2_normalize
 from jaxvssl.models.heads import MLPHead
 
 

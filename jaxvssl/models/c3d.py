@@ -18,15 +18,13 @@ axis (see `norm.max_pool(clamp_to_input=True)`), so 8x32x32 CPU clips work; the 
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxvssl.models.norm import ConvBN, max_pool, scaled_width
-from jaxvssl.models.resnet3d import global_avg_pool, spatial_max_temporal_mean
+from jaxvssl.models.norm import backbone_outputs, conv_bn_factory, max_pool, scaled_width
 
 Dtype = Any
 
@@ -73,15 +71,7 @@ class C3D(nn.Module):
     """
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/c3d.py: input must be [B,T,H,W,C], got {x.shape}.')
-    conv_bn = functools.partial(
-      ConvBN,
-      kernel_size=(3, 3, 3),
-      bn_groups=self.bn_groups,
-      bn_momentum=self.bn_momentum,
-      bn_epsilon=self.bn_epsilon,
-      dtype=self.dtype,
-      param_dtype=self.param_dtype,
-    )
+    conv_bn = conv_bn_factory(self, kernel_size=(3, 3, 3))
     x = x.astype(self.dtype)
     stages = {}
     for block, (key, widths, window, strides, padding) in enumerate(C3D_LAYOUT):
@@ -90,8 +80,4 @@ class C3D(nn.Module):
         x = conv_bn(scaled_width(width, self.width_multiplier), name=name)(x, train)
       stages[key] = x
       x = max_pool(x, window, strides, padding, clamp_to_input=True)
-    feature = global_avg_pool(x)
-    if not return_stages:
-      return feature
-    stages['pool5'] = spatial_max_temporal_mean(x)
-    return feature, stages
+    return backbone_outputs(x, stages, return_stages)

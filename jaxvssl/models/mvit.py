@@ -1,6 +1,7 @@
 """MViT (v1) with pooling attention (Fan et al., ICCV 2021), flax.linen, input NDHWC.
 
-MViT-B (16x4) facts used here (METHODS.md section 3), all fields of `MViT`:
+MViT-B (16x4) is SCVRL's backbone ("SCVRL: Shuffled Contrastive Video Representation Learning",
+Dorkenwald et al., CVPRW 2022; see docs/models.md). Facts used here, all fields of `MViT`:
   * cube/patch embedding: conv, kernel (3,7,7), stride (2,4,4), 96 channels; SCVRL changes it to
     kernel (2,7,7), stride (2,4,4) with no temporal padding, so every token covers exactly one
     group of 2 frames ('mvit_b_scvrl' in the registry).

@@ -15,10 +15,16 @@ Running statistics are ONE variable (not one per group), updated with the mean o
 group statistics, so they are replicated and always in sync for evaluation and export.
 Statistics are computed in float32 whatever the computation dtype; variance is the biased
 (population) variance, as in flax (PyTorch stores the unbiased one in its running_var).
+
+The module also holds the pieces every CNN backbone (C3D, R3D, R(2+1)D, S3D, 2D ResNet) is built
+from: `ConvBN` (and `conv_bn_factory`, which binds a backbone's BatchNorm settings and dtypes),
+`max_pool`, `scaled_width`, and the pooled outputs `global_avg_pool`, `spatial_max_temporal_mean`
+and `backbone_outputs`.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 import jax
@@ -199,6 +205,23 @@ class ConvBN(nn.Module):
     return nn.relu(x) if self.relu else x
 
 
+def conv_bn_factory(cnn: nn.Module, **fixed: Any) -> Callable[..., ConvBN]:
+  """`ConvBN` with the BatchNorm settings and dtypes of the backbone `cnn` bound.
+
+  `cnn` has the fields bn_groups, bn_momentum, bn_epsilon, dtype and param_dtype; `fixed` binds
+  further `ConvBN` arguments (e.g. kernel_size) shared by all of its convolutions.
+  """
+  return functools.partial(
+    ConvBN,
+    bn_groups=cnn.bn_groups,
+    bn_momentum=cnn.bn_momentum,
+    bn_epsilon=cnn.bn_epsilon,
+    dtype=cnn.dtype,
+    param_dtype=cnn.param_dtype,
+    **fixed,
+  )
+
+
 def max_pool(
   x: jax.Array,
   window: tuple[int, ...],
@@ -221,3 +244,31 @@ def max_pool(
         window[axis], strides[axis], padding[axis] = 1, 1, (0, 0)
     window, strides, padding = tuple(window), tuple(strides), tuple(padding)
   return nn.max_pool(x, window, strides=strides, padding=padding)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pooled outputs of the CNN backbones.
+
+
+def global_avg_pool(x: jax.Array) -> jax.Array:
+  """Mean over all spatio-temporal axes, in float32. `[B, ..., C]` -> `[B, C]`."""
+  axes = tuple(range(1, x.ndim - 1))
+  return jnp.mean(x.astype(jnp.float32), axis=axes).astype(x.dtype)
+
+
+def spatial_max_temporal_mean(x: jax.Array) -> jax.Array:
+  """The 'pool5' retrieval feature: max over H, W then mean over T. `[B,T,H,W,C]` -> `[B,C]`."""
+  return jnp.mean(jnp.max(x.astype(jnp.float32), axis=(2, 3)), axis=1).astype(x.dtype)
+
+
+def backbone_outputs(x: jax.Array, stages: dict[str, jax.Array], return_stages: bool) -> Any:
+  """What a video CNN backbone returns from its last map `x` `[B, T, H, W, C]`.
+
+  `global_avg_pool(x)` `[B, C]`; with return_stages=True the tuple `(feature, stages)`, where
+  `stages` gains 'pool5' = `spatial_max_temporal_mean(x)` (the VCOP/CACL retrieval feature).
+  """
+  feature = global_avg_pool(x)
+  if not return_stages:
+    return feature
+  stages['pool5'] = spatial_max_temporal_mean(x)
+  return feature, stages

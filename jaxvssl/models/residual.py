@@ -4,7 +4,7 @@
 colour) and keeps what moves, so a 3D CNN learns motion from far fewer examples (Tao, Wang and
 Yamasaki, "Rethinking Motion Representation: Residual Frames with 3D ConvNets", 2020; used as
 the second view of IIC and PCL). On synthetic_motion, whose classes are defined only by motion,
-it is what lets the CPU-size runs learn within minutes (README, "The tiny scale").
+it is what lets the CPU-size runs learn within minutes (docs/configs.md, "The tiny scale").
 
 The difference is taken inside the model, after any frame shuffling or permutation a method or
 the shuffle-sensitivity evaluation applies, so every caller (training, retrieval, linear probe,

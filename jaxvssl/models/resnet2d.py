@@ -11,14 +11,13 @@ resnet18/resnet10 (with `width_multiplier`) stand in for it in CPU configs.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxvssl.models.norm import ConvBN, max_pool, scaled_width
+from jaxvssl.models.norm import conv_bn_factory, global_avg_pool, max_pool, scaled_width
 
 Dtype = Any
 
@@ -99,14 +98,7 @@ class ResNet2D(nn.Module):
     """
     if x.ndim != 4:
       raise ValueError(f'jaxvssl/models/resnet2d.py: input must be [B,H,W,C], got {x.shape}.')
-    conv_bn = functools.partial(
-      ConvBN,
-      bn_groups=self.bn_groups,
-      bn_momentum=self.bn_momentum,
-      bn_epsilon=self.bn_epsilon,
-      dtype=self.dtype,
-      param_dtype=self.param_dtype,
-    )
+    conv_bn = conv_bn_factory(self)
     block_cls = Bottleneck2D if self.bottleneck else BasicBlock2D
     x = conv_bn(scaled_width(64, self.width_multiplier), (7, 7), (2, 2), name='stem_conv')(
       x.astype(self.dtype), train
@@ -122,5 +114,5 @@ class ResNet2D(nn.Module):
           name=f'stage{i + 1}_block{j}',
         )(x, train)
       stages[f'stage{i + 1}'] = x
-    feature = jnp.mean(x.astype(jnp.float32), axis=(1, 2)).astype(x.dtype)
+    feature = global_avg_pool(x)
     return (feature, stages) if return_stages else feature

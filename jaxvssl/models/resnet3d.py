@@ -19,14 +19,13 @@ stage2 [B,8,28,28,128], stage3 [B,4,14,14,256], stage4 [B,2,7,7,512].
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxvssl.models.norm import ConvBN, max_pool, scaled_width
+from jaxvssl.models.norm import backbone_outputs, conv_bn_factory, max_pool, scaled_width
 
 Dtype = Any
 
@@ -39,17 +38,6 @@ def r2plus1d_mid_width(in_channels: int, out_channels: int) -> int:
   return (in_channels * out_channels * 27) // (in_channels * 9 + 3 * out_channels)
 
 
-def spatial_max_temporal_mean(x: jax.Array) -> jax.Array:
-  """The 'pool5' retrieval feature: max over H, W then mean over T. `[B,T,H,W,C]` -> `[B,C]`."""
-  return jnp.mean(jnp.max(x.astype(jnp.float32), axis=(2, 3)), axis=1).astype(x.dtype)
-
-
-def global_avg_pool(x: jax.Array) -> jax.Array:
-  """Mean over all spatio-temporal axes, in float32. `[B, ..., C]` -> `[B, C]`."""
-  axes = tuple(range(1, x.ndim - 1))
-  return jnp.mean(x.astype(jnp.float32), axis=axes).astype(x.dtype)
-
-
 class BasicBlock3D(nn.Module):
   """ResNet basic block with 3x3x3 ('3d') or factorised (2+1)D convs. `[B,T,H,W,Cin]` ->
   `[B,T/s,H/s,W/s,features]`."""
@@ -57,7 +45,7 @@ class BasicBlock3D(nn.Module):
   features: int
   stride: int
   conv_type: str  # '3d' | '2plus1d'
-  conv_bn: Any  # functools.partial(ConvBN, bn_groups=..., dtype=...)
+  conv_bn: Any  # ConvBN with the backbone's settings bound (`norm.conv_bn_factory`)
 
   def _conv(self, x, features, mid, stride, relu, train, name):
     if self.conv_type == '3d':
@@ -143,14 +131,7 @@ class ResNet3D(nn.Module):
       )
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/resnet3d.py: input must be [B,T,H,W,C], got {x.shape}.')
-    conv_bn = functools.partial(
-      ConvBN,
-      bn_groups=self.bn_groups,
-      bn_momentum=self.bn_momentum,
-      bn_epsilon=self.bn_epsilon,
-      dtype=self.dtype,
-      param_dtype=self.param_dtype,
-    )
+    conv_bn = conv_bn_factory(self)
     x = x.astype(self.dtype)
     stages = {'stem': self._stem(x, conv_bn, train)}
     x = stages['stem']
@@ -164,8 +145,4 @@ class ResNet3D(nn.Module):
           name=f'stage{i + 1}_block{j}',
         )(x, train)
       stages[f'stage{i + 1}'] = x
-    feature = global_avg_pool(x)
-    if not return_stages:
-      return feature
-    stages['pool5'] = spatial_max_temporal_mean(x)
-    return feature, stages
+    return backbone_outputs(x, stages, return_stages)

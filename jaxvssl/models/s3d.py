@@ -32,8 +32,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxvssl.models.norm import ConvBN, max_pool, scaled_width
-from jaxvssl.models.resnet3d import global_avg_pool, spatial_max_temporal_mean
+from jaxvssl.models.norm import backbone_outputs, conv_bn_factory, max_pool, scaled_width
 
 Dtype = Any
 
@@ -149,14 +148,7 @@ class S3D(nn.Module):
     """
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/s3d.py: input must be [B,T,H,W,C], got {x.shape}.')
-    conv_bn = functools.partial(
-      ConvBN,
-      bn_groups=self.bn_groups,
-      bn_momentum=self.bn_momentum,
-      bn_epsilon=self.bn_epsilon,
-      dtype=self.dtype,
-      param_dtype=self.param_dtype,
-    )
+    conv_bn = conv_bn_factory(self)
     inception = functools.partial(
       InceptionBlock3D,
       gating=self.gating,
@@ -189,8 +181,4 @@ class S3D(nn.Module):
     for name in ('mixed5b', 'mixed5c'):
       x = inception(self._widths(name), name=name)(x, train)
     stages['stage4'] = x
-    feature = global_avg_pool(x)
-    if not return_stages:
-      return feature
-    stages['pool5'] = spatial_max_temporal_mean(x)
-    return feature, stages
+    return backbone_outputs(x, stages, return_stages)

@@ -1,6 +1,7 @@
 """CACL's video transformer T over per-frame features, and its frozen-frame-encoder wrapper.
 
-CACL (METHODS.md section 1): every frame goes through a FROZEN 2D ResNet-50 (2048-d); a trainable
+CACL ("Cross-Architecture Self-supervised Video Representation Learning", Guo et al., CVPR 2022;
+see docs/models.md): every frame goes through a FROZEN 2D ResNet-50 (2048-d); a trainable
 linear layer maps the features to 768-d tokens; a learnable CLS token is prepended; learned
 position embeddings cover 1 + S tokens (S = 32: the 16 frames of the clip followed by the 16 of its
 shuffled copy, fed as one sequence); 6 pre-norm blocks with 6 heads and MLP ratio 4; a final

@@ -1,4 +1,8 @@
-"""Small numerical helpers shared by the objectives (not part of the public API)."""
+"""Small numerical helpers shared by the objectives.
+
+`l2_normalize` is public, re-exported as `jaxvssl.objectives.l2_normalize` (every method normalises
+its embeddings and queues with it); the other helpers are private to the objectives.
+"""
 
 from __future__ import annotations
 
@@ -30,11 +34,15 @@ def l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
   return x * jax.lax.rsqrt(jnp.maximum(sq, _NORM_EPS**2))
 
 
-def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
-  """Euclidean norm along `axis` whose gradient at 0 is 0 instead of NaN."""
-  sq = jnp.sum(as_f32(x) ** 2, axis=axis)
+def safe_sqrt(sq: jax.Array) -> jax.Array:
+  """sqrt of non-negative `sq` whose gradient at 0 is 0 instead of NaN (or inf)."""
   positive = sq > 0
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
+def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
+  """Euclidean norm along `axis` whose gradient at 0 is 0 instead of NaN."""
+  return safe_sqrt(jnp.sum(as_f32(x) ** 2, axis=axis))
 
 
 def cosine_logits(a: jax.Array, b: jax.Array, temperature: float) -> jax.Array:

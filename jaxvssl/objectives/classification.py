@@ -1,4 +1,11 @@
-"""Pretext classification / regression losses: order, shuffle degree, sampling rate."""
+"""Pretext classification / regression losses: order, shuffle degree, sampling rate.
+
+Used by CACL ("Cross-Architecture Self-supervised Video Representation Learning", Guo et al.,
+CVPR 2022: shuffle-degree prediction with `softmax_cross_entropy`) and by rate_order (IEEE TCSVT
+2021, DOI 10.1109/TCSVT.2021.3114209: order prediction with `softmax_cross_entropy`, sampling-rate
+prediction with `rate_regression_loss` / `rate_classification_loss`). rate_order is not yet a
+method: its losses are here ahead of time.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,8 @@ from jaxvssl.objectives._utils import as_f32
 def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   """Cross entropy with integer labels, float32 and logsumexp-stable.
 
-  Used for segment-order prediction (rate_order, seed 001 eq. 4; n! classes) and shuffle-degree
-  prediction (cacl, seed 000 eq. 6; 16 classes).
+  Used for segment-order prediction (rate_order, TCSVT 2021 eq. 4; n! classes) and shuffle-degree
+  prediction (CACL, Guo et al. CVPR 2022 eq. 6; 16 classes).
 
   Args:
     logits: [..., C].
@@ -29,7 +36,7 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 def rate_regression_loss(
   predictions: jax.Array, rates: jax.Array, mask: Optional[jax.Array] = None
 ) -> jax.Array:
-  """Mean squared error of predicted per-segment sampling rates (seed 001 eq. 5-7).
+  """Mean squared error of predicted per-segment sampling rates (rate_order, TCSVT 2021 eq. 5-7).
 
   Args:
     predictions: [B, n] regressed rates, one per segment in INPUT order.
@@ -48,7 +55,7 @@ def rate_regression_loss(
 def rate_classification_loss(
   logits: jax.Array, rates: jax.Array, min_rate: int = 1, mask: Optional[jax.Array] = None
 ) -> jax.Array:
-  """Classification variant of rate prediction (seed 001 Table V ablation).
+  """Classification variant of rate prediction (rate_order, TCSVT 2021 Table V ablation).
 
   Class of a segment = rate - min_rate (rates are integers in [min_rate, min_rate + R - 1]).
 

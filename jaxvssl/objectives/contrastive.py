@@ -1,9 +1,18 @@
 """InfoNCE-family contrastive objectives.
 
+Used by:
+  * `info_nce`: the MoCo baseline (`moco`, `frames`), SCVRL ("SCVRL: Shuffled Contrastive Video
+    Representation Learning", Dorkenwald et al., CVPRW 2022) and MLFO ("Enhancing Self-supervised
+    Video Representation Learning via Multi-level Feature Optimization", Qian et al., ICCV 2021);
+  * `multi_positive_info_nce`: CACL ("Cross-Architecture Self-supervised Video Representation
+    Learning", Guo et al., CVPR 2022);
+  * `mlfo_instance_loss`, `temporal_augmentation_loss`: MLFO.
+SCVRL and MLFO are not yet methods: their objectives are here ahead of time.
+
 All functions are pure and jit-able, compute in float32 whatever the input dtype, and use
 `logsumexp` so that logits of any magnitude (e.g. 1e4) give finite losses and gradients.
 
-Notation: h(u, v) = exp(cos(u, v) / tau) (seed 003 eq. 1).
+Notation: h(u, v) = exp(cos(u, v) / tau) (MLFO, Qian et al. ICCV 2021, eq. 1).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from jaxvssl.objectives._utils import HIGHEST, as_f32, cosine_logits, l2_normali
 def info_nce(
   query: jax.Array, key: jax.Array, negatives: jax.Array, temperature: float
 ) -> jax.Array:
-  """InfoNCE with one positive per query (seed 003 eq. 1, seed 002 eq. 1, MoCo).
+  """InfoNCE with one positive per query (MLFO eq. 1, SCVRL eq. 1, MoCo).
 
   loss_i = -log( exp(c(q_i, k_i)/tau) / (exp(c(q_i, k_i)/tau) + sum_n exp(c(q_i, n)/tau)) ),
   c = cosine similarity (inputs are L2-normalised inside).
@@ -26,7 +35,7 @@ def info_nce(
     query: [B, D].
     key: [B, D], the positive of each query.
     negatives: [N, D] shared by every query (a queue / memory bank), or [B, N, D] per-query
-      negatives (e.g. SCVRL's shuffled copies of the positive, mlfo's feature augmentations).
+      negatives (e.g. SCVRL's shuffled copies of the positive, MLFO's feature augmentations).
     temperature: tau > 0.
   Returns:
     float32 [B] per-sample losses (reduce them as the method wants).
@@ -50,7 +59,7 @@ def info_nce(
 def multi_positive_info_nce(
   positive_logits: jax.Array, negative_logits: jax.Array, aggregation: str = 'sum'
 ) -> jax.Array:
-  """InfoNCE with several positives per sample (cacl, seed 000 eq. 3-4).
+  """InfoNCE with several positives per sample (CACL, Guo et al. CVPR 2022, eq. 3-4).
 
   Logits are already divided by the temperature.
   - 'sum' (the paper, eq. 4): -log( sum_p e^{pos_p} / (sum_p e^{pos_p} + sum_n e^{neg_n}) ).
@@ -82,7 +91,7 @@ def multi_positive_info_nce(
 
 
 def mlfo_instance_loss(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
-  """Two-view instance discrimination of mlfo, L_ins (seed 003 eq. 2-3).
+  """Two-view instance discrimination of MLFO, L_ins (Qian et al. ICCV 2021, eq. 2-3).
 
   For sample i and view a in {1, 2}:
     loss_i^a = -log( h(z_i^1, z_i^2) / (h(z_i^1, z_i^2) + sum_{j != i} [h(z_i^a, z_j^1) + h(z_i^a, z_j^2)]) )
@@ -119,7 +128,7 @@ def mlfo_instance_loss(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.
 def temporal_augmentation_loss(
   e1: jax.Array, e2: jax.Array, aug1: jax.Array, aug2: jax.Array, temperature: float
 ) -> jax.Array:
-  """mlfo L_aug (seed 003 eq. 11-12): temporally augmented features are the negatives.
+  """MLFO L_aug (eq. 11-12): temporally augmented features are the negatives.
 
   loss_i^a = -log( h(e_i^1, e_i^2) / (h(e_i^1, e_i^2) + sum_k h(e_i^a, aug_k(e_i^a))) ),
   where e^a = MLP(pool(ME(f^a))) and aug_k(e^a) = MLP(pool(ME(Aug_k(f^a)))).

@@ -1,6 +1,10 @@
-"""Temporal augmentations of FEATURE maps (mlfo L_aug, seed 003 Sec. 3.3).
+"""Temporal augmentations of FEATURE maps (MLFO's L_aug).
 
-mlfo never shuffles the input video (that would force the backbone to adapt to unnatural
+Used by MLFO ("Enhancing Self-supervised Video Representation Learning via Multi-level Feature
+Optimization", Qian et al., ICCV 2021, Sec. 3.3), which is not yet a method: these functions are
+here ahead of time.
+
+MLFO never shuffles the input video (that would force the backbone to adapt to unnatural
 sequences); it shuffles / reverses an intermediate feature map [B, T, H, W, C] along T and
 uses the result as negatives.
 """

@@ -1,4 +1,8 @@
-"""mlfo graph constraint for low/mid-level features (seed 003 eq. 6-10).
+"""MLFO graph constraint for low/mid-level features.
+
+Used by MLFO ("Enhancing Self-supervised Video Representation Learning via Multi-level Feature
+Optimization", Qian et al., ICCV 2021, eq. 6-10), which is not yet a method: these losses are here
+ahead of time.
 
 High-level projections and Sinkhorn targets define a soft target graph E over the batch
 (`graph_targets`); each lower level's projections are trained to reproduce it (`graph_loss`).
@@ -27,7 +31,7 @@ def graph_targets(
   temperature: float,
   eta: float,
 ) -> jax.Array:
-  """Soft target graph E (seed 003 eq. 6-9), stop-gradient.
+  """Soft target graph E (MLFO eq. 6-9), stop-gradient.
 
   W(i, i) = h(z_i^1, z_i^2);  W(i, j) = 1/4 sum_{m,n} h(z_i^m, z_j^n) for i != j      (eq. 8)
   E_ins(i, j) = W(i, j) if W(i, j) / sum_j W(i, j) >= eta else 0                       (eq. 6)

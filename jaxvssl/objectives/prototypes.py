@@ -1,7 +1,9 @@
 """Prototype (clustering) objectives: log-domain Sinkhorn-Knopp and swapped prediction.
 
-Used by mlfo's semantic loss L_sem (seed 003 eq. 4): prototype scores z P, targets from
-Sinkhorn-Knopp over the current batch plus a queue, swapped prediction between two views.
+Used by MLFO's semantic loss L_sem ("Enhancing Self-supervised Video Representation Learning via
+Multi-level Feature Optimization", Qian et al., ICCV 2021, eq. 4): prototype scores z P, targets
+from Sinkhorn-Knopp over the current batch plus a queue, swapped prediction between two views.
+MLFO is not yet a method: these functions are here ahead of time.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def sinkhorn_knopp(scores: jax.Array, epsilon: float = 0.05, num_iters: int = 3)
 
   Args:
     scores: [B, K] prototype scores (e.g. z P with L2-normalised z and prototype columns).
-    epsilon: entropic regularisation (0.05 in seed 003 / SwAV).
-    num_iters: number of alternations (3 in seed 003 / SwAV); static.
+    epsilon: entropic regularisation (0.05 in MLFO / SwAV).
+    num_iters: number of alternations (3 in MLFO / SwAV); static.
   Returns:
     float32 [B, K] assignments, each row sums to 1; no gradient flows through them.
   """
@@ -56,9 +58,9 @@ def sinkhorn_knopp_with_queue(
 
   When K exceeds the batch size an equal partition of one batch is meaningless, so the rows of
   previous batches (the queue) join the transport problem; only the current rows are returned
-  and used by the loss (seed 003 Sec. 3.1).
+  and used by the loss (MLFO Sec. 3.1).
 
-  The queue must hold rows in the same units as `scores`. mlfo stores per-sample distributions
+  The queue must hold rows in the same units as `scores`. MLFO stores per-sample distributions
   p = softmax(scores / t): pass `t * log(p)` (= scores minus a per-row constant), which gives
   the same Sinkhorn fixed point because rescaling a row of exp(scores / epsilon) does not change
   the equal-partition solution; storing the raw scores is equivalent and cheaper.
@@ -92,7 +94,7 @@ def swapped_prediction_loss(
   epsilon: float = 0.05,
   num_iters: int = 3,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-  """mlfo semantic loss L_sem (seed 003 eq. 4): predict one view's Sinkhorn target from the other.
+  """MLFO semantic loss L_sem (eq. 4): predict one view's Sinkhorn target from the other.
 
   s^a = SinkhornKnopp([scores^a; queue^a])[:B] (stop-gradient), p^a = softmax(scores^a / t),
   loss = mean_i  -1/2 * sum_k ( s_i^1(k) log p_i^2(k) + s_i^2(k) log p_i^1(k) ).
@@ -104,7 +106,7 @@ def swapped_prediction_loss(
     epsilon, num_iters: Sinkhorn parameters (0.05, 3).
   Returns:
     (loss float32 scalar, (targets1 [B, K], targets2 [B, K])); the targets are returned because
-    mlfo's graph constraint (`graph_targets`) uses them.
+    MLFO's graph constraint (`graph_targets`) uses them.
   """
   t1 = sinkhorn_knopp_with_queue(scores1, queue1, epsilon, num_iters)
   t2 = sinkhorn_knopp_with_queue(scores2, queue2, epsilon, num_iters)

@@ -1,4 +1,8 @@
-"""View-synthesis objectives of rate_order (seed 001 Sec. G, eq. 13-16)."""
+"""View-synthesis objectives of rate_order.
+
+Used by rate_order (IEEE TCSVT 2021, DOI 10.1109/TCSVT.2021.3114209, Sec. G, eq. 13-16), which is
+not yet a method: these losses are here ahead of time.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from jaxvssl.objectives._utils import as_f32, l2_normalize
 
 
 def charbonnier(x: jax.Array, eps: float = 1e-3) -> jax.Array:
-  """Charbonnier penalty rho(x) = sqrt(x^2 + eps^2), elementwise (a smooth L1; seed 001 eq. 13).
+  """Charbonnier penalty rho(x) = sqrt(x^2 + eps^2), elementwise (a smooth L1; TCSVT 2021 eq. 13).
 
   Args:
-    x: any shape. eps: 1e-3 in seed 001.
+    x: any shape. eps: 1e-3 in rate_order.
   Returns:
     float32, same shape as x.
   """
@@ -21,7 +25,7 @@ def charbonnier(x: jax.Array, eps: float = 1e-3) -> jax.Array:
 
 
 def vae_kl_loss(mean: jax.Array, log_var: jax.Array) -> jax.Array:
-  """KL(N(mean, var) || N(0, 1)) of the VAE latent (seed 001 eq. 14).
+  """KL(N(mean, var) || N(0, 1)) of the VAE latent (TCSVT 2021 eq. 14).
 
   1/2 sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1), summed over latent dimensions and averaged
   over the batch. Taking log-variance keeps sigma > 0 and the log finite.
@@ -88,7 +92,7 @@ def warp_with_flow(image: jax.Array, flow: jax.Array) -> jax.Array:
 
 
 def photometric_loss(frames: jax.Array, flow: jax.Array, eps: float = 1e-3) -> jax.Array:
-  """Photometric consistency of an estimated flow (seed 001 eq. 13).
+  """Photometric consistency of an estimated flow (TCSVT 2021 eq. 13).
 
   Frame t+1 is warped by the flow t -> t+1 onto frame t; the Charbonnier penalty of the
   difference is averaged over pixels, channels, frame pairs and the batch.
@@ -112,7 +116,7 @@ def photometric_loss(frames: jax.Array, flow: jax.Array, eps: float = 1e-3) -> j
 def infomax_flow_loss(
   synthetic_flow: jax.Array, original_flow: jax.Array, eps: float = 1e-3
 ) -> jax.Array:
-  """Info-max (seed 001 eq. 15): the synthetic view's flow matches the original's.
+  """Info-max (TCSVT 2021 eq. 15): the synthetic view's flow matches the original's.
 
   The original flow is a stop-gradient target (the paper detaches it to avoid collapse).
 
@@ -126,9 +130,9 @@ def infomax_flow_loss(
 
 
 def infomin_loss(original_embedding: jax.Array, synthetic_embedding: jax.Array) -> jax.Array:
-  """Info-min (seed 001 eq. 16): L = -cos(f(x), f(x_s)), x stop-gradient.
+  """Info-min (TCSVT 2021 eq. 16): L = -cos(f(x), f(x_s)), x stop-gradient.
 
-  Implemented exactly as eq. 16 and METHODS.md write it. Note that minimising -cos maximises the
+  Implemented exactly as eq. 16 writes it (see docs/objectives.md). Note that minimising -cos maximises the
   similarity, while the paper's text says the mutual information is MINIMISED to suppress
   appearance dependence; a method wanting the text's intent flips the sign of its weight.
 

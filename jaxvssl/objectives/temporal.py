@@ -1,17 +1,23 @@
-"""Temporal objectives: mlfo timestamp retrieval and rate_order's shuffle distance."""
+"""Temporal objectives: MLFO's timestamp retrieval and rate_order's shuffle distance.
+
+Used by MLFO ("Enhancing Self-supervised Video Representation Learning via Multi-level Feature
+Optimization", Qian et al., ICCV 2021: `timestamp_retrieval_loss`) and rate_order (IEEE TCSVT 2021,
+DOI 10.1109/TCSVT.2021.3114209: the shuffle distance and its contrastive logits). Neither is a
+method yet: these functions are here ahead of time.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from jaxvssl.objectives._utils import HIGHEST, as_f32, l2_normalize, safe_norm
+from jaxvssl.objectives._utils import HIGHEST, as_f32, l2_normalize, safe_norm, safe_sqrt
 
 
 def timestamp_retrieval_loss(
   short: jax.Array, long: jax.Array, positions: jax.Array, temperature: float
 ) -> jax.Array:
-  """mlfo L_ret (seed 003 eq. 13), in both directions.
+  """MLFO L_ret (eq. 13), in both directions.
 
   short -> long: each timestamp t of the short clip retrieves long[positions[t]] among all Tl
   timestamps of the long sequence of the same sample (eq. 13).
@@ -42,7 +48,7 @@ def timestamp_retrieval_loss(
 
 
 def _greedy_min_matching(dist: jax.Array) -> jax.Array:
-  """Greedy minimum matching on the last two axes (Algorithm 1 lines 8-13 of seed 001).
+  """Greedy minimum matching on the last two axes (rate_order, TCSVT 2021, Algorithm 1 lines 8-13).
 
   k times: take the smallest remaining entry, add it, remove its row and column.
 
@@ -65,8 +71,18 @@ def _greedy_min_matching(dist: jax.Array) -> jax.Array:
   return total
 
 
+def _part_size(fn_name: str, dim_x: int, dim_y: int, num_segments: int) -> int:
+  """Width of one of the k = num_segments parts of two D-dim features; D must agree and divide."""
+  if dim_x % num_segments or dim_y != dim_x:
+    raise ValueError(
+      f'{fn_name}: feature dims {dim_x}, {dim_y} must be equal '
+      f'and divisible by num_segments={num_segments}'
+    )
+  return dim_x // num_segments
+
+
 def shuffle_distance(x: jax.Array, y: jax.Array, num_segments: int) -> jax.Array:
-  """Shuffle distance of rate_order (seed 001 Sec. F, eq. 9-12, Algorithm 1).
+  """Shuffle distance of rate_order (TCSVT 2021 Sec. F, eq. 9-12, Algorithm 1).
 
   Both D-dim vectors are split into k = num_segments equal parts, the k x k matrix of
   Euclidean distances ||x^(i) - y^(j)|| is built, and the greedy minimum matching (repeatedly
@@ -79,14 +95,9 @@ def shuffle_distance(x: jax.Array, y: jax.Array, num_segments: int) -> jax.Array
     float32 [...] distance (0 iff y's parts are a permutation of x's parts).
   """
   x, y = as_f32(x), as_f32(y)
-  d = x.shape[-1]
-  if d % num_segments or y.shape[-1] != d:
-    raise ValueError(
-      f'shuffle_distance: feature dims {x.shape[-1]}, {y.shape[-1]} must be equal '
-      f'and divisible by num_segments={num_segments}'
-    )
-  xp = x.reshape(x.shape[:-1] + (num_segments, 1, d // num_segments))
-  yp = y.reshape(y.shape[:-1] + (1, num_segments, d // num_segments))
+  part = _part_size('shuffle_distance', x.shape[-1], y.shape[-1], num_segments)
+  xp = x.reshape(x.shape[:-1] + (num_segments, 1, part))
+  yp = y.reshape(y.shape[:-1] + (1, num_segments, part))
   return _greedy_min_matching(safe_norm(xp - yp, axis=-1))
 
 
@@ -102,23 +113,15 @@ def pairwise_shuffle_distance(query: jax.Array, keys: jax.Array, num_segments: i
     float32 [B, N].
   """
   q, kk = as_f32(query), as_f32(keys)
-  d = q.shape[-1]
-  if d % num_segments or kk.shape[-1] != d:
-    raise ValueError(
-      f'pairwise_shuffle_distance: feature dims {d}, {kk.shape[-1]} must be equal '
-      f'and divisible by num_segments={num_segments}'
-    )
-  qp = q.reshape(q.shape[0], num_segments, d // num_segments)  # [B, k, d]
-  kp = kk.reshape(kk.shape[0], num_segments, d // num_segments)  # [N, k, d]
+  part = _part_size('pairwise_shuffle_distance', q.shape[-1], kk.shape[-1], num_segments)
+  qp = q.reshape(q.shape[0], num_segments, part)  # [B, k, d]
+  kp = kk.reshape(kk.shape[0], num_segments, part)  # [N, k, d]
   sq = (
     jnp.sum(qp * qp, -1)[:, None, :, None]
     + jnp.sum(kp * kp, -1)[None, :, None, :]
     - 2.0 * jnp.einsum('bid,njd->bnij', qp, kp, precision=HIGHEST)
   )  # [B, N, k, k]
-  sq = jnp.maximum(sq, 0.0)
-  positive = sq > 0
-  dist = jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
-  return _greedy_min_matching(dist)
+  return _greedy_min_matching(safe_sqrt(jnp.maximum(sq, 0.0)))
 
 
 def shuffle_similarity_logits(
@@ -126,7 +129,7 @@ def shuffle_similarity_logits(
 ) -> jax.Array:
   """Contrastive logits from the shuffle distance: -distance / temperature.
 
-  The paper (seed 001) defines a distance and plugs "Sim" into InfoNCE without saying how; we
+  The paper (TCSVT 2021) defines a distance and plugs "Sim" into InfoNCE without saying how; we
   use the negative distance, so that closer (after greedy part alignment) means more similar.
   With normalize=True the whole vectors are L2-normalised first, which bounds the distance by
   2 sqrt(k) and makes the temperature comparable to cosine logits.

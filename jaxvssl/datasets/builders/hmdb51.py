@@ -29,17 +29,8 @@ SPLIT_OF_ID = {'1': 'train', '2': 'test'}
 
 def default_annotations_dir(videos_dir: str) -> str:
   """``testTrainMulti_7030_splits`` inside ``videos_dir`` or beside it."""
-  candidates = [
-    video_folder.join(videos_dir, ANNOTATIONS_DIR_NAME),
-    video_folder.join(video_folder.parent(videos_dir), ANNOTATIONS_DIR_NAME),
-  ]
-  for candidate in candidates:
-    if video_folder.is_dir(candidate):
-      return candidate
-  raise FileNotFoundError(
-    f'HMDB51 split files not found: no directory {candidates[0]} or '
-    f'{candidates[1]}; pass the directory holding <class>_test_split1.txt '
-    '(--annotations_dir)'
+  return video_folder.find_annotations_dir(
+    videos_dir, ANNOTATIONS_DIR_NAME, 'HMDB51', '<class>_test_split1.txt'
   )
 
 

@@ -37,17 +37,8 @@ _CLASS_FROM_NAME = re.compile(r'^v_(.+)_g\d+_c\d+$', re.IGNORECASE)
 
 def default_annotations_dir(videos_dir: str) -> str:
   """``ucfTrainTestlist`` inside ``videos_dir`` or beside it (the usual unzip)."""
-  candidates = [
-    video_folder.join(videos_dir, ANNOTATIONS_DIR_NAME),
-    video_folder.join(video_folder.parent(videos_dir), ANNOTATIONS_DIR_NAME),
-  ]
-  for candidate in candidates:
-    if video_folder.is_dir(candidate):
-      return candidate
-  raise FileNotFoundError(
-    f'UCF101 split files not found: no directory {candidates[0]} or '
-    f'{candidates[1]}; pass the directory holding classInd.txt and '
-    'trainlist01.txt (--annotations_dir)'
+  return video_folder.find_annotations_dir(
+    videos_dir, ANNOTATIONS_DIR_NAME, 'UCF101', 'classInd.txt and trainlist01.txt'
   )
 
 

@@ -12,7 +12,7 @@ Importing this module registers (nothing is ever downloaded):
 
 so that, once prepared (``jaxvssl prepare``, see jaxvssl/datasets/prepare.py),
 ``tfds.builder('ucf101/split1', data_dir=...)`` reads the data set. Every data
-set has the features of CONTRACTS.md: 'video' (JPEG frames, short side
+set has these features (docs/data.md): 'video' (JPEG frames, short side
 ``DecodeOptions.short_side``), 'label', 'video_id', 'num_frames', 'fps',
 'motion_scores'.
 
@@ -50,7 +50,7 @@ import importlib
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,7 +85,7 @@ class VideoFilesConfig(tfds.core.BuilderConfig):
 
 
 def video_features(class_names: list[str] | None) -> tfds.features.FeaturesDict:
-  """The CONTRACTS.md feature dict; unnamed labels when only reading."""
+  """The feature dict every jaxvssl data set has; unnamed labels when only reading."""
   label = tfds.features.ClassLabel(names=class_names) if class_names else tfds.features.ClassLabel()
   return tfds.features.FeaturesDict(
     {
@@ -410,6 +410,16 @@ def format_summary(summary: dict[str, Any]) -> str:
 # --- Data sets -------------------------------------------------------------------
 
 
+def _official_split_configs(split_numbers: Sequence[int]) -> list[VideoFilesConfig]:
+  """One config 'split<k>' per official train/test split k."""
+  return [
+    VideoFilesConfig(
+      name=f'split{k}', split_number=k, description=f'Official train/test split {k}.'
+    )
+    for k in split_numbers
+  ]
+
+
 class Ucf101(VideoFilesBuilder, skip_registration=True):
   """UCF101 (101 actions, 13,320 YouTube clips), official splits 1-3."""
 
@@ -419,12 +429,7 @@ class Ucf101(VideoFilesBuilder, skip_registration=True):
     'videos; train/test from the official split files.'
   )
   HOMEPAGE = 'https://www.crcv.ucf.edu/data/UCF101.php'
-  BUILDER_CONFIGS = [
-    VideoFilesConfig(
-      name=f'split{k}', split_number=k, description=f'Official train/test split {k}.'
-    )
-    for k in ucf101_lib.SPLIT_NUMBERS
-  ]
+  BUILDER_CONFIGS = _official_split_configs(ucf101_lib.SPLIT_NUMBERS)
 
   def list_sources(self) -> video_folder.SourceListing:
     return ucf101_lib.list_ucf101(
@@ -441,12 +446,7 @@ class Hmdb51(VideoFilesBuilder):
     'the official per-class split files.'
   )
   HOMEPAGE = 'https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/'
-  BUILDER_CONFIGS = [
-    VideoFilesConfig(
-      name=f'split{k}', split_number=k, description=f'Official train/test split {k}.'
-    )
-    for k in hmdb51_lib.SPLIT_NUMBERS
-  ]
+  BUILDER_CONFIGS = _official_split_configs(hmdb51_lib.SPLIT_NUMBERS)
 
   def list_sources(self) -> video_folder.SourceListing:
     return hmdb51_lib.list_hmdb51(

@@ -122,6 +122,23 @@ def require_dir(path: str, what: str) -> None:
     raise FileNotFoundError(f'{what} not found: {path}')
 
 
+def find_annotations_dir(videos_dir: str, dir_name: str, dataset: str, holding: str) -> str:
+  """The annotation directory ``dir_name`` inside ``videos_dir`` or beside it (the usual unzip).
+
+  Raises:
+    FileNotFoundError: neither exists; the message names both candidates and what the directory
+      holds (``holding``, e.g. 'classInd.txt and trainlist01.txt').
+  """
+  candidates = [join(videos_dir, dir_name), join(parent(videos_dir), dir_name)]
+  for candidate in candidates:
+    if is_dir(candidate):
+      return candidate
+  raise FileNotFoundError(
+    f'{dataset} split files not found: no directory {candidates[0]} or '
+    f'{candidates[1]}; pass the directory holding {holding} (--annotations_dir)'
+  )
+
+
 def read_text(path: str) -> str:
   """Reads an annotation file; a missing one is an error that names it."""
   if not exists(path):

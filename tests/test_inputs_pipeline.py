@@ -1,4 +1,4 @@
-"""Tests of the tf.data video pipeline (jaxvssl.inputs.pipeline + views) on in-memory videos.
+"""Tests of the tf.data video pipeline (jaxvssl.inputs.pipeline) on in-memory videos.
 
 Every test video has 32x40 JPEG frames whose content tells where a pixel came from:
   R = column ramp, G = row ramp  (identical in every frame: reveals the crop box and flip),
@@ -7,10 +7,13 @@ Photometric augmentation and normalisation are switched off where pixels are rea
 """
 
 import itertools
+import re
 
+import ml_collections
 import numpy as np
 import pytest
 
+from jaxvssl.errors import ConfigError
 from jaxvssl.inputs import ops, pipeline
 from jaxvssl.inputs import views as V
 from jaxvssl.tf_setup import import_tensorflow
@@ -123,22 +126,6 @@ def test_train_shapes_dtypes_and_extras():
   # The 'extra' view decodes exactly the frames the extra chose.
   np.testing.assert_array_equal(frame_ids(batch['seg']), batch['ro_indices'])
   assert batch['ro_order_class'].shape == (4,) and batch['ro_rates'].shape == (4, 2)
-
-
-@pytest.mark.parametrize('class_probs', [None, (0.7, 0.2, 0.1)])
-def test_permutation_bank_extra_class_distribution(class_probs):
-  from scipy import stats  # pylint: disable=g-import-not-at-top
-
-  banks = np.arange(3 * 4 * 5).reshape(3, 4, 5)
-  extra = V.permutation_bank_extra(banks, name='p', class_probs=class_probs)
-  n = 1500
-  ds = tf.data.Dataset.range(n).map(lambda i: extra.fn({}, tf.stack([tf.constant(9, tf.int64), i])))
-  out = next(ds.batch(n).as_numpy_iterator())
-  labels, perms = out['p_label'], out['p_perm']
-  np.testing.assert_array_equal(perms[:, 0] // 20, labels)  # row comes from its class bank
-  assert len(np.unique(perms[:, 0])) == 12  # every row of every bank used
-  expected = n * np.asarray(class_probs or (1 / 3,) * 3)
-  assert stats.chisquare(np.bincount(labels, minlength=3), expected)[1] > 1e-3
 
 
 def test_groups_share_start_and_augmentation_and_every_frame_shares_the_crop():
@@ -297,7 +284,7 @@ def test_eval_three_crop_and_shuffle_frames():
     np.testing.assert_array_equal(ib[:, 0::3], ib[:, 1::3])  # crops share the order
 
 
-# --- frames, helpers, validation --------------------------------------------------------------
+# --- frames, helpers --------------------------------------------------------------------------
 
 
 def test_frame_dataset_shapes_determinism_resume():
@@ -335,26 +322,97 @@ def test_timed_iterator_records_waits():
   assert next(it) == 3 and it.num_batches == 3
 
 
-def test_config_and_view_validation_name_the_problem():
-  with pytest.raises(ValueError, match='min_area'):
-    pipeline.validate_data_config(make_cfg(min_area=0.0))
-  with pytest.raises(ValueError, match='eval_crop'):
-    pipeline.validate_data_config(make_cfg(eval_crop='five'))
-  with pytest.raises(ValueError, match='duplicate view names'):
-    V.plan_views([V.ViewSpec('a', 4), V.ViewSpec('a', 4)])
-  with pytest.raises(ValueError, match='mixes samplers'):
-    V.plan_views(
-      [
-        V.ViewSpec('a', 4, temporal_group=0),
-        V.ViewSpec('b', 4, temporal_group=0, sampler='targeted'),
-      ]
-    )
-  with pytest.raises(ValueError, match="'nope'"):
-    V.plan_views([V.ViewSpec('a', 4, sampler='extra', indices_key='nope')])
-  with pytest.raises(ValueError, match='collides'):
-    V.plan_views([V.ViewSpec('a', 4)], [V.Extra('e', lambda ex, s: {}, ('a',))])
-  with pytest.raises(ValueError, match='reserved|name'):
-    V.ViewSpec('label', 4)
+# --- check_data_config: one case per failure mode, each naming its key ------------------------
+
+# (overrides of the default data section, the key the error must name).
+BAD_DATA = [
+  ({'name': ''}, 'name'),
+  ({'name': None}, 'name'),
+  ({'data_dir': ''}, 'data_dir'),
+  ({'train_split': ''}, 'train_split'),
+  ({'eval_split': 3}, 'eval_split'),
+  ({'num_frames': 0}, 'num_frames'),
+  ({'num_frames': 2.0}, 'num_frames'),
+  ({'stride': 0}, 'stride'),
+  ({'pad_mode': 'wrap'}, 'pad_mode'),
+  ({'temporal_jitter': -1}, 'temporal_jitter'),
+  ({'targeted_beta': 0.0}, 'targeted_beta'),
+  ({'targeted_beta': float('nan')}, 'targeted_beta'),
+  ({'motion_window_seconds': 0.0}, 'motion_window_seconds'),
+  ({'crop_size': 0}, 'crop_size'),
+  ({'resize_short_side': 0}, 'resize_short_side'),
+  ({'min_area': 0.0}, 'min_area'),
+  ({'max_area': 1.5}, 'max_area'),
+  ({'min_area': 0.8, 'max_area': 0.5}, 'min_area'),
+  ({'min_aspect_ratio': 0.0}, 'min_aspect_ratio'),
+  ({'max_aspect_ratio': 'wide'}, 'max_aspect_ratio'),
+  ({'min_aspect_ratio': 2.0, 'max_aspect_ratio': 1.0}, 'min_aspect_ratio'),
+  ({'crop_max_attempts': 0}, 'crop_max_attempts'),
+  ({'flip_prob': 1.5}, 'flip_prob'),
+  ({'color_jitter_strength': (0.4, 0.4, 0.4)}, 'color_jitter_strength'),
+  ({'color_jitter_strength': (0.4, -0.1, 0.4, 0.1)}, 'color_jitter_strength'),
+  ({'color_jitter_strength': (0.4, 0.4, 0.4, 0.6)}, 'color_jitter_strength'),
+  ({'color_jitter_prob': -0.1}, 'color_jitter_prob'),
+  ({'color_jitter_random_order': 1}, 'color_jitter_random_order'),
+  ({'grayscale_prob': 2.5}, 'grayscale_prob'),
+  ({'blur_prob': None}, 'blur_prob'),
+  ({'blur_sigma': (0.0, 2.0)}, 'blur_sigma'),
+  ({'blur_sigma': (2.0, 1.0)}, 'blur_sigma'),
+  ({'blur_truncate': 0.0}, 'blur_truncate'),
+  ({'mean': (0.5, 0.5)}, 'mean'),
+  ({'std': (0.2, 0.0, 0.2)}, 'std'),
+  ({'eval_crop': 'five'}, 'eval_crop'),
+  ({'eval_resize_short_side': -1}, 'eval_resize_short_side'),
+  ({'eval_shuffle_seed': 0.5}, 'eval_shuffle_seed'),
+  ({'frame_step': 0}, 'frame_step'),
+  ({'frame_shuffle_buffer': -1}, 'frame_shuffle_buffer'),
+  ({'shuffle_buffer': -1}, 'shuffle_buffer'),
+  ({'num_parallel_calls': 0}, 'num_parallel_calls'),
+  ({'prefetch': -1}, 'prefetch'),
+  ({'cache': 'yes'}, 'cache'),
+  ({'num_threads': -1}, 'num_threads'),
+]
+
+
+def test_check_data_config_accepts_the_defaults_and_the_test_config():
+  pipeline.check_data_config(pipeline.default_data_config())
+  pipeline.check_data_config(make_cfg(photometric=True))
+  pipeline.check_data_config(make_cfg(resize_short_side=36, targeted_beta=float('inf')))
+
+
+def test_every_data_key_has_a_failure_case():
+  assert {key for _, key in BAD_DATA} == set(pipeline.default_data_config().keys())
+
+
+@pytest.mark.parametrize('overrides,key', BAD_DATA, ids=[f'{k}={o[k]!r}' for o, k in BAD_DATA])
+def test_check_data_config_names_the_bad_key(overrides, key):
+  cfg = pipeline.default_data_config()
+  with cfg.ignore_type():
+    for k, v in overrides.items():
+      cfg[k] = v
+  with pytest.raises(ConfigError, match=re.escape(f'config.data.{key}={overrides[key]!r}: ')):
+    pipeline.check_data_config(cfg)
+
+
+def test_check_data_config_names_a_missing_key():
+  cfg = pipeline.default_data_config().to_dict()
+  del cfg['blur_truncate']
+  with pytest.raises(ConfigError, match=r'config\.data\.blur_truncate is missing'):
+    pipeline.check_data_config(ml_collections.ConfigDict(cfg))
+
+
+def test_pipelines_do_not_check_the_data_config_again():
+  # Checking values is check_data_config's job, done once when the config loads.
+  ds = pipeline.make_eval_dataset(
+    make_cfg(flip_prob=2.0), batch_size=7, num_clips=1, source=make_source()
+  )
+  assert len(list(ds.as_numpy_iterator())) == 1
+
+
+def test_eval_dataset_needs_num_clips_from_the_caller():
+  assert 'eval_num_clips' not in pipeline.default_data_config()
+  with pytest.raises(TypeError, match='num_clips'):
+    pipeline.make_eval_dataset(make_cfg(), batch_size=2, source=make_source())
 
 
 def test_load_split_tfds_sharding(tmp_path):

@@ -24,6 +24,35 @@ def _examples(num_train_per_class=3, num_test_per_class=2, classes=(0, 1, 15)):
   return out
 
 
+# Split-file readers written independently of the builders' (jaxvssl.datasets.builders), so the
+# exported layouts are checked against the file formats, not against the code that reads them.
+
+
+def read_ucf101_lists(
+  root: str, split_number: int = 1
+) -> tuple[dict[int, str], list[tuple[str, int]], list[str]]:
+  """(classInd id -> name, [(train path, id)], [test path]) of a UCF101 root."""
+  lists = os.path.join(root, 'ucfTrainTestlist')
+
+  def lines(name: str) -> list[str]:
+    with open(os.path.join(lists, name)) as f:
+      return [line.strip() for line in f if line.strip()]
+
+  class_ind = {int(i): n for i, n in (line.split(' ') for line in lines('classInd.txt'))}
+  train = [
+    (p, int(i)) for p, i in (line.split(' ') for line in lines(f'trainlist{split_number:02d}.txt'))
+  ]
+  test = lines(f'testlist{split_number:02d}.txt')
+  return class_ind, train, test
+
+
+def read_hmdb51_split(root: str, class_name: str, split_number: int = 1) -> list[tuple[str, int]]:
+  """[(video name, 0/1/2)] of one HMDB51 split file."""
+  path = os.path.join(root, 'splits', f'{class_name}_test_split{split_number}.txt')
+  with open(path) as f:
+    return [(name, int(i)) for name, i in (line.split() for line in f if line.strip())]
+
+
 @pytest.mark.parametrize('extension', ['.avi', '.mp4'])
 def test_write_read_roundtrip(tmp_path, extension):
   video = synthetic.render_video('orbit_cw', 0, CFG)
@@ -44,7 +73,7 @@ def test_ucf101_layout(tmp_path):
   result = export_videos.export_ucf101(
     str(tmp_path), examples, broken=('corrupt', 'empty', 'short')
   )
-  class_ind, train, test = export_videos.read_ucf101_lists(str(tmp_path))
+  class_ind, train, test = read_ucf101_lists(str(tmp_path))
   # classInd: "1 ClassName", 1-based, alphabetical; CamelCase names.
   assert class_ind == {1: 'MoveLeft', 2: 'MoveRight', 3: 'StaticFlicker'}
   with open(tmp_path / 'ucfTrainTestlist' / 'classInd.txt', newline='') as f:
@@ -85,7 +114,7 @@ def test_hmdb51_layout(tmp_path):
   examples.append(('unused', synthetic.generate_example(CFG, 'train', 6 + 16 * 5)))
   result = export_videos.export_hmdb51(str(tmp_path), examples, broken=('short',))
   assert result.class_names == ['grow', 'shrink']
-  grow = export_videos.read_hmdb51_split(str(tmp_path), 'grow')
+  grow = read_hmdb51_split(str(tmp_path), 'grow')
   assert sorted(i for _, i in grow) == [0, 1, 1, 1, 2]  # 2 train + short, 1 test, 1 unused
   with open(tmp_path / 'splits' / 'grow_test_split1.txt') as f:
     first = f.readline()
@@ -94,16 +123,14 @@ def test_hmdb51_layout(tmp_path):
     frames, _ = export_videos.read_video(str(tmp_path / 'videos' / 'grow' / name))
     assert frames.shape[1:] == (32, 32, 3)
     assert frames.shape[0] == (2 if name.startswith('broken_short') else 8)
-  shrink = export_videos.read_hmdb51_split(str(tmp_path), 'shrink')
+  shrink = read_hmdb51_split(str(tmp_path), 'shrink')
   assert sorted(i for _, i in shrink) == [1, 1, 2]
 
 
 def test_export_synthetic(tmp_path):
   result = export_videos.export_synthetic(str(tmp_path), 'hmdb51', 'tiny', num_train=16, num_test=0)
   assert len(result.videos) == 16 and len(result.class_names) == 16
-  assert export_videos.read_hmdb51_split(str(tmp_path), 'orbit_cw') == [
-    ('synthetic_motion_train_000010.avi', 1)
-  ]
+  assert read_hmdb51_split(str(tmp_path), 'orbit_cw') == [('synthetic_motion_train_000010.avi', 1)]
   with pytest.raises(ValueError, match='unknown overrides'):
     export_videos.export_synthetic(str(tmp_path), 'hmdb51', 'tiny', frames=3)
 
@@ -129,7 +156,7 @@ def test_export_main_cli(tmp_path, capsys):
     == 0
   )
   assert 'wrote 32 videos' in capsys.readouterr().out
-  class_ind, train, test = export_videos.read_ucf101_lists(str(tmp_path))
+  class_ind, train, test = read_ucf101_lists(str(tmp_path))
   assert len(class_ind) == 16
   assert len(train) == 17 and len(test) == 16
   frames, _ = export_videos.read_video(str(tmp_path / 'UCF-101' / test[0]))

@@ -1,4 +1,6 @@
-"""Levenshtein, ShuffleDegreeSampler (cacl SDP) and SCVRL group-shuffle negatives."""
+"""jaxvssl.inputs.permutations: Levenshtein, ShuffleDegreeSampler (the shuffle-degree prediction of
+CACL, "Cross-Architecture Self-supervised Video Representation Learning", Guo et al., CVPR 2022) and
+SCVRL's group-shuffle negatives."""
 
 import functools
 
@@ -10,7 +12,7 @@ from jaxvssl.inputs import permutations as P
 
 
 def ref_levenshtein(a, b):
-  """Textbook recursive definition (seed 000 eq. 5), memoised; independent of the DP in P."""
+  """Textbook recursive definition (CACL eq. 5), memoised; independent of the DP in P."""
   a, b = tuple(int(v) for v in a), tuple(int(v) for v in b)
 
   @functools.lru_cache(maxsize=None)

@@ -1,0 +1,75 @@
+"""Tests of jaxvssl.models.resnet3d: R3D / R(2+1)D layouts, widths, dtypes, parameter counts."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from jaxvssl.models import get_backbone
+from jaxvssl.models.resnet3d import r2plus1d_mid_width
+from tests.test_models import CLIP, TINY, abstract_init, abstract_init_with_output, num_params
+
+
+def test_r3d18_stage_shapes_at_paper_resolution():
+  x = jnp.zeros((2, 16, 112, 112, 3))
+  for stem, expected in [
+    (
+      'torchvision',
+      {
+        'stem': (16, 56, 56, 64),
+        'stage1': (16, 56, 56, 64),
+        'stage2': (8, 28, 28, 128),
+        'stage3': (4, 14, 14, 256),
+        'stage4': (2, 7, 7, 512),
+      },
+    ),
+    (
+      'mlfo',
+      {
+        'stem': (8, 28, 28, 64),
+        'stage1': (8, 28, 28, 64),
+        'stage2': (4, 14, 14, 128),
+        'stage3': (2, 7, 7, 256),
+        'stage4': (1, 4, 4, 512),
+      },
+    ),
+  ]:
+    model = get_backbone('r3d18', stem=stem)
+    (feat, stages), _ = abstract_init_with_output(model, x, train=False, return_stages=True)
+    assert feat.shape == (2, 512) and stages['pool5'].shape == (2, 512)
+    assert {k: v.shape[1:] for k, v in stages.items() if k != 'pool5'} == expected
+
+
+def test_bfloat16_computation_keeps_float32_params_and_stats():
+  model = get_backbone('r3d10', width_multiplier=TINY, dtype=jnp.bfloat16)
+  out, variables = abstract_init_with_output(model, jnp.zeros(CLIP), train=False)
+  assert out.dtype == jnp.bfloat16 and out.shape == (2, 64)
+  assert {a.dtype for a in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
+
+
+def test_r2plus1d_mid_width_formula():
+  # torchvision's widths for the R(2+1)D-18 blocks.
+  pairs = [(64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512), (512, 512)]
+  assert [r2plus1d_mid_width(i, o) for i, o in pairs] == [144, 230, 288, 460, 576, 921, 1152]
+  variables = abstract_init(get_backbone('r2plus1d18'), jnp.zeros((1, 8, 32, 32, 3)), train=False)
+  p = variables['params']
+  assert p['stem_conv_s']['conv']['kernel'].shape == (1, 7, 7, 3, 45)
+  assert p['stem_conv_t']['conv']['kernel'].shape == (3, 1, 1, 45, 64)
+  block = p['stage2_block0']
+  assert block['conv1_s']['conv']['kernel'].shape == (1, 3, 3, 64, 230)
+  assert block['conv1_t']['conv']['kernel'].shape == (3, 1, 1, 230, 128)
+  # torchvision uses the block's (in, out) middle width for BOTH convs of the block.
+  assert block['conv2_s']['conv']['kernel'].shape == (1, 3, 3, 128, 230)
+  assert p['stage2_block1']['conv2_s']['conv']['kernel'].shape == (1, 3, 3, 128, 288)
+
+
+# torchvision's published totals minus the Kinetics-400 classifier (fc: 512*400+400 = 205,200).
+@pytest.mark.parametrize(
+  'name,expected',
+  [
+    ('r3d18', 33_371_472 - 205_200),  # 33,166,272
+    ('r2plus1d18', 31_505_325 - 205_200),  # 31,300,125
+  ],
+)
+def test_parameter_counts(name, expected):
+  x = jnp.zeros((1, 16, 112, 112, 3))
+  assert num_params(abstract_init(get_backbone(name), x, train=False)) == expected
