@@ -88,6 +88,16 @@ def check_data_exists(data: ml_collections.ConfigDict) -> None:
     )
 
 
+def _check_pretrained_runs(method: methods_lib.Method) -> None:
+  """Fails before any data is read if a run that `load_pretrained` needs does not exist."""
+  for key, path in method.pretrained_runs().items():
+    if not os.path.exists(os.path.join(path, 'config.json')):
+      raise errors.PretrainedWeightsError(
+        f'config.{key}={path!r}: not a jaxvssl run directory ({path}/config.json does not '
+        'exist); train that run first (docs/methods) or point the key at it'
+      )
+
+
 def _check_config_change(
   config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool
 ) -> list[str]:
@@ -204,222 +214,201 @@ def train_and_evaluate(
     jaxvssl.errors.WorkdirError, ResumeMismatchError, CorruptCheckpointError,
     CheckpointWriteError, NonFiniteLossError, TrainingInterrupted (see docs/cli.md for exit codes).
   """
+  # --- Set-up -------------------------------------------------------------------------------
   if batches_fn is None and source is None:
-    check_data_exists(config.data)
+    check_data_exists(config.data)  # before JAX starts: a missing data set fails in seconds
+  parallel.maybe_initialize_distributed(config.multihost)  # before any other JAX call
   if jax.process_index() == 0:
     workdir_lib.check_writable(workdir)
   with contextlib.ExitStack() as stack:
     if jax.process_index() == 0:
       stack.enter_context(workdir_lib.lock(workdir))
     stop_requests = stack.enter_context(_stop_requests())
-    return _train(
-      config,
-      workdir,
-      batches_fn,
-      source,
-      devices,
-      stop_after_steps,
-      allow_config_change,
-      stop_requests,
-    )
-
-
-def _train(
-  config,
-  workdir,
-  batches_fn,
-  source,
-  devices,
-  stop_after_steps,
-  allow_config_change,
-  stop_requests,
-) -> TrainState:
-  """The loop of `train_and_evaluate`, inside the workdir lock and the signal handlers."""
-  # --- Set-up -------------------------------------------------------------------------------
-  parallel.maybe_initialize_distributed(config.multihost)
-  mesh = parallel.make_mesh(devices)
-  num_devices = mesh.devices.size
-  config_lib.require_divisible(config, num_devices)
-  is_main = jax.process_index() == 0
-  method = methods_lib.build(config, num_devices)
-  schedule = optim.make_schedule(config)
-  tx = optim.make_optimizer(config)
-  logging.info(
-    'jaxvssl: method=%s backbone=%s devices=%d global batch=%d peak lr=%.3g (base %.3g x %d / %d)',
-    config.method,
-    config.model.backbone,
-    num_devices,
-    config.batch_size,
-    optim.peak_learning_rate(config),
-    config.optim.base_learning_rate,
-    config.batch_size,
-    config.optim.reference_batch_size,
-  )
-  print(
-    f'[jaxvssl] {config.method}: {num_devices} device(s), global batch {config.batch_size}, '
-    f'peak learning rate {optim.peak_learning_rate(config):.4g} (linear scaling from '
-    f'{config.optim.base_learning_rate:g} at batch {config.optim.reference_batch_size})',
-    flush=True,
-  )
-
-  # --- State: resume or init ------------------------------------------------------------------
-  open_manager = functools.partial(
-    checkpointing.make_manager,
-    workdir,
-    config.keep_checkpoints,
-    config.checkpoint_every_steps,
-    config.async_checkpointing,
-  )
-  manager = open_manager()
-  init_fn = functools.partial(state_lib.init_train_state, method, tx, seed=config.seed)
-  abstract_ts = jax.eval_shape(init_fn, method.example_batch(config.batch_size))
-  replicated = parallel.replicated_sharding(mesh)
-  state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
-  ts, start_step, changed = None, 0, []
-  if manager.all_steps():
-    changed = _check_config_change(config, workdir, allow_config_change)
-    ts, start_step, manager = _resume(
-      manager, open_manager, checkpointing.abstract_like(abstract_ts, mesh), workdir, changed
+    mesh = parallel.make_mesh(devices)
+    num_devices = mesh.devices.size
+    config_lib.require_divisible(config, num_devices)
+    is_main = jax.process_index() == 0
+    method = methods_lib.build(config, num_devices)
+    schedule = optim.make_schedule(config)
+    tx = optim.make_optimizer(config)
+    logging.info(
+      'jaxvssl: method=%s backbone=%s devices=%d global batch=%d peak lr=%.3g (base %.3g x %d / %d)',
+      config.method,
+      config.model.backbone,
+      num_devices,
+      config.batch_size,
+      optim.peak_learning_rate(config),
+      config.optim.base_learning_rate,
+      config.batch_size,
+      config.optim.reference_batch_size,
     )
     print(
-      f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True
+      f'[jaxvssl] {config.method}: {num_devices} device(s), global batch {config.batch_size}, '
+      f'peak learning rate {optim.peak_learning_rate(config):.4g} (linear scaling from '
+      f'{config.optim.base_learning_rate:g} at batch {config.optim.reference_batch_size})',
+      flush=True,
     )
-  batches = pipeline.TimedIterator(
-    make_batches(config, method, start_step, source)
-    if batches_fn is None
-    else batches_fn(start_step)
-  )
-  first_global = parallel.global_batch(next(batches), mesh)
-  if ts is None:
-    ts = jax.jit(init_fn, out_shardings=state_sharding)(first_global)
-    # Pretrained weights (e.g. CACL's frozen frame encoder) enter here, after init and outside
-    # jit, as big_vision's `model_init` does; a resumed run has them in its checkpoint already.
-    ts = state_lib.load_pretrained(method, tx, ts, runs.load_run)
-    ts = jax.device_put(ts, state_sharding)
-  if is_main:  # only now: a failed resume must not overwrite the run's own config.json
-    config_lib.save_config(config, workdir)
-    _append_history(workdir, start_step, changed, config)
-    if changed:
-      print(f'[jaxvssl] resuming at step {start_step} with changed config: {changed}', flush=True)
-  # last_saved: the newest checkpoint started; last_good: the newest one known to be complete.
-  last_saved = last_good = manager.latest_step()
 
-  # --- Compiled step ----------------------------------------------------------------------------
-  batch_sharding = jax.tree_util.tree_map(lambda _: parallel.data_sharding(mesh), first_global)
-  step_fn = jax.jit(
-    make_train_step(method, tx, schedule),
-    in_shardings=(state_sharding, batch_sharding),
-    out_shardings=(state_sharding, replicated),
-    donate_argnums=(0,),
-  )
-
-  writer = metrics_lib.create_writer(workdir, is_main, start_step)
-  monitor = _make_monitor(config, method) if config.monitor.every_steps else None
-  bar = metrics_lib.progress_bar(config.num_steps, start_step, config.progress_bar and is_main)
-  clips_per_step = config.batch_size
-  pending: list[tuple[int, dict[str, jax.Array]]] = []
-
-  def check_pending() -> dict[str, float]:
-    """Reads the metrics of the steps since the last check; stops on a NaN/Inf loss."""
-    if not pending:
-      return {}
-    fetched = jax.device_get([m for _, m in pending])
-    steps = [s for s, _ in pending]
-    bad = metrics_lib.first_non_finite(steps, np.array([m['loss'] for m in fetched]))
-    pending.clear()
-    if bad is not None:
-      manager.wait_until_finished()
-      raise errors.NonFiniteLossError(
-        f'loss is not finite at step {bad}; training stopped. Last good checkpoint: '
-        f'{checkpointing.checkpoint_path(manager, last_saved)}'
+    # --- State: resume or init ------------------------------------------------------------------
+    open_manager = functools.partial(
+      checkpointing.make_manager,
+      workdir,
+      config.keep_checkpoints,
+      config.checkpoint_every_steps,
+      config.async_checkpointing,
+    )
+    manager = open_manager()
+    init_fn = functools.partial(state_lib.init_train_state, method, tx, seed=config.seed)
+    abstract_ts = jax.eval_shape(init_fn, method.example_batch(config.batch_size))
+    replicated = parallel.replicated_sharding(mesh)
+    state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
+    ts, start_step, changed = None, 0, []
+    if not manager.all_steps():
+      _check_pretrained_runs(method)
+    else:
+      changed = _check_config_change(config, workdir, allow_config_change)
+      ts, start_step, manager = _resume(
+        manager, open_manager, checkpointing.abstract_like(abstract_ts, mesh), workdir, changed
       )
-    return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[-1]}
-
-  # --- Loop ---------------------------------------------------------------------------------
-  step = start_step
-  batch_global = first_global
-  end_step = (
-    config.num_steps
-    if stop_after_steps is None
-    else min(config.num_steps, start_step + stop_after_steps)
-  )
-  t_start = t_interval = time.perf_counter()
-  last_logged = start_step
-  warned_dead = False
-  batches.pop_wait()  # the first batch's wait belongs to start-up, not to step 1
-  while step < end_step:
-    _check_saves(manager, last_good)  # a failed background save stops the run before this step
-    if not manager.is_saving_in_progress():
-      last_good = last_saved
-    ts, step_metrics = step_fn(ts, batch_global)
-    step += 1
-    pending.append((step, step_metrics))
-    if bar is not None:
-      bar.update(1)
-
-    if step % config.log_every_steps == 0 or step == end_step:
-      scalars = check_pending()
-      now = time.perf_counter()
-      wait_s, _ = batches.pop_wait()
-      scalars.update(
-        metrics_lib.throughput(wait_s, step - last_logged, now - t_interval, clips_per_step)
+      print(
+        f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True
       )
-      done = step - start_step
-      eta = (time.perf_counter() - t_start) / done * (config.num_steps - step)
-      scalars['perf/eta_minutes'] = eta / 60
-      writer.write_scalars(step, scalars)
-      if scalars['grad_norm'] == 0 and not warned_dead:
-        warned_dead = True
-        print(
-          f'[jaxvssl] warning: the gradient is exactly 0 at step {step}: the network stopped '
-          'learning (a learning rate far too high kills ReLU networks); check optim.*',
-          flush=True,
+    batches = pipeline.TimedIterator(
+      make_batches(config, method, start_step, source)
+      if batches_fn is None
+      else batches_fn(start_step)
+    )
+    first_global = parallel.global_batch(next(batches), mesh)
+    if ts is None:
+      ts = jax.jit(init_fn, out_shardings=state_sharding)(first_global)
+      # Pretrained weights (e.g. CACL's frozen frame encoder) enter here, after init and outside
+      # jit, as big_vision's `model_init` does; a resumed run has them in its checkpoint already.
+      ts = state_lib.load_pretrained(method, tx, ts, runs.load_run)
+      ts = jax.device_put(ts, state_sharding)
+    if is_main:  # only now: a failed resume must not overwrite the run's own config.json
+      config_lib.save_config(config, workdir)
+      _append_history(workdir, start_step, changed, config)
+      if changed:
+        print(f'[jaxvssl] resuming at step {start_step} with changed config: {changed}', flush=True)
+    # last_saved: the newest checkpoint started; last_good: the newest one known to be complete.
+    last_saved = last_good = manager.latest_step()
+
+    # --- Compiled step ----------------------------------------------------------------------------
+    batch_sharding = jax.tree_util.tree_map(lambda _: parallel.data_sharding(mesh), first_global)
+    step_fn = jax.jit(
+      make_train_step(method, tx, schedule),
+      in_shardings=(state_sharding, batch_sharding),
+      out_shardings=(state_sharding, replicated),
+      donate_argnums=(0,),
+    )
+
+    writer = metrics_lib.create_writer(workdir, is_main, start_step)
+    monitor = _make_monitor(config, method) if config.monitor.every_steps else None
+    bar = metrics_lib.progress_bar(config.num_steps, start_step, config.progress_bar and is_main)
+    clips_per_step = config.batch_size
+    pending: list[tuple[int, dict[str, jax.Array]]] = []
+
+    def check_pending() -> dict[str, float]:
+      """Reads the metrics of the steps since the last check; stops on a NaN/Inf loss."""
+      if not pending:
+        return {}
+      fetched = jax.device_get([m for _, m in pending])
+      steps = [s for s, _ in pending]
+      bad = metrics_lib.first_non_finite(steps, np.array([m['loss'] for m in fetched]))
+      pending.clear()
+      if bad is not None:
+        manager.wait_until_finished()
+        raise errors.NonFiniteLossError(
+          f'loss is not finite at step {bad}; training stopped. Last good checkpoint: '
+          f'{checkpointing.checkpoint_path(manager, last_saved)}'
         )
+      return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[-1]}
+
+    # --- Loop ---------------------------------------------------------------------------------
+    step = start_step
+    batch_global = first_global
+    end_step = (
+      config.num_steps
+      if stop_after_steps is None
+      else min(config.num_steps, start_step + stop_after_steps)
+    )
+    t_start = t_interval = time.perf_counter()
+    last_logged = start_step
+    warned_dead = False
+    batches.pop_wait()  # the first batch's wait belongs to start-up, not to step 1
+    while step < end_step:
+      _check_saves(manager, last_good)  # a failed background save stops the run before this step
+      if not manager.is_saving_in_progress():
+        last_good = last_saved
+      ts, step_metrics = step_fn(ts, batch_global)
+      step += 1
+      pending.append((step, step_metrics))
       if bar is not None:
-        bar.set_postfix(
-          loss=f'{scalars["loss"]:.4f}', data=f'{scalars["perf/data_wait_fraction"]:.0%}'
+        bar.update(1)
+
+      if step % config.log_every_steps == 0 or step == end_step:
+        scalars = check_pending()
+        now = time.perf_counter()
+        wait_s, _ = batches.pop_wait()
+        scalars.update(
+          metrics_lib.throughput(wait_s, step - last_logged, now - t_interval, clips_per_step)
         )
-      elif is_main:
-        print(
-          f'[jaxvssl] step {step}/{config.num_steps} loss {scalars["loss"]:.4f} '
-          f'{scalars["perf/clips_per_sec"]:.1f} clips/s data-wait '
-          f'{scalars["perf/data_wait_fraction"]:.0%} eta {eta / 60:.1f} min',
-          flush=True,
-        )
-      t_interval, last_logged = now, step
+        done = step - start_step
+        eta = (time.perf_counter() - t_start) / done * (config.num_steps - step)
+        scalars['perf/eta_minutes'] = eta / 60
+        writer.write_scalars(step, scalars)
+        if scalars['grad_norm'] == 0 and not warned_dead:
+          warned_dead = True
+          print(
+            f'[jaxvssl] warning: the gradient is exactly 0 at step {step}: the network stopped '
+            'learning (a learning rate far too high kills ReLU networks); check optim.*',
+            flush=True,
+          )
+        if bar is not None:
+          bar.set_postfix(
+            loss=f'{scalars["loss"]:.4f}', data=f'{scalars["perf/data_wait_fraction"]:.0%}'
+          )
+        elif is_main:
+          print(
+            f'[jaxvssl] step {step}/{config.num_steps} loss {scalars["loss"]:.4f} '
+            f'{scalars["perf/clips_per_sec"]:.1f} clips/s data-wait '
+            f'{scalars["perf/data_wait_fraction"]:.0%} eta {eta / 60:.1f} min',
+            flush=True,
+          )
+        t_interval, last_logged = now, step
 
-    if step % config.checkpoint_every_steps == 0 or step == end_step:
-      check_pending()  # never checkpoint a state that followed a NaN
-      _save(manager, step, ts, last_good)
-      last_saved = step
-
-    if monitor is not None and step % config.monitor.every_steps == 0:
-      writer.write_scalars(step, monitor(method, ts))
-
-    if stop_requests and step < end_step:  # SIGTERM / Ctrl-C: save this step, then stop
-      check_pending()
-      if manager.latest_step() != step:
+      if step % config.checkpoint_every_steps == 0 or step == end_step:
+        check_pending()  # never checkpoint a state that followed a NaN
         _save(manager, step, ts, last_good)
-      manager.wait_until_finished()
-      _check_saves(manager, last_good)
-      writer.flush()
-      path = checkpointing.checkpoint_path(manager, step)
-      raise errors.TrainingInterrupted(
-        f'interrupted by {signal.Signals(stop_requests[0]).name} at step {step}; saved {path}; '
-        'rerun the same command to resume',
-        stop_requests[0],
-      )
+        last_saved = step
 
-    if step < end_step:
-      batch_global = parallel.global_batch(next(batches), mesh)
+      if monitor is not None and step % config.monitor.every_steps == 0:
+        writer.write_scalars(step, monitor(method, ts))
 
-  # --- Done -----------------------------------------------------------------------------------
-  manager.wait_until_finished()
-  _check_saves(manager, last_good)
-  writer.flush()
-  if bar is not None:
-    bar.close()
-  return ts
+      if stop_requests and step < end_step:  # SIGTERM / Ctrl-C: save this step, then stop
+        check_pending()
+        if manager.latest_step() != step:
+          _save(manager, step, ts, last_good)
+        manager.wait_until_finished()
+        _check_saves(manager, last_good)
+        writer.flush()
+        path = checkpointing.checkpoint_path(manager, step)
+        raise errors.TrainingInterrupted(
+          f'interrupted by {signal.Signals(stop_requests[0]).name} at step {step}; saved {path}; '
+          'rerun the same command to resume',
+          stop_requests[0],
+        )
+
+      if step < end_step:
+        batch_global = parallel.global_batch(next(batches), mesh)
+
+    # --- Done -----------------------------------------------------------------------------------
+    manager.wait_until_finished()
+    _check_saves(manager, last_good)
+    writer.flush()
+    if bar is not None:
+      bar.close()
+    return ts
 
 
 def _save(manager, step: int, ts: TrainState, last_good: int | None) -> None:

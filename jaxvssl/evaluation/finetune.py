@@ -30,6 +30,7 @@ import optax
 
 from jaxvssl.evaluation import aggregation
 from jaxvssl.evaluation.features import _to_numpy, extract_features
+from jaxvssl.evaluation import reports
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,8 +217,6 @@ def finetune(
   if eval_data is not None:
     metrics.update(evaluate_classifier(model, variables, eval_data, prefix='finetune/'))
   if out_dir is not None:
-    from jaxvssl.evaluation import reports
-
     reports.write_results(
       out_dir,
       {k: v for k, v in metrics.items() if 'top1' in k},

@@ -34,6 +34,7 @@ import numpy as np
 import optax
 
 from jaxvssl.evaluation import aggregation
+from jaxvssl.evaluation import reports
 
 _STD_EPS = 1e-6  # floor for the per-dimension std (constant feature dimensions)
 
@@ -254,8 +255,6 @@ def evaluate_linear_probe(
   acc = probe_accuracy(probe, test)
   metrics = {f'linear_probe/{k}': v for k, v in acc.items()}
   if out_dir is not None:
-    from jaxvssl.evaluation import reports
-
     reports.write_results(
       out_dir,
       metrics,

@@ -14,6 +14,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from jaxvssl.evaluation.retrieval import video_embeddings
 
 DPI = 100
 HIT_COLOR = 'tab:green'
@@ -184,8 +185,6 @@ def plot_embedding(
     method: 'pca' (numpy, default) or 'tsne' (needs scikit-learn, which jaxvssl does not depend
       on; an ImportError says so).
   """
-  from jaxvssl.evaluation.retrieval import video_embeddings
-
   x = video_embeddings(features)
   labels = np.asarray(labels).reshape(-1)
   if method == 'pca':

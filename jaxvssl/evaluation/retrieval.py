@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from jaxvssl.evaluation import reports
 
 RECALL_KS: tuple[int, ...] = (1, 5, 10, 20, 50)
 DEFAULT_QUERY_CHUNK = 1024
@@ -260,8 +261,6 @@ def evaluate_retrieval(
   )
   metrics = {f'retrieval/R@{k}': v for k, v in res.recall.items()}
   if out_dir is not None:
-    from jaxvssl.evaluation import reports  # local import: reports imports nothing from here
-
     os.makedirs(out_dir, exist_ok=True)
     rows = per_query_records(
       res, test.get('video_ids'), np.asarray(test['labels']), train.get('video_ids')

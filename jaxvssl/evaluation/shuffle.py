@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxvssl.evaluation import linear_probe as lp
 from jaxvssl.evaluation.features import EmbedFn
+from jaxvssl.evaluation import reports
 
 DEFAULT_GROUP_SIZE = 1
 DEFAULT_SEED = 0
@@ -101,8 +102,6 @@ def evaluate_shuffle_sensitivity(
   """`shuffle_sensitivity` plus results.json / results.md in `out_dir`."""
   metrics = shuffle_sensitivity(probe, test, shuffled_test)
   if out_dir is not None:
-    from jaxvssl.evaluation import reports
-
     reports.write_results(
       out_dir,
       metrics,

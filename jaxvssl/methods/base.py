@@ -142,6 +142,13 @@ class Method(abc.ABC):
     del load_run
     return params, state
 
+  def pretrained_runs(self) -> dict[str, str]:
+    """`{config key: run directory}` that `load_pretrained` reads on a fresh start.
+
+    The loop checks they exist before any data is read, so a missing one fails in seconds.
+    """
+    return {}
+
   def after_update(self, params: PyTree, state: PyTree, step: jax.Array) -> PyTree:
     """Called with the updated params after each optimizer step (momentum encoders)."""
     del params, step

@@ -327,6 +327,11 @@ class CACL(base.Method):
       dtype=jnp.dtype(self.config.model.dtype),
     )
 
+  def pretrained_runs(self) -> dict[str, str]:
+    if not (self.contrastive and self.uses_transformer):
+      return {}
+    return {'cacl.frame_encoder_workdir': self.config.cacl.frame_encoder_workdir}
+
   def load_pretrained(self, params, state, load_run):
     """The frozen frame encoder of T from the frames run (`config.cacl.frame_encoder_workdir`)."""
     if 'frame_encoder' not in state:
