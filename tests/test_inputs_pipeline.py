@@ -473,3 +473,88 @@ def test_load_split_tfds_sharding(tmp_path):
     ).as_numpy_iterator()
   )
   assert sum(b['valid'].sum() for b in batches) == 5
+
+
+# --- input checks (warnings only) -------------------------------------------------------------
+
+
+@pytest.fixture
+def no_earlier_warnings(monkeypatch):
+  """Each cause warns once per process: start every test with none reported."""
+  monkeypatch.setattr(pipeline, '_warned', set())
+
+
+def warning_lines(capsys):
+  return [
+    line for line in capsys.readouterr().out.splitlines() if line.startswith('[jaxvssl] warning:')
+  ]
+
+
+def test_overlong_clip_warns_once_and_changes_no_tensor(no_earlier_warnings, capsys, monkeypatch):
+  cfg = make_cfg(num_frames=16, stride=2)  # a window of 31 frames; the shortest video has 24
+  views = (V.ViewSpec('query', 16, 2),)
+
+  def train():
+    return pipeline.make_train_dataset(
+      cfg, views, global_batch_size=2, seed=5, source=make_source()
+    )
+
+  with pytest.warns(pipeline.InputWarning, match=r'config\.data\.num_frames=16') as record:
+    ds = train()
+    train()  # the same cause: reported once
+  assert len(record) == 1
+  (line,) = warning_lines(capsys)
+  for part in (
+    'training clips are longer than the videos',
+    'config.data.stride=2',
+    '3 of the first 7 videos',
+    'shortest: 24 frames',
+    "4 of the 16 frames of 'query' repeat the video's last frame",
+    '--min_frames 31',
+  ):
+    assert part in line, part
+  with pytest.warns(pipeline.InputWarning, match='evaluation clips are longer'):
+    pipeline.make_eval_dataset(cfg, batch_size=2, num_clips=2, source=make_source())
+  assert 'num_frames=16, stride=2 need a window of 31 frames' in warning_lines(capsys)[0]
+  # The check reads on the side: batches equal those of a pipeline that never probes.
+  batches = take(ds, 3)
+  monkeypatch.setattr(pipeline, '_probe', lambda *args, **kwargs: None)
+  assert_batches_equal(take(train(), 3), batches)
+  assert warning_lines(capsys) == []
+
+
+def test_oversize_crop_warns_for_train_eval_and_frames(no_earlier_warnings, capsys):
+  cfg = make_cfg(crop_size=40)  # frames are 32 x 40
+  views = (V.ViewSpec('clip', 4, 2),)
+  with pytest.warns(pipeline.InputWarning, match=r'config\.data\.crop_size=40'):
+    pipeline.make_train_dataset(cfg, views, global_batch_size=2, seed=0, source=make_source())
+    pipeline.make_eval_dataset(cfg, batch_size=2, num_clips=1, source=make_source())
+    pipeline.make_frame_dataset(cfg, global_batch_size=2, seed=0, source=make_source())
+  lines = warning_lines(capsys)
+  assert [line.split(':')[1].strip() for line in lines] == [
+    'training crops are larger than the frames',
+    'evaluation crops are larger than the frames',
+    'frame crops are larger than the frames',
+  ]
+  assert all('short side of 32 pixels' in line and '1.25x upsampled' in line for line in lines)
+  assert all('--short_side 40' in line for line in lines)
+  # A resize below the crop names its key; eval's centre crop then pads.
+  cfg = make_cfg(crop_size=16, eval_resize_short_side=12)
+  with pytest.warns(pipeline.InputWarning, match='zero-padded'):
+    pipeline.make_eval_dataset(cfg, batch_size=2, num_clips=1, source=make_source())
+  (line,) = warning_lines(capsys)
+  assert 'config.data.eval_resize_short_side=12' in line and 'to 16 or more' in line
+
+
+def test_fitting_config_does_not_warn(no_earlier_warnings, capsys):
+  import warnings  # pylint: disable=g-import-not-at-top
+
+  cfg = make_cfg(crop_size=32, num_frames=8, stride=3)  # window 22 <= 24 frames, crop = short side
+  with warnings.catch_warnings():
+    warnings.simplefilter('error', pipeline.InputWarning)
+    pipeline.make_train_dataset(
+      cfg, (V.ViewSpec('clip', 8, 3),), global_batch_size=2, seed=0, source=make_source()
+    )
+    pipeline.make_eval_dataset(cfg, batch_size=2, num_clips=2, source=make_source())
+    pipeline.make_frame_dataset(cfg, global_batch_size=2, seed=0, source=make_source())
+  assert warning_lines(capsys) == []

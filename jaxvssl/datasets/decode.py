@@ -43,6 +43,8 @@ from jaxvssl.datasets import motion
 # Machine-readable reasons of the bad-video report, with what they mean.
 REASONS = {
   'missing': 'the file listed by the annotations does not exist',
+  'duplicate': 'listed again in this split (its first listing is written), or a file whose id '
+  'another video of the split already has',
   'empty_file': 'the file has zero bytes',
   'unreadable': 'the container cannot be opened or has no video stream',
   'decode_error': 'decoding failed part-way (corrupt packets)',

@@ -79,7 +79,9 @@ def list_hmdb51(
     for line_number, line in enumerate(texts[class_name].splitlines(), 1):
       if not line.strip():
         continue
-      parts = line.split()
+      # '<video> <id>': the id is the last field, the name all before it
+      # (names may contain spaces).
+      parts = line.strip().rsplit(maxsplit=1)
       if len(parts) != 2 or parts[1] not in ('0', '1', '2'):
         raise ValueError(
           f'{split_files[class_name]}:{line_number}: expected "<video> <0|1|2>", got {line!r}'

@@ -12,7 +12,9 @@ Labels are 0-based: classInd index - 1. A video's class is the folder named
 on its list line, matched to classInd without regard to case, because the
 release is inconsistent: classInd and the folders say 'HandstandPushups' while
 the files are 'v_HandStandPushups_*.avi' (and some mirrors rename the
-folder). Files are looked up the same way (see ``VideoIndex.find``).
+folder). Files are looked up the same way (see ``VideoIndex.find``). On a
+list line the path runs up to its video extension, so file names with spaces
+work (``video_folder.parse_list_line``).
 """
 
 from __future__ import annotations
@@ -49,10 +51,10 @@ def read_class_index(annotations_dir: str) -> list[str]:
   for line_number, line in enumerate(video_folder.read_text(path).splitlines(), 1):
     if not line.strip():
       continue
-    parts = line.split()
+    parts = line.split(maxsplit=1)
     if len(parts) != 2 or not parts[0].isdigit():
       raise ValueError(f'{path}:{line_number}: expected "<index> <ClassName>", got {line!r}')
-    entries[int(parts[0])] = parts[1]
+    entries[int(parts[0])] = parts[1].strip()
   if sorted(entries) != list(range(1, len(entries) + 1)):
     raise ValueError(f'{path}: class indices are not 1..{len(entries)}')
   return [entries[i] for i in range(1, len(entries) + 1)]
@@ -109,7 +111,11 @@ def list_ucf101(
     for line_number, line in enumerate(text.splitlines(), 1):
       if not line.strip():
         continue
-      relpath = line.split()[0].replace('\\', '/')
+      # The path runs up to its video extension: names may contain spaces.
+      relpath, _ = video_folder.parse_list_line(
+        line, exists=lambda rel: index.find(rel) is not None
+      )
+      relpath = relpath.replace('\\', '/')
       class_name = _class_of(relpath)
       if class_name.lower() not in label_of:
         raise ValueError(

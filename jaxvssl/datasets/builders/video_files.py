@@ -35,9 +35,13 @@ Two execution modes, identical output:
   scales over the workers of Dataflow, Spark or Flink (TFDS's Beam support).
 
 Bad videos never stop a build: unreadable, truncated, zero-frame, too-short and
-missing files are listed in ``bad_videos.json`` and ``bad_videos.tsv``
-(``path, video_id, reason, detail``) inside the prepared data set directory,
-and counted in ``build_summary`` (also stored in the data set metadata).
+missing files, and files listed twice in a split ('duplicate'), are listed in
+``bad_videos.json`` and ``bad_videos.tsv`` (``split, path, video_id, reason,
+detail``) inside the prepared data set directory, and counted in
+``build_summary`` (also stored in the data set metadata). Video ids are the
+TFDS keys and are made unique before decoding (``video_folder.make_ids_unique``):
+two files that would share one (``clip.avi`` and ``clip.mp4``) are both written,
+each with its path relative to the videos directory as id.
 """
 
 from __future__ import annotations
@@ -164,6 +168,8 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
           '(this builder was created to read a prepared one)'
         )
       listing = self.list_sources()
+      # Ids are the TFDS keys: a clash would abort the whole build at its end.
+      video_folder.make_ids_unique(listing, self._videos_dir)
       empty = [s for s, tasks in listing.tasks.items() if not tasks]
       for split in empty:
         listing.notes.append(
@@ -196,7 +202,7 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     listing = self.listing
     generators = {}
     for split, tasks in listing.tasks.items():
-      self._bad[split] = list(listing.missing.get(split, ()))
+      self._bad[split] = listing.not_decoded(split)
       if not tasks:
         continue
       generators[split] = self._generate_examples(split, tasks)
@@ -285,7 +291,7 @@ class VideoFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def _collect_beam_reports(self) -> None:
     """Merges the bad-video shards of the Beam workers, then removes them."""
     for split in self.listing.tasks:
-      self._bad.setdefault(split, list(self.listing.missing.get(split, ())))
+      self._bad.setdefault(split, self.listing.not_decoded(split))
       shards = sorted(self.data_path.glob(f'{split}-bad*.jsonl'))
       for shard in shards:
         for line in shard.read_text().splitlines():
