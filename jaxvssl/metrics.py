@@ -80,6 +80,16 @@ def create_writer(
   )
 
 
+def dead_network_warning(step: int, scalars: Mapping[str, float]) -> str | None:
+  """A warning line when the gradient norm is exactly 0 (every ReLU dead), else None."""
+  if scalars.get('grad_norm') != 0:
+    return None
+  return (
+    f'[jaxvssl] warning: the gradient is exactly 0 at step {step}: the network stopped learning '
+    '(a learning rate far too high kills ReLU networks); check config.optim.*'
+  )
+
+
 def first_non_finite(steps: list[int], losses: np.ndarray) -> int | None:
   """The first step whose loss is NaN or Inf, or None."""
   for step, loss in zip(steps, np.asarray(losses, dtype=np.float64).reshape(-1)):

@@ -357,13 +357,10 @@ def train_and_evaluate(
         eta = (time.perf_counter() - t_start) / done * (config.num_steps - step)
         scalars['perf/eta_minutes'] = eta / 60
         writer.write_scalars(step, scalars)
-        if scalars['grad_norm'] == 0 and not warned_dead:
+        warning = None if warned_dead else metrics_lib.dead_network_warning(step, scalars)
+        if warning:
           warned_dead = True
-          print(
-            f'[jaxvssl] warning: the gradient is exactly 0 at step {step}: the network stopped '
-            'learning (a learning rate far too high kills ReLU networks); check optim.*',
-            flush=True,
-          )
+          print(warning, flush=True)
         if bar is not None:
           bar.set_postfix(
             loss=f'{scalars["loss"]:.4f}', data=f'{scalars["perf/data_wait_fraction"]:.0%}'
