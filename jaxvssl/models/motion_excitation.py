@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxvssl.models.conv import Conv
 from jaxvssl.models.norm import BatchNorm
 
 
@@ -44,11 +45,11 @@ class MotionExcitation(nn.Module):
     c = x.shape[-1]
     c_r = max(c // self.reduction, 1)
     x = x.astype(self.dtype)
-    xr = nn.Conv(c_r, (1, 1, 1), use_bias=False, dtype=self.dtype, name='reduce')(x)
+    xr = Conv(c_r, (1, 1, 1), use_bias=False, dtype=self.dtype, name='reduce')(x)
     xr = BatchNorm(num_groups=self.bn_groups, dtype=self.dtype, name='reduce_bn')(
       xr, use_running_average=not train
     )
-    transformed = nn.Conv(
+    transformed = Conv(
       c_r,
       (1, 3, 3),
       padding='SAME',
@@ -61,7 +62,7 @@ class MotionExcitation(nn.Module):
     diff = transformed[:, 1:] - xr[:, :-1]  # [B, T-1, H, W, C_r]
     diff = jnp.concatenate([diff, jnp.zeros_like(xr[:, :1])], axis=1)  # zero at the last step
     pooled = jnp.mean(diff, axis=(2, 3), keepdims=True)  # [B, T, 1, 1, C_r]
-    a = nn.Conv(c, (1, 1, 1), use_bias=False, dtype=self.dtype, name='expand')(pooled)
+    a = Conv(c, (1, 1, 1), use_bias=False, dtype=self.dtype, name='expand')(pooled)
     a = BatchNorm(num_groups=self.bn_groups, dtype=self.dtype, name='expand_bn')(
       a, use_running_average=not train
     )

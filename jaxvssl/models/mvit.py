@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
+from jaxvssl.models.conv import Conv
+
 Dtype = Any
 Shape3 = tuple[int, int, int]
 
@@ -134,7 +136,7 @@ class AttentionPool(nn.Module):
     cls_tok, tokens = x[:, :1], x[:, 1:]
     grid = tokens.reshape((b,) + tuple(thw) + (heads, hd))
     grid = jnp.moveaxis(grid, 4, 1).reshape((b * heads,) + tuple(thw) + (hd,))
-    grid = nn.Conv(
+    grid = Conv(
       hd,
       self.kernel,
       strides=self.stride,
@@ -327,7 +329,7 @@ class MViT(nn.Module):
     specs = self.schedule()
     embed = specs[0].dim
     padding = self.patch_padding or tuple((k - 1) // 2 for k in self.patch_kernel)
-    x = nn.Conv(
+    x = Conv(
       embed,
       self.patch_kernel,
       strides=self.patch_stride,

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxvssl.models.conv import Conv
+
 Dtype = Any
 Initializer = Callable[..., jax.Array]
 
@@ -161,6 +163,9 @@ conv_kernel_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 class ConvBN(nn.Module):
   """Bias-free convolution -> grouped BatchNorm -> optional ReLU, channels-last.
 
+  The convolution is `jaxvssl.models.conv.Conv` (the fastest formulation per platform, the
+  parameters of `nn.Conv`: 'conv/kernel').
+
   Input `[B, *spatial, C_in]` (1 to 3 spatial axes, given by `len(kernel_size)`), output
   `[B, *spatial', features]`. Padding defaults to the symmetric PyTorch `k // 2`.
   """
@@ -181,7 +186,7 @@ class ConvBN(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     kernel = tuple(self.kernel_size)
-    x = nn.Conv(
+    x = Conv(
       self.features,
       kernel,
       strides=self.strides or (1,) * len(kernel),

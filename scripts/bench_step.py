@@ -1,0 +1,422 @@
+"""CPU timings of the training step and its convolutions, JAX (`--impl=xla|auto`) vs PyTorch.
+
+Parts (`--parts`, default all three):
+  step    the `configs/moco.py:tiny` MoCo train step exactly as `jaxvssl.train` runs it
+          (methods.build, optim, state.init_train_state, train.make_train_step, jit with the
+          mesh shardings and the donated state), on random batches of the pipeline's shapes.
+  layers  forward and forward+backward of every distinct conv layer of the tiny backbone (found
+          by intercepting the backbone's `Conv` modules); the first layer (on the input clip)
+          differentiates the kernel only, as in training.
+  large   R3D-18 and R(2+1)D-18 forward+backward (params) at batch 8 x 16x112x112 (slow: about a
+          minute per repeat with `--impl=xla`); `--skip_large` leaves it out.
+
+`--impl` selects the convolution implementation (`jaxvssl/models/conv.py`; it sets
+`$JAXVSSL_CONV_IMPL`): 'auto' (the per-shape CPU formulations) or 'xla' (plain
+`lax.conv_general_dilated`). Warm-up (and compilation) is excluded; every figure is the median
+and [min-max] of `--repeats` timed calls, in milliseconds.
+
+`--with-torch`: the driver. Runs `--runs` rounds of fresh processes, interleaved
+(jax xla, jax auto, torch, jax xla, ...), so that the load of a shared machine hits every
+variant alike, and prints the per-variant medians over runs, [min-max], and the ratios to torch.
+`torch.set_num_threads(2)` and JAX on the same 2 cores (the default). torch is optional:
+`.venv/bin/pip install torch==2.13.0` (a CPU wheel); see scripts/bench_torch_reference.py.
+
+Usage:
+  .venv/bin/python scripts/bench_step.py --impl=auto --skip_large
+  .venv/bin/python scripts/bench_step.py --impl=xla --parts=layers
+  .venv/bin/python scripts/bench_step.py --with-torch --runs 3 --skip_large
+  .venv/bin/python scripts/bench_step.py --with-torch --runs 3 --parts=large --large_repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARTS = ('step', 'layers', 'large')
+LARGE = ('r3d18', 'r2plus1d18')
+
+
+def stats(times_s: list[float]) -> dict[str, Any]:
+  ms = [1e3 * t for t in times_s]
+  return dict(median=float(np.median(ms)), min=float(min(ms)), max=float(max(ms)), times=ms)
+
+
+def fmt(s: dict[str, Any] | None) -> str:
+  if not s:
+    return '-'
+  return f'{s["median"]:9.1f} [{s["min"]:.1f}-{s["max"]:.1f}]'
+
+
+def time_calls(fn: Callable[[], Any], warmup: int, repeats: int) -> dict[str, Any]:
+  """Runs `fn` (which blocks on its result) warmup times untimed, then repeats times timed."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return stats(times)
+
+
+# ------------------------------------------------------------------------------------------------
+# JAX parts (imported lazily: the driver itself never imports JAX).
+
+
+def bench_step(warmup: int, repeats: int, config_spec: str) -> dict[str, Any]:
+  """The tiny MoCo train step, built as `jaxvssl.train.train_and_evaluate` builds it."""
+  import jax
+
+  from jaxvssl import config as config_lib
+  from jaxvssl import methods as methods_lib
+  from jaxvssl import optim, parallel
+  from jaxvssl import state as state_lib
+  from jaxvssl import train
+
+  config = config_lib.load_config(config_spec)
+  mesh = parallel.make_mesh()
+  num_devices = mesh.devices.size
+  method = methods_lib.build(config, num_devices)
+  schedule = optim.make_schedule(config)
+  tx = optim.make_optimizer(config)
+  rng = np.random.default_rng(0)
+  local = {
+    k: rng.standard_normal(v.shape).astype(np.float32)
+    for k, v in method.example_batch(config.batch_size).items()
+  }
+  batch = parallel.global_batch(local, mesh)
+  replicated = parallel.replicated_sharding(mesh)
+  init_fn = lambda b: state_lib.init_train_state(method, tx, b, seed=config.seed)
+  abstract_ts = jax.eval_shape(init_fn, batch)
+  state_sharding = jax.tree_util.tree_map(lambda _: replicated, abstract_ts)
+  ts = jax.jit(init_fn, out_shardings=state_sharding)(batch)
+  batch_sharding = jax.tree_util.tree_map(lambda _: parallel.data_sharding(mesh), batch)
+  step_fn = jax.jit(
+    train.make_train_step(method, tx, schedule),
+    in_shardings=(state_sharding, batch_sharding),
+    out_shardings=(state_sharding, replicated),
+    donate_argnums=(0,),
+  )
+  holder = [ts]
+
+  def one_step():
+    holder[0], metrics = step_fn(holder[0], batch)
+    jax.block_until_ready((holder[0], metrics))
+
+  t0 = time.perf_counter()
+  one_step()
+  compile_s = time.perf_counter() - t0
+  result = time_calls(one_step, max(warmup - 1, 0), repeats)
+  result['first_call_s'] = compile_s
+  result['devices'] = num_devices
+  result['batch'] = {k: list(v.shape) for k, v in local.items()}
+  return result
+
+
+def tiny_conv_layers(config_spec: str) -> list[dict[str, Any]]:
+  """Every conv module the tiny backbone calls: path, input shape, kernel, strides, padding."""
+  import flax.linen as nn
+  import jax
+
+  from jaxvssl import config as config_lib
+  from jaxvssl import methods as methods_lib
+  from jaxvssl.models import conv as conv_lib
+
+  config = config_lib.load_config(config_spec)
+  method = methods_lib.build(config, 1)
+  backbone = method.backbone()
+  x = jax.ShapeDtypeStruct(
+    (config.batch_size, config.data.num_frames) + (config.data.crop_size,) * 2 + (3,), np.float32
+  )
+  layers = []
+
+  def interceptor(next_fun, args, kwargs, context):
+    module = context.module
+    if context.method_name == '__call__' and isinstance(module, (nn.Conv, conv_lib.Conv)):
+      inputs = args[0]
+      kernel_size = tuple(module.kernel_size)
+      n = len(kernel_size)
+      strides = conv_lib.as_tuple(module.strides, n, 'strides')
+      pads = conv_lib.explicit_padding(module.padding, inputs.shape[1:-1], kernel_size, strides)
+      layers.append(
+        dict(
+          name='/'.join(module.path),
+          x=list(inputs.shape),
+          kernel=list(kernel_size)
+          + [inputs.shape[-1] // module.feature_group_count, module.features],
+          strides=list(strides),
+          padding=[list(p) for p in pads],
+          groups=module.feature_group_count,
+        )
+      )
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(interceptor):
+    jax.eval_shape(lambda x: backbone.init(jax.random.PRNGKey(0), x, train=True), x)
+  for i, layer in enumerate(layers):
+    layer['input_grad'] = i > 0  # the first conv sees the (pre-processed) clip: no gradient
+  return layers
+
+
+def _time_layer(layer: dict[str, Any], seed: int, warmup: int, repeats: int) -> dict[str, Any]:
+  import jax
+  import jax.numpy as jnp
+
+  from jaxvssl.models import conv as conv_lib
+
+  kx, kw, kc = jax.random.split(jax.random.PRNGKey(seed), 3)
+  x = jax.random.normal(kx, layer['x'], jnp.float32)
+  w = 0.1 * jax.random.normal(kw, layer['kernel'], jnp.float32)
+  strides, groups = tuple(layer['strides']), layer['groups']
+  pads = tuple(map(tuple, layer['padding']))
+
+  def f(x, w):
+    return conv_lib.conv(x, w, strides, pads, feature_group_count=groups)
+
+  ct = jax.random.normal(kc, jax.eval_shape(f, x, w).shape, jnp.float32)
+  fwd = jax.jit(f)
+  argnums = (0, 1) if layer['input_grad'] else (1,)
+  # value_and_grad: the forward must run (grad alone of a linear map would skip it).
+  bwd = jax.jit(jax.value_and_grad(lambda x, w: jnp.vdot(f(x, w), ct), argnums=argnums))
+  return dict(
+    layer,
+    names=[layer['name']],
+    count=1,
+    impl=conv_lib.resolve_impl(x, w.shape, groups),
+    fwd=time_calls(lambda: jax.block_until_ready(fwd(x, w)), warmup, repeats),
+    fwd_bwd=time_calls(lambda: jax.block_until_ready(bwd(x, w)), warmup, repeats),
+  )
+
+
+def bench_layers(layers: list[dict[str, Any]], warmup: int, repeats: int) -> list[dict[str, Any]]:
+  """Forward and forward+backward of each distinct layer through `conv_lib.conv`."""
+  results, seen = [], {}
+  for layer in layers:
+    key = layer_key(layer)
+    if key in seen:
+      seen[key]['count'] += 1
+      seen[key]['names'].append(layer['name'])
+      continue
+    seen[key] = _time_layer(layer, len(results), warmup, repeats)
+    results.append(seen[key])
+  return results
+
+
+def _time_backbone(name: str, batch: int, warmup: int, repeats: int) -> dict[str, Any]:
+  import jax
+  import jax.numpy as jnp
+
+  from jaxvssl import models
+
+  backbone = models.get_backbone(name)
+  x = jax.random.normal(jax.random.PRNGKey(0), (batch, 16, 112, 112, 3), jnp.float32)
+  variables = jax.jit(lambda x: backbone.init(jax.random.PRNGKey(1), x, train=False))(x)
+
+  def loss(params, batch_stats, x):
+    feature, _ = backbone.apply(
+      {'params': params, 'batch_stats': batch_stats}, x, train=True, mutable=['batch_stats']
+    )
+    return jnp.mean(jnp.square(feature))
+
+  grad_fn = jax.jit(jax.value_and_grad(loss))
+  params, batch_stats = variables['params'], variables['batch_stats']
+  return time_calls(lambda: jax.block_until_ready(grad_fn(params, batch_stats, x)), warmup, repeats)
+
+
+def bench_large(names: tuple[str, ...], batch: int, warmup: int, repeats: int) -> dict[str, Any]:
+  """Backbone forward+backward (gradient of the params, train-mode BatchNorm) at 16x112x112."""
+  return {name: _time_backbone(name, batch, warmup, repeats) for name in names}
+
+
+def run_jax(args: argparse.Namespace) -> dict[str, Any]:
+  os.environ['JAXVSSL_CONV_IMPL'] = args.impl
+  path, _, variant = args.config.partition(':')
+  if not os.path.isfile(path) and os.path.isfile(os.path.join(ROOT, path)):
+    args.config = f'{os.path.join(ROOT, path)}:{variant}'
+  import jax
+
+  result: dict[str, Any] = dict(
+    impl=args.impl, jax=jax.__version__, backend=jax.default_backend(), parts=args.parts
+  )
+  if 'step' in args.parts:
+    result['step'] = bench_step(args.warmup, args.repeats, args.config)
+    print(f'step ({args.config}, impl={args.impl}): {fmt(result["step"])} ms', flush=True)
+  if 'layers' in args.parts:
+    result['layers'] = bench_layers(tiny_conv_layers(args.config), args.warmup, args.repeats)
+    print_layers({f'jax {args.impl}': result['layers']})
+  if 'large' in args.parts:
+    result['large'] = bench_large(LARGE, args.large_batch, 1, args.large_repeats)
+    for name, s in result['large'].items():
+      print(f'{name} fwd+bwd batch {args.large_batch}x16x112x112: {fmt(s)} ms', flush=True)
+  return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Reporting and the interleaving driver.
+
+
+def layer_key(row: dict[str, Any]) -> str:
+  keys = ('x', 'kernel', 'strides', 'padding', 'groups', 'input_grad')
+  return json.dumps([row.get(k) for k in keys])
+
+
+def print_layers(variants: dict[str, list[dict[str, Any]]]) -> None:
+  """One row per layer shape: fwd and fwd+bwd median [min-max] of every variant."""
+  names = list(variants)
+  base = variants[names[0]]
+  header = f'{"layer, input NTHWC, kernel, stride":62s} {"n":>2s}'
+  for v in names:
+    header += f' | {v + " fwd":>22s} {v + " fwd+bwd":>24s}'
+  print(header)
+  for row in base:
+    label = row['names'][0].removeprefix('backbone/').removesuffix('/conv')
+    shape = 'x'.join(map(str, row['kernel'][:-2]))
+    text = (
+      f'{label[:22]:22s} {str(tuple(row["x"])):22s} {shape:6s} {str(tuple(row["strides"])):9s}'
+      f' {row.get("count", 1):2d}'
+    )
+    for v in names:
+      match = [r for r in variants[v] if layer_key(r) == layer_key(row)]
+      r = match[0] if match else {}
+      impl = f'({r["impl"]})' if r.get('impl') else ''
+      text += f' | {fmt(r.get("fwd")):>22s} {fmt(r.get("fwd_bwd")):>17s}{impl:>7s}'
+    print(text, flush=True)
+
+
+def _summary(values: list[float]) -> str:
+  return f'{np.median(values):9.1f} [{min(values):.1f}-{max(values):.1f}]'
+
+
+def drive(args: argparse.Namespace) -> None:
+  """Interleaved fresh-process runs: xla, auto, torch, xla, auto, torch, ..."""
+  variants = [('jax xla', ['--impl=xla']), ('jax auto', ['--impl=auto'])]
+  torch_script = os.path.join(ROOT, 'scripts', 'bench_torch_reference.py')
+  if not args.no_torch:
+    variants.append(('torch', None))
+  common = [
+    f'--parts={",".join(args.parts)}',
+    f'--repeats={args.repeats}',
+    f'--warmup={args.warmup}',
+    f'--large_batch={args.large_batch}',
+    f'--large_repeats={args.large_repeats}',
+    f'--config={args.config}',
+  ]
+  results: dict[str, list[dict[str, Any]]] = {v: [] for v, _ in variants}
+  for run in range(args.runs):
+    for name, extra in variants:
+      with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
+        out = f.name
+      if extra is None:
+        cmd = [sys.executable, torch_script] + common + [f'--json={out}']
+      else:
+        cmd = [sys.executable, os.path.abspath(__file__)] + extra + common + [f'--json={out}']
+      load = os.getloadavg()[0]
+      print(
+        f'[run {run + 1}/{args.runs}] {name} (load {load:.2f}): {" ".join(cmd[1:])}', flush=True
+      )
+      subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL if args.quiet else None)
+      with open(out) as fh:
+        results[name].append(json.load(fh))
+      os.unlink(out)
+  if args.save:
+    with open(args.save, 'w') as fh:
+      json.dump(results, fh, indent=1)
+
+  print(
+    f'\n=== medians over {args.runs} interleaved runs (each run: median of its repeats), ms ==='
+  )
+  ref = 'torch' if 'torch' in results else None
+  if 'step' in args.parts:
+    print(f'tiny MoCo step ({args.config}):')
+    for name in results:
+      meds = [r['step']['median'] for r in results[name]]
+      ratio = ''
+      if ref and name != ref:
+        ratio = (
+          f'  x{np.median(meds) / np.median([r["step"]["median"] for r in results[ref]]):.2f} torch'
+        )
+      print(f'  {name:9s} {_summary(meds)}{ratio}')
+  if 'large' in args.parts:
+    for net in LARGE:
+      print(f'{net} fwd+bwd, batch {args.large_batch} x 16x112x112:')
+      for name in results:
+        meds = [r['large'][net]['median'] for r in results[name]]
+        ratio = ''
+        if ref and name != ref:
+          ratio = f'  x{np.median(meds) / np.median([r["large"][net]["median"] for r in results[ref]]):.2f} torch'
+        print(f'  {name:9s} {_summary(meds)}{ratio}')
+  if 'layers' in args.parts:
+    print("tiny backbone conv layers (median over runs of each run's median; [min-max] over runs):")
+    merged = {}
+    for name, runs in results.items():
+      rows = []
+      for row in runs[0]['layers']:
+        same = [next(r for r in run['layers'] if layer_key(r) == layer_key(row)) for run in runs]
+        rows.append(
+          dict(
+            row,
+            fwd=_over_runs([r['fwd'] for r in same]),
+            fwd_bwd=_over_runs([r['fwd_bwd'] for r in same]),
+          )
+        )
+      merged[name] = rows
+    print_layers(merged)
+
+
+def _over_runs(per_run: list[dict[str, Any]]) -> dict[str, Any]:
+  meds = [s['median'] for s in per_run]
+  return dict(median=float(np.median(meds)), min=float(min(meds)), max=float(max(meds)))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
+  p.add_argument('--impl', default='auto', choices=('auto', 'xla'))
+  p.add_argument('--parts', default=','.join(PARTS), help=f'comma-separated subset of {PARTS}')
+  p.add_argument('--skip_large', action='store_true', help='leave out the slow 112 px networks')
+  p.add_argument('--config', default='configs/moco.py:tiny')
+  p.add_argument('--warmup', type=int, default=2)
+  p.add_argument('--repeats', type=int, default=10)
+  p.add_argument('--large_batch', type=int, default=8)
+  p.add_argument('--large_repeats', type=int, default=2)
+  p.add_argument('--json', default='', help='write the results here')
+  p.add_argument('--with-torch', dest='with_torch', action='store_true', help='interleaving driver')
+  p.add_argument('--no_torch', action='store_true', help='driver without the torch variant')
+  p.add_argument('--runs', type=int, default=3, help='driver: runs per variant')
+  p.add_argument('--save', default='', help="driver: write all runs' results here")
+  p.add_argument('--quiet', action='store_true', help='driver: hide the per-run output')
+  args = p.parse_args(argv)
+  args.parts = tuple(x for x in args.parts.split(',') if x)
+  if args.skip_large:
+    args.parts = tuple(x for x in args.parts if x != 'large')
+  unknown = set(args.parts) - set(PARTS)
+  if unknown:
+    p.error(f'unknown parts {sorted(unknown)}; choose from {PARTS}')
+  return args
+
+
+def main(argv: list[str] | None = None) -> None:
+  args = parse_args(argv)
+  if args.with_torch or args.no_torch:
+    drive(args)
+    return
+  result = run_jax(args)
+  if args.json:
+    with open(args.json, 'w') as fh:
+      json.dump(result, fh)
+
+
+if __name__ == '__main__':
+  sys.path.insert(0, ROOT)
+  main()
