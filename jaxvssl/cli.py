@@ -4,6 +4,9 @@
   jaxvssl train     --config=configs/moco.py:tiny --workdir=runs/moco [--config.key=value ...]
   jaxvssl evaluate  --workdir=runs/moco [--random_init] [--out=DIR]
   jaxvssl compare   RUN_OR_RESULTS ... --out=DIR
+  jaxvssl ablate    configs/ablations/cacl_table1.py [--seeds 0,1,2] [--rows a,b] [--jobs N]
+                    [--out DIR] [--data_dir DIR] [--dry_run] [--config.key=value ...]
+                                                every row x seed: train + evaluate, mean ± std
   jaxvssl build-data [--data_dir=DIR] [--variant=default]
   jaxvssl export-videos ...                     synthetic_motion as UCF101/HMDB51-style files
   jaxvssl prepare   ucf101|hmdb51|kinetics|folder ...   real video data sets -> TFDS
@@ -15,7 +18,8 @@ or a workdir whose checkpoint another config wrote (one line on stderr names the
 value), a workdir that is not writable or is in use, or checkpoints that are all corrupt; 3 the
 training loss became NaN/Inf (the last good checkpoint is named); 4 a checkpoint could not be
 written during training (earlier ones are intact); 130 / 143 stopped by Ctrl-C / SIGTERM after
-saving a checkpoint (rerun the same command to resume).
+saving a checkpoint (rerun the same command to resume). `jaxvssl ablate` exits 5 when a
+(row, seed) failed (the others finished; results.md lists it).
 
 The subcommands import their modules when they run, so `jaxvssl --help` does not load JAX or
 TensorFlow; this is the only layer that imports lazily.
@@ -113,6 +117,12 @@ def compare_main(argv: Sequence[str]) -> int:
   return 0
 
 
+def ablate_main(argv: Sequence[str]) -> int:
+  from jaxvssl import ablate  # pylint: disable=g-import-not-at-top
+
+  return ablate.ablate_main(list(argv))
+
+
 def build_data_main(argv: Sequence[str]) -> int:
   parser = argparse.ArgumentParser(
     prog='jaxvssl build-data', description='Builds the embedded synthetic_motion data set.'
@@ -151,6 +161,7 @@ COMMANDS = {
   'train': train_main,
   'evaluate': evaluate_main,
   'compare': compare_main,
+  'ablate': ablate_main,
   'build-data': build_data_main,
   'export-videos': export_videos_main,
   'prepare': prepare_main,

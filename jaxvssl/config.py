@@ -321,7 +321,7 @@ def apply_overrides(config: ConfigDict, overrides: Sequence[str]) -> ConfigDict:
 
 
 @contextlib.contextmanager
-def _package_root_on_path(path: str) -> Iterator[None]:
+def package_root_on_path(path: str) -> Iterator[None]:
   """Lets a config file in a package import its siblings (`from configs import common`).
 
   The directory above the outermost package (`__init__.py`) holding `path` is put first on
@@ -353,7 +353,7 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
     raise ConfigError(f'config file {path!r} does not exist')
   module_spec = importlib.util.spec_from_file_location(f'_jaxvssl_config_{abs(hash(path))}', path)
   module = importlib.util.module_from_spec(module_spec)
-  with _package_root_on_path(path):
+  with package_root_on_path(path):
     module_spec.loader.exec_module(module)  # type: ignore[union-attr]
   if not hasattr(module, 'get_config'):
     raise ConfigError(f'config file {path!r} has no get_config(arg) function')

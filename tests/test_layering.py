@@ -46,7 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
   ('jaxvssl.methods',),
   ('jaxvssl.config',),
   ('jaxvssl.state', 'jaxvssl.runs'),
-  ('jaxvssl.train', 'jaxvssl.evaluate'),
+  ('jaxvssl.train', 'jaxvssl.evaluate', 'jaxvssl.ablate'),
   ('jaxvssl.demo', 'jaxvssl.cli', 'jaxvssl.main', 'jaxvssl.__main__'),
 )
 # Layers whose entries may not import each other.

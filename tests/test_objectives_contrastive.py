@@ -164,3 +164,33 @@ def test_jit_and_bf16():
     rtol=1e-5,
     atol=1e-6,
   )
+
+
+def _class_similarity_reference(q, k, labels):
+  q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+  k = k / np.linalg.norm(k, axis=-1, keepdims=True)
+  same, other = [], []
+  for i in range(len(q)):
+    for j in range(len(k)):
+      if i == j:
+        continue
+      (same if labels[i] == labels[j] else other).append(float(q[i] @ k[j]))
+  return np.mean(same), np.mean(other)
+
+
+def test_class_similarity_matches_reference():
+  rng = np.random.default_rng(0)
+  q, k = rng.standard_normal((2, 12, 5)).astype(np.float32)
+  labels = rng.integers(0, 3, 12)
+  same, other = objectives.class_similarity(q, k, labels)
+  ref_same, ref_other = _class_similarity_reference(q, k, labels)
+  np.testing.assert_allclose([same, other], [ref_same, ref_other], rtol=1e-5, atol=1e-6)
+
+
+def test_class_similarity_excludes_the_positive_and_reports_missing_pairs():
+  # Every key equals its query: the positive (cos 1) must not count as a same-class pair.
+  q = np.eye(4, dtype=np.float32)
+  same, other = objectives.class_similarity(q, q, np.array([0, 0, 1, 1]))
+  assert float(same) == 0.0 and float(other) == 0.0
+  same, _ = objectives.class_similarity(q, q, np.array([0, 1, 2, 3]))
+  assert np.isnan(same)  # no two samples share a class

@@ -40,11 +40,24 @@ MISSING = '-'
 PERCENT_DECIMALS = 1
 
 
+def format_percent(value: float) -> str:
+  """A fraction as percent with PERCENT_DECIMALS decimals: 0.3456 -> '34.6'."""
+  return f'{100.0 * float(value):.{PERCENT_DECIMALS}f}'
+
+
+def format_mean_std(mean: float, std: float | None) -> str:
+  """A mean and standard deviation of fractions in percent: '34.6 ± 1.2'; '34.6' if std is None."""
+  if std is None:
+    return format_percent(mean)
+  return f'{format_percent(mean)} ± {format_percent(std)}'
+
+
 def _fmt(value: Any) -> str:
+  """A table cell: a number as percent, None as MISSING, a string (pre-formatted) as is."""
   if value is None:
     return MISSING
   if isinstance(value, (int, float)):
-    return f'{100.0 * float(value):.{PERCENT_DECIMALS}f}'
+    return format_percent(value)
   return str(value)
 
 
@@ -119,7 +132,10 @@ def collect_run(path: str | os.PathLike) -> tuple[str, dict[str, float]]:
 def comparison_table(
   runs: Sequence[tuple[str, Mapping[str, float]]], columns: Sequence[tuple[str, str]] = COLUMNS
 ) -> str:
-  """Markdown table, rows = runs, columns = metrics (percent, 1 decimal), '-' when missing."""
+  """Markdown table, rows = runs, columns = metrics (percent, 1 decimal), '-' when missing.
+
+  A string value is printed as it is (e.g. `jaxvssl.ablate`'s 'mean ± std' cells).
+  """
   header = '| run | ' + ' | '.join(h for _, h in columns) + ' |'
   sep = '|---|' + '---|' * len(columns)
   rows = [

@@ -155,6 +155,9 @@ class MoCo(base.Method):
       positive_similarity=jnp.mean(pos),
       negative_similarity=jnp.mean(neg),
     )
+    if 'label' in batch:  # class structure vs contraction of the embedding (docs/methods/moco.md)
+      same, other = objectives.class_similarity(q, k, batch['label'])
+      metrics.update({'class_similarity/same': same, 'class_similarity/other': other})
     new_state = dict(
       state,
       batch_stats=updates.get('batch_stats', {}),

@@ -20,6 +20,9 @@ from jaxvssl.objectives._utils import l2_normalize
 from jaxvssl.objectives.classification import softmax_cross_entropy
 from jaxvssl.objectives.contrastive import info_nce
 
+# Diagnostics (not losses): similarity to same-class vs other-class samples.
+from jaxvssl.objectives.contrastive import class_similarity
+
 # CACL: multi-positive InfoNCE over the 3D CNN / transformer pairs (plus shuffle-degree prediction
 # with `softmax_cross_entropy`).
 from jaxvssl.objectives.contrastive import multi_positive_info_nce
@@ -59,6 +62,7 @@ from jaxvssl.objectives.temporal import timestamp_retrieval_loss
 
 __all__ = [
   # Shared.
+  'class_similarity',
   'info_nce',
   'l2_normalize',
   'softmax_cross_entropy',

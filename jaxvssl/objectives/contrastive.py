@@ -144,3 +144,33 @@ def temporal_augmentation_loss(
   return 0.5 * (
     jnp.mean(info_nce(e1, e2, aug1, temperature)) + jnp.mean(info_nce(e2, e1, aug2, temperature))
   )
+
+
+def class_similarity(
+  query: jax.Array, key: jax.Array, labels: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """Diagnostic: mean cosine of each query to the OTHER samples' keys of its class, and of others.
+
+  Instance discrimination treats every other video as a negative, also those of the query's
+  class. A representation that groups videos by class shows `same` well above `other` (the
+  "false negatives" that raise an InfoNCE loss while retrieval improves); one that contracts
+  towards a single direction shows both rising together. The keys are the current batch's, so
+  unlike a queue they are never stale. Not a loss: nothing here is differentiated.
+
+  Args:
+    query: [B, D]; key: [B, D] (sample i's positive is key i, excluded here); labels: int [B].
+  Returns:
+    (same, other): float32 scalars, the mean cosine over pairs (i, j), i != j, with equal /
+    different labels; NaN when the batch has no such pair.
+  """
+  q = l2_normalize(query)
+  k = l2_normalize(key)
+  sims = jnp.matmul(q, k.T, precision=HIGHEST)  # [B, B]
+  not_self = ~jnp.eye(sims.shape[0], dtype=bool)
+  same = (labels[:, None] == labels[None, :]) & not_self
+  other = labels[:, None] != labels[None, :]
+
+  def masked_mean(mask):
+    return jnp.sum(jnp.where(mask, sims, 0.0)) / jnp.sum(mask)
+
+  return masked_mean(same), masked_mean(other)

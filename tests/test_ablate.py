@@ -1,0 +1,565 @@
+"""`jaxvssl ablate`: definition files, the plan, resume, failures, mean ± std, results files.
+
+The fast tests inject a fake `run_command` that plays `jaxvssl train` / `evaluate` (it writes
+metrics.jsonl and eval/summary.json with known values), so no JAX training runs; the one slow test
+runs a 2-row x 2-seed MoCo ablation for real through the command line.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxvssl import ablate, cli, errors
+from tests.test_cli import TINY_RUN
+
+REPO_ROOT = Path(__file__).parents[1]
+MOCO = f'{REPO_ROOT}/configs/moco.py:tiny'
+MACHINE = {
+  'cpu': 'test cpu',
+  'cores': 2,
+  'python': '3',
+  'jax': '0',
+  'backend': 'cpu',
+  'devices': 1,
+  'device_kind': 'cpu',
+}
+# R@1 of each (row, seed) that the fake evaluation reports.
+R1 = {
+  ('a', 0): 0.10,
+  ('a', 1): 0.25,
+  ('a', 2): 0.40,
+  ('b', 0): 0.30,
+  ('b', 1): 0.50,
+  ('b', 2): 0.20,
+  ('random_init', 0): 0.05,
+  ('random_init', 1): 0.07,
+  ('random_init', 2): 0.06,
+}
+
+
+def write_ablation(tmp_path: Path, body: str, name: str = 'abl.py') -> str:
+  path = tmp_path / name
+  path.write_text(textwrap.dedent(body), encoding='utf-8')
+  return str(path)
+
+
+def two_rows(tmp_path: Path, random_init: bool = True, extra: str = '') -> str:
+  return write_ablation(
+    tmp_path,
+    f"""\
+    from jaxvssl.ablate import Ablation, Row
+
+    def get_ablation():
+      return Ablation(
+        name='two',
+        rows=(
+          Row('a', {MOCO!r}, ('moco.temperature=0.2',), 'Row A'),
+          Row('b', {MOCO!r}, ('moco.temperature=0.5',), 'Row B'),
+        ),
+        overrides=('data.name=synthetic_motion/tiny', 'data.data_dir={tmp_path}/tfds'),
+        random_init={random_init},
+        {extra}
+      )
+    """,
+  )
+
+
+def _args(argv) -> dict[str, str]:
+  return dict(a[2:].split('=', 1) for a in argv if a.startswith('--') and '=' in a)
+
+
+class FakeJaxvssl:
+  """Plays `python -m jaxvssl train | evaluate | build-data`; records every call.
+
+  `fail[(command, row, seed)] = exit status` makes that call fail after writing a log line.
+  """
+
+  def __init__(self, fail=None):
+    self.calls: list[list[str]] = []
+    self.fail = dict(fail or {})
+
+  def __call__(self, argv, log):
+    argv = list(argv)
+    self.calls.append(argv)
+    assert argv[1:3] == ['-m', 'jaxvssl'], argv
+    command, args = argv[3], _args(argv)
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, 'a') as f:
+      f.write(f'fake {command}\n')
+    if command == 'build-data':
+      return self.fail.get(('build-data',), 0)
+    if command == 'train':
+      workdir = args['workdir']
+      row, seed = os.path.basename(os.path.dirname(workdir)), int(args['config.seed'])
+    else:
+      pair = os.path.dirname(args['out'])
+      row, seed = os.path.basename(os.path.dirname(pair)), int(os.path.basename(pair)[4:])
+    code = self.fail.get((command, row, seed), 0)
+    if code:
+      with open(log, 'a') as f:
+        f.write('Traceback (most recent call last):\nRuntimeError: the fake failed\n')
+      return code
+    if command == 'train':
+      os.makedirs(workdir, exist_ok=True)
+      with open(os.path.join(workdir, 'config.json'), 'w') as f:
+        json.dump({'seed': seed}, f)
+      with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+        for step in range(1, 11):  # loss = step + seed: the last 5 average 8 + seed
+          record = {'step': step, 'loss': step + seed, 'perf/clips_per_sec': 100.0 * step}
+          f.write(json.dumps(record) + '\n')
+        f.write(json.dumps({'step': 10, 'monitor/R@1': 0.99}) + '\n')  # not a training record
+      return 0
+    assert command == 'evaluate', argv
+    if row == 'random_init':
+      assert '--random_init' in argv
+      assert args['workdir'].endswith(os.path.join('a', f'seed{seed}'))
+    os.makedirs(args['out'], exist_ok=True)
+    metrics = {'retrieval/R@1': R1[(row, seed)], 'linear_probe/video_top1': 0.5}
+    with open(os.path.join(args['out'], 'summary.json'), 'w') as f:
+      json.dump({'run': row, 'metrics': metrics}, f)
+    return 0
+
+  def commands(self, command: str) -> list[list[str]]:
+    return [c for c in self.calls if c[3] == command]
+
+
+def run(path, fake, **kwargs):
+  kwargs.setdefault('out', str(Path(path).parent / 'out'))
+  return ablate.run_ablation(path, run_command=fake, machine=lambda: MACHINE, **kwargs)
+
+
+# --- mean ± std --------------------------------------------------------------------------------
+
+
+def test_mean_std_is_numpys_sample_std_and_has_no_std_for_one_seed():
+  values = {0: 0.1, 1: 0.25, 2: 0.4, 5: 0.33}
+  stats = ablate.mean_std(values)
+  array = np.array([0.1, 0.25, 0.4, 0.33])
+  assert stats['mean'] == pytest.approx(np.mean(array), abs=1e-15)
+  assert stats['std'] == pytest.approx(np.std(array, ddof=1), abs=1e-15)
+  assert stats['n'] == 4 and stats['values'] == {'0': 0.1, '1': 0.25, '2': 0.4, '5': 0.33}
+  single = ablate.mean_std({3: 0.5})
+  assert single == {'mean': 0.5, 'std': None, 'n': 1, 'values': {'3': 0.5}}
+  assert ablate.format_cell('retrieval/R@1', stats, 4) == (
+    f'{100 * np.mean(array):.1f} ± {100 * np.std(array, ddof=1):.1f}'
+  )
+  assert ablate.format_cell('retrieval/R@1', single, 1) == '50.0'
+  assert ablate.format_cell('retrieval/R@1', single, 3) == '50.0 (n=1)'
+  assert ablate.format_cell('train/loss', {'mean': 8.5, 'std': 1.0, 'n': 2}, 2) == '8.5 ± 1'
+
+
+def test_full_run_aggregates_every_metric_over_seeds(tmp_path):
+  path = two_rows(tmp_path)
+  fake = FakeJaxvssl()
+  results = run(path, fake, command='jaxvssl ablate abl.py')
+  assert results['exit_code'] == 0 and results['status'] == 'complete'
+  assert list(results['rows']) == ['random_init', 'a', 'b']
+  for row in ('a', 'b', 'random_init'):
+    values = [R1[(row, s)] for s in (0, 1, 2)]
+    stats = results['rows'][row]['metrics']['retrieval/R@1']
+    assert stats['mean'] == pytest.approx(np.mean(values))
+    assert stats['std'] == pytest.approx(np.std(values, ddof=1))
+    assert stats['values'] == {str(s): R1[(row, s)] for s in (0, 1, 2)}
+  loss = results['rows']['a']['metrics']['train/loss']
+  assert loss['values'] == {'0': 8.0, '1': 9.0, '2': 10.0} and loss['std'] == pytest.approx(1.0)
+  keys = set(results['rows']['a']['metrics'])
+  assert not any(k.startswith(('train/perf/', 'train/monitor/', 'train/step')) for k in keys)
+  assert not any(k.startswith('train/') for k in results['rows']['random_init']['metrics'])
+
+  # Seeds 0, 1, 2 of each row, seed by seed; data built first; the seed and overrides passed.
+  (build,) = fake.commands('build-data')
+  assert build[4:] == ['--data_dir', f'{tmp_path}/tfds', '--variant', 'tiny']
+  assert fake.calls[0] == build
+  trains = fake.commands('train')
+  assert [(_args(c)['workdir'], _args(c)['config.seed']) for c in trains] == [
+    (str(tmp_path / 'out' / row / f'seed{s}'), str(s)) for s in (0, 1, 2) for row in ('a', 'b')
+  ]
+  assert _args(trains[1])['config.moco.temperature'] == '0.5'
+  assert _args(trains[1])['config.data.name'] == 'synthetic_motion/tiny'
+  assert results['rows']['b']['overrides'] == [
+    'data.name=synthetic_motion/tiny',
+    f'data.data_dir={tmp_path}/tfds',
+    'moco.temperature=0.5',
+  ]
+
+  on_disk = json.loads((tmp_path / 'out' / 'results.json').read_text())
+  assert on_disk['rows'] == results['rows'] and on_disk['machine'] == MACHINE
+  assert on_disk['command'] == 'jaxvssl ablate abl.py'
+  assert re.fullmatch(r'[0-9a-f]{40}(-dirty)?|unknown.*', on_disk['git_commit'])
+  md = (tmp_path / 'out' / 'results.md').read_text()
+  assert '- command: `jaxvssl ablate abl.py`' in md and 'test cpu, 2 cores' in md
+  a = [np.mean([0.1, 0.25, 0.4]) * 100, np.std([0.1, 0.25, 0.4], ddof=1) * 100]
+  assert f'| Row A | 3/3 | {a[0]:.1f} ± {a[1]:.1f} | ' in md
+  assert '| random init | 3/3 |' in md
+  assert '| Row B | 2 | ok | 20.0 | 50.0 |' in md  # per-seed table: seed 2 of row b
+  assert '| Row A | 9 ± 1 |' in md  # diagnostics: train/loss of the seeds = 8, 9, 10
+
+
+# --- resume ------------------------------------------------------------------------------------
+
+
+def test_resume_skips_finished_pairs_without_calling_the_runner(tmp_path):
+  path = two_rows(tmp_path)
+  first = FakeJaxvssl()
+  run(path, first, seeds=[0, 1])
+  # Pretend b/seed1 never finished its evaluation.
+  os.remove(tmp_path / 'out' / 'b' / 'seed1' / 'eval' / 'summary.json')
+  second = FakeJaxvssl()
+  results = run(path, second, seeds=[0, 1])
+  workdirs = {_args(c)['workdir'] for c in second.calls if c[3] != 'build-data'}
+  assert workdirs == {str(tmp_path / 'out' / 'b' / 'seed1')}  # train (resumes) + evaluate
+  assert [c[3] for c in second.calls] == ['build-data', 'train', 'evaluate']
+  statuses = {(p['name'], p['seed']): p['status'] for p in results['pairs']}
+  assert statuses[('b', 1)] == 'done' and statuses[('a', 0)] == 'skipped'
+  assert results['rows']['a']['metrics']['retrieval/R@1']['n'] == 2
+  # Everything finished: nothing runs at all, not even the data build.
+  third = FakeJaxvssl()
+  again = run(path, third, seeds=[0, 1])
+  assert third.calls == [] and again['rows'] == results['rows']
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+def test_a_failed_pair_is_reported_excluded_from_the_mean_and_the_rest_runs(tmp_path):
+  path = two_rows(tmp_path, random_init=False)
+  fake = FakeJaxvssl(fail={('train', 'b', 2): 3})
+  results = run(path, fake, jobs=2)
+  assert results['exit_code'] == ablate.EXIT_FAILED and results['status'] == 'failed'
+  evaluated = {tuple(_args(c)['workdir'].split(os.sep)[-2:]) for c in fake.commands('evaluate')}
+  assert evaluated == {
+    (row, f'seed{s}') for row in ('a', 'b') for s in (0, 1, 2) if (row, s) != ('b', 2)
+  }
+  (failure,) = results['failures']
+  assert (failure['name'], failure['seed'], failure['phase'], failure['exit_code']) == (
+    'b',
+    2,
+    'train',
+    3,
+  )
+  assert failure['log'] == str(tmp_path / 'out' / 'b' / 'seed2' / 'train.log')
+  assert failure['tail'][-1] == 'RuntimeError: the fake failed'
+  b = results['rows']['b']
+  assert (b['n'], b['n_total'], b['failed']) == (2, 3, {'2': 'train exit 3'})
+  stats = b['metrics']['retrieval/R@1']
+  assert stats['n'] == 2 and set(stats['values']) == {'0', '1'}
+  assert stats['mean'] == pytest.approx(np.mean([0.3, 0.5]))
+  assert stats['std'] == pytest.approx(np.std([0.3, 0.5], ddof=1))
+  md = (tmp_path / 'out' / 'results.md').read_text()
+  assert '| Row B | 2/3, 1 failed: seed 2 (train exit 3) | 40.0 ± 14.1 |' in md
+  assert '- b seed 2: train exit 3 (log ' in md and 'RuntimeError: the fake failed' in md
+  assert '| Row B | 2 | failed: train exit 3 |' in md
+
+
+def test_a_failed_stage_fails_the_rows_of_its_seed_only(tmp_path):
+  path = write_ablation(
+    tmp_path,
+    f"""\
+    from jaxvssl.ablate import Ablation, Row, Stage
+
+    def get_ablation():
+      return Ablation(
+        name='staged',
+        stages=(Stage('pre', {MOCO!r}),),
+        rows=(Row('a', {MOCO!r}, ('data.data_dir={{stage:pre}}/x',)),),
+        overrides=('data.name=synthetic_motion/tiny', 'data.data_dir={tmp_path}/tfds'),
+        seeds=(0, 1),
+      )
+    """,
+  )
+  fake = FakeJaxvssl(fail={('train', 'pre', 1): 4})  # the stage's workdir: OUT/stages/pre/seed1
+  results = run(path, fake, jobs=2)
+  order = [(c[3], _args(c)['workdir']) for c in fake.calls if c[3] != 'build-data']
+  out = tmp_path / 'out'
+  assert order.index(('train', str(out / 'stages' / 'pre' / 'seed0'))) < order.index(
+    ('train', str(out / 'a' / 'seed0'))
+  )
+  assert ('train', str(out / 'a' / 'seed1')) not in order  # its stage failed: never started
+  assert results['rows']['a']['failed'] == {'1': 'stage pre seed 1: train exit 4'}
+  assert results['rows']['a']['n'] == 1 and results['exit_code'] == ablate.EXIT_FAILED
+  kinds = sorted((f['kind'], f['name'], f['seed']) for f in results['failures'])
+  assert kinds == [('row', 'a', 1), ('stage', 'pre', 1)]
+
+
+def test_an_interrupted_child_is_not_averaged_and_not_a_success(tmp_path):
+  path = two_rows(tmp_path, random_init=False)
+  results = run(path, FakeJaxvssl(fail={('evaluate', 'a', 1): 130}), seeds=[0, 1])
+  assert results['status'] == 'interrupted' and results['exit_code'] == ablate.EXIT_FAILED
+  assert results['failures'] == [] and results['rows']['a']['not_run'] == [1]
+  assert '| Row A | 1/2, 1 not run: seed 1 |' in (tmp_path / 'out' / 'results.md').read_text()
+
+
+def test_a_failed_data_build_stops_before_any_training(tmp_path):
+  path = two_rows(tmp_path)
+  fake = FakeJaxvssl(fail={('build-data',): 1})
+  with pytest.raises(errors.DataNotFoundError, match='build-data.log'):
+    run(path, fake)
+  assert [c[3] for c in fake.calls] == ['build-data']
+
+
+def test_sigint_starts_nothing_new_and_exits_130(tmp_path):
+  path = two_rows(tmp_path)
+  fake = FakeJaxvssl()
+
+  def interrupted(argv, log):
+    if argv[3] == 'train':  # the first training: Ctrl-C arrives, the child saves and exits 130
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.5)
+      return 130
+    return fake(argv, log)
+
+  before = signal.getsignal(signal.SIGINT)
+  results = ablate.run_ablation(
+    path, out=str(tmp_path / 'out'), run_command=interrupted, machine=lambda: MACHINE
+  )
+  assert results['exit_code'] == 130 and results['status'] == 'interrupted'
+  assert [c[3] for c in fake.calls] == ['build-data']  # nothing started after the signal
+  assert {p['status'] for p in results['pairs']} == {'interrupted', 'not_run'}
+  assert results['failures'] == []
+  assert '0/3, 3 not run' in (tmp_path / 'out' / 'results.md').read_text()
+  assert signal.getsignal(signal.SIGINT) is before  # the runner's handler is gone again
+
+
+# --- stages and placeholders -------------------------------------------------------------------
+
+
+def test_stage_placeholders_are_replaced_by_the_stage_workdir_of_the_same_seed(tmp_path):
+  path = write_ablation(
+    tmp_path,
+    """\
+    from jaxvssl.ablate import Ablation, Row, Stage
+
+    def get_ablation():
+      return Ablation(
+        name='cacl_like',
+        stages=(Stage('frames', 'configs/frames.py:tiny'),),
+        rows=(
+          Row('full', 'configs/cacl.py:sdp_vmoco_t.tiny',
+              ('cacl.frame_encoder_workdir={stage:frames}',)),
+        ),
+        overrides=('data.name=synthetic_motion/tiny',),
+      )
+    """,
+  )
+  ablation = ablate.load_ablation(path)
+  out = str(tmp_path / 'out')
+  tasks = ablate.plan(ablation, out, [0, 2], ablation.rows, random_init=False, data_dir='/d')
+  assert [t.key for t in tasks] == [
+    ('stage', 'frames', 0),
+    ('row', 'full', 0),
+    ('stage', 'frames', 2),
+    ('row', 'full', 2),
+  ]
+  full2 = tasks[3]
+  assert full2.deps == (('stage', 'frames', 2),)
+  args = _args(full2.phases[0].argv)
+  assert args['config.cacl.frame_encoder_workdir'] == f'{out}/stages/frames/seed2'
+  assert args['config.seed'] == '2' and args['config.data.data_dir'] == '/d'
+  assert _args(tasks[2].phases[0].argv)['workdir'] == f'{out}/stages/frames/seed2'
+  assert not any('{stage:' in a for t in tasks for p in t.phases for a in p.argv)
+  assert full2.recorded_overrides[-2:] == (
+    'cacl.frame_encoder_workdir={stage:frames}',
+    'data.data_dir=/d',
+  )
+
+
+def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
+  path = two_rows(tmp_path)
+  fake = FakeJaxvssl()
+  result = run(path, fake, dry_run=True, seeds=[4], rows=['b', 'random_init'])
+  assert fake.calls == [] and not (tmp_path / 'out').exists()
+  printed = capsys.readouterr().out
+  assert 'build-data' in printed and '--config.seed=4' in printed
+  assert f'{tmp_path}/out/b/seed4' in printed and '--random_init' in printed
+  trains = [line for line in printed.splitlines() if ' -m jaxvssl train ' in line]
+  assert len(trains) == 1 and f'--workdir={tmp_path}/out/b/seed4 ' in trains[0]  # not row a...
+  assert result['tasks'] == 2  # ...but random init still evaluates the first row's backbone
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+GOOD_ROW = f"Row('a', {MOCO!r})"
+
+
+@pytest.mark.parametrize(
+  'body, expected',
+  [
+    ('x = 1\n', 'no get_ablation()'),
+    ('def get_ablation():\n  return {"name": "x"}\n', 'returned dict'),
+    ('def get_ablation():\n  raise KeyError("k")\n', 'get_ablation() failed'),
+    ('import nonexistent_module_xyz\n', 'running it failed'),
+    (f'def get_ablation():\n  return Ablation("x", rows=({GOOD_ROW}, {GOOD_ROW}))\n', 'unique'),
+    ('def get_ablation():\n  return Ablation("x", rows=())\n', 'non-empty'),
+    ('def get_ablation():\n  return Ablation("x y", rows=(GOOD,))\n', "name 'x y'"),
+    (
+      'def get_ablation():\n  return Ablation("x", rows=(Row("random_init", "c.py"),))\n',
+      'reserved',
+    ),
+    ('def get_ablation():\n  return Ablation("x", rows=(Row("a", "configs/moco"),))\n', 'config='),
+    (
+      'def get_ablation():\n  return Ablation("x", rows=(Row("a", "c.py", ("nokey",)),))\n',
+      "override 'nokey'",
+    ),
+    (
+      'def get_ablation():\n  return Ablation("x", rows=(Row("a", "c.py", ("seed=3",)),))\n',
+      '--seeds',
+    ),
+    (
+      'def get_ablation():\n  return Ablation("x", rows=(Row("a", "c.py", ("k={stage:nope}",)),))\n',
+      "stage 'nope'",
+    ),
+    ('def get_ablation():\n  return Ablation("x", rows=(GOOD,), seeds=(0, 0))\n', 'repeats'),
+    ('def get_ablation():\n  return Ablation("x", rows=(GOOD,), seeds=(-1,))\n', 'non-negative'),
+    (
+      'def get_ablation():\n  return Ablation("x", rows=(Row("a", "configs/nope.py:x"),))\n',
+      "row 'a'",
+    ),
+    (
+      f'def get_ablation():\n  return Ablation("x", rows=(Row("a", {MOCO!r}, ("moco.nokey=1",)),))\n',
+      'config.moco.nokey',
+    ),
+  ],
+)
+def test_bad_ablation_files_are_config_errors_naming_the_file(tmp_path, body, expected):
+  header = f'from jaxvssl.ablate import Ablation, Row, Stage\nGOOD = {GOOD_ROW}\n'
+  path = write_ablation(tmp_path, header + body)
+  with pytest.raises(errors.ConfigError) as info:
+    run(path, FakeJaxvssl())
+  message = str(info.value)
+  assert path in message and expected in message, message
+  assert '\n' not in message
+
+
+def test_missing_file_unknown_row_and_bad_seeds_exit_2_through_the_cli(tmp_path, capsys):
+  missing = str(tmp_path / 'missing.py')
+  assert cli.main(['ablate', missing]) == 2
+  assert f"ablation file '{missing}' does not exist" in capsys.readouterr().err
+  path = two_rows(tmp_path)
+  assert cli.main(['ablate', path, '--rows', 'a,zz', '--dry_run']) == 2
+  err = capsys.readouterr().err
+  assert "unknown row 'zz'" in err and path in err and "'random_init'" in err
+  for seeds in ('0,x', '', '1,1', '-1', '0,,1'):
+    assert cli.main(['ablate', path, '--seeds', seeds, '--dry_run']) == 2, seeds
+    assert f'--seeds {seeds!r}' in capsys.readouterr().err
+  assert cli.main(['ablate', path, '--jobs', '0', '--dry_run']) == 2
+  assert cli.main(['ablate', path, '--dry_run', '--config.moco.nokey=1']) == 2
+  assert 'config.moco.nokey' in capsys.readouterr().err
+
+
+def test_the_ablate_subcommand_is_listed(capsys):
+  assert cli.main(['--help']) == 0
+  assert 'jaxvssl ablate' in capsys.readouterr().out
+
+
+# --- the shipped ablation files ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+  'name', sorted(p.stem for p in (REPO_ROOT / 'configs' / 'ablations').glob('[!_]*.py'))
+)
+def test_shipped_ablation_files_load_and_every_config_validates(name, tmp_path):
+  path = str(REPO_ROOT / 'configs' / 'ablations' / f'{name}.py')
+  ablation = ablate.load_ablation(path)
+  assert ablation.name == name and ablation.seeds == (0, 1, 2)
+  tasks = ablate.plan(ablation, str(tmp_path), [0], ablation.rows, random_init=ablation.random_init)
+  configs = ablate.check_configs(ablation, path, tasks)
+  assert len(configs) == len(ablation.rows) + len(ablation.stages)
+  for config in configs:
+    assert config.data.name == 'synthetic_motion/default'
+    assert os.path.isabs(config.data.data_dir)
+  if name.startswith('cacl'):
+    assert [s.name for s in ablation.stages] == ['frames']
+    for config in configs[1:]:
+      assert config.method == 'cacl'
+      assert config.cacl.frame_encoder_workdir == str(tmp_path / 'stages' / 'frames' / 'seed0')
+    assert ablation.random_init
+
+
+def test_cacl_table_files_have_the_papers_rows():
+  table1 = ablate.load_ablation(str(REPO_ROOT / 'configs' / 'ablations' / 'cacl_table1.py'))
+  assert [(r.name, r.display, r.config) for r in table1.rows] == [
+    (row, name, f'configs/cacl.py:{row}.tiny')
+    for row, name in (
+      ('sdp', 'SDP'),
+      ('sdp_star', 'SDP*'),
+      ('vmoco', 'V-MoCo'),
+      ('sdp_vmoco', 'SDP+V-MoCo'),
+      ('vmoco_t', 'V-MoCo+T'),
+      ('sdp_vmoco_t', 'SDP+V-MoCo+T'),
+    )
+  ]
+  table2 = ablate.load_ablation(str(REPO_ROOT / 'configs' / 'ablations' / 'cacl_table2.py'))
+  assert [r.name for r in table2.rows] == [
+    'pairs_gg',
+    'pairs_gg_gtq',
+    'pairs_gg_gtq_gtk',
+    'pairs_all',
+  ]
+
+
+def test_git_commit_names_this_checkout():
+  commit = ablate.git_commit()
+  assert re.fullmatch(r'[0-9a-f]{40}(-dirty)?', commit), commit
+
+
+# --- end to end --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ablate_end_to_end_two_rows_two_seeds(tmp_path, capsys):
+  """2 MoCo rows x 2 seeds + random init on synthetic_motion/tiny, 3 steps each, 2 jobs."""
+  path = write_ablation(
+    tmp_path,
+    f"""\
+    from jaxvssl.ablate import Ablation, Row
+
+    def get_ablation():
+      return Ablation(
+        name='e2e',
+        rows=(Row('t02', {MOCO!r}, ('moco.temperature=0.2',), 'tau 0.2'),
+              Row('t05', {MOCO!r}, ('moco.temperature=0.5',), 'tau 0.5')),
+        overrides=('data.name=synthetic_motion/tiny', 'data.data_dir={tmp_path}/tfds'),
+        random_init=True,
+        seeds=(0, 1),
+      )
+    """,
+  )
+  out = tmp_path / 'out'
+  argv = ['ablate', path, '--out', str(out), '--jobs', '2', *TINY_RUN]
+  assert cli.main(argv) == 0, capsys.readouterr()
+  results = json.loads((out / 'results.json').read_text())
+  assert results['status'] == 'complete' and results['failures'] == []
+  for row in ('random_init', 't02', 't05'):
+    stats = results['rows'][row]['metrics']['retrieval/R@1']
+    assert stats['n'] == 2 and set(stats['values']) == {'0', '1'}
+    assert stats['mean'] == pytest.approx(np.mean(list(stats['values'].values())))
+    assert stats['std'] == pytest.approx(np.std(list(stats['values'].values()), ddof=1))
+  assert results['rows']['t02']['metrics']['train/loss']['n'] == 2
+  assert results['rows']['t02']['metrics']['train/contrastive_accuracy']['n'] == 2
+  # The two seeds trained differently: the seed reached the run's config.
+  configs = [json.loads((out / 't02' / f'seed{s}' / 'config.json').read_text()) for s in (0, 1)]
+  assert [c['seed'] for c in configs] == [0, 1]
+  assert configs[0]['moco']['temperature'] == 0.2 and configs[0]['num_steps'] == 3
+  for log in ('train.log', 'eval.log'):
+    assert (out / 't05' / 'seed1' / log).stat().st_size > 0
+  md = (out / 'results.md').read_text()
+  assert md.startswith('# Ablation `e2e`') and f'- command: `jaxvssl ablate {path}' in md
+  for name in ('random init', 'tau 0.2', 'tau 0.5'):
+    assert re.search(rf'^\| {re.escape(name)} \| 2/2 \| \d+\.\d ± \d+\.\d \|', md, re.M), md
+  assert '## Per seed (percent)' in md and '## Pretext diagnostics' in md
+  # Rerun: every pair has its summary.json, so nothing runs and the table is the same.
+  capsys.readouterr()
+  assert cli.main(argv) == 0
+  assert '6 tasks (6 already done)' in capsys.readouterr().out
+  assert json.loads((out / 'results.json').read_text())['rows'] == results['rows']
+  assert len(glob.glob(str(out / '*' / 'seed*' / 'eval' / 'summary.json'))) == 6
