@@ -73,6 +73,7 @@ STAGES_DIR = 'stages'
 RESERVED_NAMES = (RANDOM_INIT, STAGES_DIR)
 NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.@+-]*\Z')
 PLACEHOLDER = re.compile(r'\{stage:([^{}]*)\}')
+ENV_ITEM = re.compile(r'[A-Za-z_][A-Za-z0-9_]*=\S*\Z')
 
 # Runs one command with its output appended to a log file; returns the exit status.
 RunCommand = Callable[[Sequence[str], str], int]
@@ -106,12 +107,16 @@ class Row:
     overrides: `key=value` config overrides, after the shared ones; values may hold
       `{stage:<name>}`, replaced by that stage's workdir of the same seed.
     display: the name in the tables (default: `name`).
+    env: `NAME=value` environment variables of the row's train and evaluate processes (and of
+      the random-init evaluation when it is the first row), e.g. `JAXVSSL_CONV_IMPL=xla`; run
+      through `env`, so the printed commands stay copy-pastable.
   """
 
   name: str
   config: str
   overrides: tuple[str, ...] = ()
   display: str = ''
+  env: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +159,15 @@ def _check_overrides(path: str, where: str, overrides: Any) -> tuple[str, ...]:
       raise _bad(path, f'{where} override {item!r}: set seeds with Ablation.seeds or --seeds')
     out.append(item)
   return tuple(out)
+
+
+def _check_env(path: str, where: str, env: Any) -> tuple[str, ...]:
+  if isinstance(env, str) or not isinstance(env, (tuple, list)):
+    raise _bad(path, f'{where} env={env!r} must be a tuple of "NAME=value" strings')
+  for item in env:
+    if not isinstance(item, str) or not ENV_ITEM.match(item):
+      raise _bad(path, f'{where} env item {item!r} must look like "NAME=value"')
+  return tuple(env)
 
 
 def _check_name(path: str, where: str, name: Any) -> str:
@@ -211,7 +225,13 @@ def check_ablation(ablation: Any, path: str) -> Ablation:
             path, f'{where} override {item!r} names stage {stage!r}; stages: {stage_names}'
           )
     rows.append(
-      Row(name, _check_config_spec(path, where, row.config), overrides, row.display or name)
+      Row(
+        name,
+        _check_config_spec(path, where, row.config),
+        overrides,
+        row.display or name,
+        _check_env(path, where, row.env),
+      )
     )
   names = [r.name for r in rows] + stage_names
   duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -315,8 +335,9 @@ class Task:
     return f'{kind}{self.name} seed {self.seed}'
 
 
-def _jaxvssl(python: str, *args: str) -> tuple[str, ...]:
-  return (python, '-m', 'jaxvssl', *args)
+def _jaxvssl(python: str, *args: str, env: Sequence[str] = ()) -> tuple[str, ...]:
+  prefix = ('env', *env) if env else ()
+  return (*prefix, python, '-m', 'jaxvssl', *args)
 
 
 def _substitute(item: str, stage_dirs: Mapping[str, str]) -> str:
@@ -408,9 +429,14 @@ def plan(
         f'--config={row.config}',
         f'--workdir={workdir}',
         *(f'--config.{o}' for o in overrides),
+        env=row.env,
       )
       evaluate = _jaxvssl(
-        python, 'evaluate', f'--workdir={workdir}', f'--out={os.path.join(workdir, "eval")}'
+        python,
+        'evaluate',
+        f'--workdir={workdir}',
+        f'--out={os.path.join(workdir, "eval")}',
+        env=row.env,
       )
       tasks.append(
         Task(
@@ -438,6 +464,7 @@ def plan(
         f'--workdir={pair_dir(out, first.name, seed)}',
         '--random_init',
         f'--out={os.path.join(workdir, "eval")}',
+        env=first.env,
       )
       selected = {r.name for r in rows}
       tasks.append(
@@ -480,6 +507,11 @@ def data_builds(
   for config in configs:
     name = config.data.name
     if name.startswith('synthetic_motion/'):
+      if not config.data.data_dir:
+        raise errors.ConfigError(
+          f'config.data.data_dir is not set for {name}, which the runner builds first: set '
+          "'data.data_dir=DIR' in the ablation's overrides or pass --data_dir DIR"
+        )
       item = (name.split('/', 1)[1], os.path.abspath(config.data.data_dir))
       if item not in wanted:
         wanted.append(item)
@@ -834,6 +866,8 @@ def collect(
   table_rows: dict[str, dict[str, Any]] = {}
   displays = {r.name: r.display for r in ablation.rows}
   displays[RANDOM_INIT] = RANDOM_INIT_DISPLAY
+  envs = {r.name: list(r.env) for r in ablation.rows}
+  envs[RANDOM_INIT] = list(ablation.rows[0].env)
   failures, pairs, stages = [], [], []
   for task in tasks:
     outcome = outcomes.get(task.key, Outcome('not_run'))
@@ -868,6 +902,7 @@ def collect(
         'display': displays[task.name],
         'config': task.config,
         'overrides': list(task.recorded_overrides),
+        'env': envs[task.name],
         'seeds': [],
         'ok': [],
         'failed': {},

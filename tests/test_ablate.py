@@ -90,6 +90,8 @@ class FakeJaxvssl:
 
   def __call__(self, argv, log):
     argv = list(argv)
+    if argv[0] == 'env':  # a row's environment: `env NAME=value ... python -m jaxvssl ...`
+      argv = argv[1 + sum(1 for a in argv[1:] if '=' in a and not a.startswith('-')) :]
     self.calls.append(argv)
     assert argv[1:3] == ['-m', 'jaxvssl'], argv
     command, args = argv[3], _args(argv)
@@ -386,6 +388,34 @@ def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
   assert result['tasks'] == 2  # ...but random init still evaluates the first row's backbone
 
 
+def test_a_rows_environment_prefixes_its_commands_and_the_random_init_of_the_first_row(tmp_path):
+  path = write_ablation(
+    tmp_path,
+    f"""\
+    from jaxvssl.ablate import Ablation, Row
+
+    def get_ablation():
+      return Ablation(
+        name='env',
+        rows=(Row('a', {MOCO!r}, env=('JAXVSSL_CONV_IMPL=xla',)), Row('b', {MOCO!r})),
+        random_init=True,
+      )
+    """,
+  )
+  ablation = ablate.load_ablation(path)
+  out = str(tmp_path / 'out')
+  tasks = ablate.plan(ablation, out, [0], ablation.rows, random_init=True, data_dir='/d')
+  argvs = {t.name: [p.argv for p in t.phases] for t in tasks}
+  for argv in argvs['a'] + argvs['random_init']:
+    assert argv[:2] == ('env', 'JAXVSSL_CONV_IMPL=xla') and argv[3:5] == ('-m', 'jaxvssl'), argv
+  assert all(argv[1:3] == ('-m', 'jaxvssl') for argv in argvs['b'])
+  with pytest.raises(errors.ConfigError, match='data.data_dir is not set'):
+    run(path, FakeJaxvssl(), seeds=[0])  # synthetic_motion, built first, needs a directory
+  run(path, FakeJaxvssl(), seeds=[0], data_dir=str(tmp_path / 'data'))
+  rows = json.loads((tmp_path / 'out' / 'results.json').read_text())['rows']
+  assert rows['a']['env'] == ['JAXVSSL_CONV_IMPL=xla'] and rows['b']['env'] == []
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 GOOD_ROW = f"Row('a', {MOCO!r})"
@@ -427,6 +457,14 @@ GOOD_ROW = f"Row('a', {MOCO!r})"
     (
       f'def get_ablation():\n  return Ablation("x", rows=(Row("a", {MOCO!r}, ("moco.nokey=1",)),))\n',
       'config.moco.nokey',
+    ),
+    (
+      'def get_ablation():\n  return Ablation("x", rows=(Row("a", "c.py", env=("A B",)),))\n',
+      "env item 'A B'",
+    ),
+    (
+      'def get_ablation():\n  return Ablation("x", rows=(Row("a", "c.py", env="A=1"),))\n',
+      'env=',
     ),
   ],
 )
