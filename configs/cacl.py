@@ -16,7 +16,8 @@ Rows, Table 2 (SDP + V-MoCo with the positives added in the paper's order):
   pairs_all      all four (= sdp_vmoco_t)
 Sizes:
   c3d, r3d10, r3d18, r2plus1d10, r2plus1d18
-         paper: 16 x 112 x 112 clips at stride 2, batch 64, SGD momentum 0.9, lr 1e-3 cosine,
+         paper: 16 x 112 x 112 clips at stride 2 (frames resized to 128 x 171, plain random
+         112 x 112 crops: data.crop='random'), batch 64, SGD momentum 0.9, lr 1e-3 cosine,
          wd 5e-4, 300 epochs of UCF101 split 1 (9,537 videos -> 149 steps/epoch -> 44,700 steps);
          queue 6400, tau 0.07, m 0.999 (released code); T: 768-d, 6 layers, 6 heads over a frozen
          ResNet-50 from `configs/frames.py:resnet50` in runs/frames/resnet50.
@@ -78,7 +79,8 @@ def paper(config, backbone: str):
   config.data.num_frames = 16
   config.data.stride = 2
   config.data.crop_size = 112
-  config.data.resize_short_side = 128  # frames 128 x 171, random 112 x 112 crops
+  config.data.resize_short_side = 128  # frames 128 x 171 (UCF101's 4:3), then ...
+  config.data.crop = 'random'  # ... a plain random 112 x 112 crop, no scale jitter (paper, code)
   config.model.backbone = backbone
   config.batch_size = 64
   config.num_steps = PAPER_EPOCHS * (UCF101_SPLIT1_TRAIN_VIDEOS // config.batch_size)

@@ -10,6 +10,7 @@ to a default and cost a day of compute).
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import json
 import math
@@ -26,6 +27,10 @@ from jaxvssl.errors import ConfigError
 from jaxvssl.inputs import pipeline
 
 ConfigDict = ml_collections.ConfigDict
+
+# Sections whose keys are free-form (not in the schema): any key may be set, also by a
+# `--config.<section>.<new key>=value` override. Their values are checked by `check_values`.
+FREE_FORM_SECTIONS = ('model.kwargs', 'optim.lr_multipliers')
 
 
 def data_defaults() -> ConfigDict:
@@ -65,6 +70,9 @@ def optim_defaults() -> ConfigDict:
       step_boundaries=(),  # 'step': fractions of num_steps where lr *= step_factor
       step_factor=0.1,
       grad_clip_norm=0.0,  # 0 disables
+      # Top-level parameter subtree name -> learning-rate multiplier (e.g. transformer=0.01);
+      # free-form keys, settable from the command line; empty: one learning rate for all.
+      lr_multipliers=ConfigDict(),
     )
   )
 
@@ -103,6 +111,9 @@ def base_config(method: str) -> ConfigDict:
       linear_probe=True,
       shuffle_sensitivity=True,
       finetune=False,
+      # > 0: before extracting features, re-estimate the backbone's BatchNorm running statistics
+      # as the mean batch statistics of this many batches of natural (unshuffled) training clips.
+      recompute_bn_batches=0,
     )
   )
   c.finetune = ConfigDict(
@@ -140,7 +151,10 @@ def _type_ok(default: Any, value: Any) -> bool:
 def check_keys(
   config: Mapping[str, Any], schema: Mapping[str, Any], prefix: str = 'config'
 ) -> None:
-  """Raises ConfigError for unknown keys, missing keys and wrong types, naming the key."""
+  """Raises ConfigError for unknown keys, missing keys and wrong types, naming the key.
+
+  The keys of `FREE_FORM_SECTIONS` are not checked here (only that the section is a section).
+  """
   for key in config.keys():
     if key not in schema:
       close = [k for k in schema.keys() if k[:3] == key[:3]]
@@ -156,7 +170,7 @@ def check_keys(
     if isinstance(default, (ConfigDict, dict)):
       if not isinstance(value, (ConfigDict, dict)):
         raise ConfigError(f'{name} must be a section, got {value!r}')
-      if key == 'kwargs':  # free-form constructor arguments
+      if name.removeprefix('config.') in FREE_FORM_SECTIONS:
         continue
       check_keys(value, default, name)
     elif not _type_ok(default, value):
@@ -213,6 +227,13 @@ def check_values(config: ConfigDict) -> None:
     'must be fractions of num_steps in (0, 1)',
   )
   _require(o.weight_decay >= 0, 'optim.weight_decay', o.weight_decay, 'must be >= 0')
+  for name, multiplier in o.lr_multipliers.items():
+    _require(
+      isinstance(multiplier, (int, float)) and not isinstance(multiplier, bool) and multiplier >= 0,
+      f'optim.lr_multipliers.{name}',
+      multiplier,
+      'must be a number >= 0 (the factor on the learning rate of that parameter subtree)',
+    )
   m = config.model
   _require(
     m.bn_mode in ('global', 'per_device'),
@@ -249,6 +270,12 @@ def check_values(config: ConfigDict) -> None:
     e.feature in ('pooled', 'pool5'), 'evaluation.feature', e.feature, "must be 'pooled' or 'pool5'"
   )
   _require(e.num_clips > 0, 'evaluation.num_clips', e.num_clips, 'must be positive')
+  _require(
+    e.recompute_bn_batches >= 0,
+    'evaluation.recompute_bn_batches',
+    e.recompute_bn_batches,
+    'must be >= 0 (0: keep the trained BatchNorm statistics)',
+  )
   methods_lib.get_method_class(config.method).validate_config(config)
 
 
@@ -305,12 +332,13 @@ def apply_overrides(config: ConfigDict, overrides: Sequence[str]) -> ConfigDict:
       if part not in node or not isinstance(node[part], ConfigDict):
         raise ConfigError(f'override config.{".".join(parts[: i + 1])} is not a known section')
       node = node[part]
-    if parts[-1] not in node:
+    free_form = '.'.join(parts[:-1]) in FREE_FORM_SECTIONS
+    if parts[-1] not in node and not free_form:
       raise ConfigError(
         f'override config.{key} is not a known key; known keys here: {sorted(node.keys())}'
       )
     value = _parse_override_value(text)
-    old = node[parts[-1]]
+    old = node[parts[-1]] if parts[-1] in node else None
     if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
       value = float(value)
     if isinstance(old, tuple) and isinstance(value, list):
@@ -388,14 +416,46 @@ def _flatten(node: Any, prefix: str = '') -> dict[str, Any]:
   return {prefix[:-1]: tuple(node) if isinstance(node, list) else node}
 
 
+def _schema_defaults(method: Any) -> dict[str, Any]:
+  """Flattened defaults of `method`'s schema ({} for an unknown method)."""
+  try:
+    return _flatten(base_config(method))
+  except (ConfigError, KeyError, ValueError, TypeError):
+    return {}
+
+
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-  """`['model.input_mode: 'rgb' -> 'residual'', ...]`: the leaves that differ, by dotted key."""
+  """`['model.input_mode: 'rgb' -> 'residual'', ...]`: the leaves that differ, by dotted key.
+
+  A key absent from `old` whose value in `new` is its schema default is no difference: `old`
+  was written before the key existed, and a new key's default keeps the old behaviour.
+  """
   a, b = _flatten(old), _flatten(new)
+  defaults = _schema_defaults(new.get('method'))
+  absent = '<absent>'
   return [
-    f'{k}: {a.get(k, "<absent>")!r} -> {b.get(k, "<absent>")!r}'
+    f'{k}: {a.get(k, absent)!r} -> {b.get(k, absent)!r}'
     for k in sorted(set(a) | set(b))
-    if a.get(k, '<absent>') != b.get(k, '<absent>')
+    if a.get(k, absent) != b.get(k, absent)
+    and not (k not in a and k in defaults and b.get(k, absent) == defaults[k])
   ]
+
+
+def _fill_new_keys(node: ConfigDict, schema: Mapping[str, Any], prefix: str) -> list[str]:
+  """Adds the schema keys `node` lacks, with their defaults; returns their dotted names."""
+  added = []
+  for key, default in schema.items():
+    name = f'{prefix}.{key}'
+    if key not in node:
+      node[key] = copy.deepcopy(default)
+      added.append(name)
+    elif (
+      isinstance(default, ConfigDict)
+      and isinstance(node[key], ConfigDict)
+      and name.removeprefix('config.') not in FREE_FORM_SECTIONS
+    ):
+      added += _fill_new_keys(node[key], default, name)
+  return added
 
 
 def config_from_json(path: str) -> ConfigDict:
@@ -414,4 +474,13 @@ def config_from_json(path: str) -> ConfigDict:
     return node
 
   schema = base_config(raw.get('method', ''))
-  return validate(to_config(raw, schema))
+  config = to_config(raw, schema)
+  # A run written before a config key existed: that key gets its default, which by the rule for
+  # new keys reproduces the behaviour the run was trained with. Unknown keys still fail.
+  added = _fill_new_keys(config, schema, 'config')
+  if added:
+    print(
+      f'[jaxvssl] note: {path} predates the config keys {", ".join(added)}; using their defaults',
+      flush=True,
+    )
+  return validate(config)

@@ -1,7 +1,8 @@
 """`jaxvssl evaluate` and `jaxvssl compare`: the evaluation suite run on a pretraining run.
 
-For one run (or the same backbone at random initialisation) this extracts per-clip features of
-the train and test splits once (N uniformly spaced clips per video, center crop, no video
+For one run (or the same backbone at random initialisation) this optionally re-estimates the
+backbone's BatchNorm statistics on natural training clips (`evaluation.recompute_bn_batches`),
+then extracts per-clip features of the train and test splits once (N uniformly spaced clips per video, center crop, no video
 dropped), then runs
   retrieval            test queries, train gallery, R@1/5/10/20/50        -> OUT/retrieval/
   linear probe         grid chosen on a train-carved validation split     -> OUT/linear_probe/
@@ -133,14 +134,18 @@ def evaluate_run(
   if overrides:
     config.unlock()
     config = config_lib.validate(config_lib.apply_overrides(config, overrides))
+  # evaluation.recompute_bn_batches > 0: BatchNorm statistics re-estimated on natural clips first.
+  bn_batches = runs.natural_clip_batches(config) if config.evaluation.recompute_bn_batches else None
   if random_init:
-    embed_fn = runs.random_init_embed_fn(config)
+    embed_fn = runs.random_init_embed_fn(config, bn_batches=bn_batches)
     source = f'random initialisation (seed {config.seed})'
     checkpoint = None
   else:
     run = runs.load_run(workdir, step)
     step = run.step
-    embed_fn = runs.embed_fn_from_state(config, run.method, run.params, run.state)
+    embed_fn = runs.embed_fn_from_state(
+      config, run.method, run.params, run.state, bn_batches=bn_batches
+    )
     source = f'checkpoint step {step}'
     checkpoint = os.path.join(workdir, 'checkpoints', str(step))
   out_dir = out_dir or os.path.join(workdir, 'eval_random_init' if random_init else 'eval')

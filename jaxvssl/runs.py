@@ -8,15 +8,22 @@ same on a pretrained checkpoint and on a random-init backbone.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from jaxvssl import checkpointing, errors, optim, parallel, state as state_lib
 from jaxvssl import config as config_lib
 from jaxvssl import methods as methods_lib
 from jaxvssl.evaluation import features as features_lib
+from jaxvssl.inputs import pipeline
+
+# The view name of the natural clips that `natural_clip_batches` reads.
+NATURAL_VIEW = 'clips'
 
 EmbedFn = features_lib.EmbedFn
 RestoredRun = methods_lib.RestoredRun
@@ -70,18 +77,118 @@ def embed_fn_from_state(
   params: Any,
   state: Any,
   feature: str | None = None,
+  bn_batches: Iterable[np.ndarray] | None = None,
 ) -> EmbedFn:
-  """The embedding of the method's downstream backbone, in chunks of one evaluation batch."""
+  """The embedding of the method's downstream backbone, in chunks of one evaluation batch.
+
+  `bn_batches` (clips `[B, T, H, W, C]`): when given, the backbone's BatchNorm running statistics
+  are first re-estimated on them (`recompute_batch_stats`); `evaluate_run` passes
+  `natural_clip_batches(config)` when `config.evaluation.recompute_bn_batches > 0`.
+  """
   e = config.evaluation
+  variables = method.backbone_variables(params, state)
+  if bn_batches is not None:
+    variables = recompute_batch_stats(method.backbone(), variables, bn_batches)
   return features_lib.make_backbone_embed_fn(
     method.backbone(),
-    method.backbone_variables(params, state),
+    variables,
     batch_size=e.batch_size * e.num_clips,
     feature=feature or e.feature,
   )
 
 
-def random_init_embed_fn(config: ml_collections.ConfigDict, seed: int | None = None) -> EmbedFn:
-  """The same backbone as `config`, randomly initialised."""
+def random_init_embed_fn(
+  config: ml_collections.ConfigDict,
+  seed: int | None = None,
+  bn_batches: Iterable[np.ndarray] | None = None,
+) -> EmbedFn:
+  """The same backbone as `config`, randomly initialised (`bn_batches`: `embed_fn_from_state`)."""
   method, params, state = random_init(config, seed)
-  return embed_fn_from_state(config, method, params, state)
+  return embed_fn_from_state(config, method, params, state, bn_batches=bn_batches)
+
+
+def recompute_batch_stats(
+  module: Any, variables: dict[str, Any], batches: Iterable[np.ndarray]
+) -> dict[str, Any]:
+  """`variables` with every BatchNorm running statistic replaced by its mean batch statistic.
+
+  "Precise BN": the backbone runs in train mode (batch statistics, no parameter change) on each
+  batch of `batches` (clips `[B, T, H, W, C]`, one shape); each running mean / variance becomes
+  the mean over the batches of that layer's batch mean / (biased) variance. Used to re-estimate
+  the statistics of a CACL backbone, whose training statistics mixed natural clips x with
+  shuffled copies x~, on natural clips only.
+
+  The module's own update is an EMA, new = m * old + (1 - m) * batch, with an unknown momentum
+  m; the batch statistic is recovered (up to float rounding) from updates of the same batch
+  starting from zeros (= (1 - m) * batch) and, for the first batch, from ones
+  (= m + (1 - m) * batch): their difference is m (the median over a leaf's channels). So every
+  variable of 'batch_stats' must be such an EMA, updated once per forward pass (true of the
+  backbones' `jaxvssl.models.norm.BatchNorm` and of `flax.linen.BatchNorm`).
+
+  Returns:
+    A new variables dict; `variables` itself is unchanged. With no batch, `variables` as is.
+  """
+  if 'batch_stats' not in variables:
+    return variables
+  stats = variables['batch_stats']
+
+  @jax.jit
+  def update(start, clips):
+    _, new = module.apply(
+      {**variables, 'batch_stats': start},
+      clips,
+      train=True,
+      mutable=['batch_stats'],
+      rngs={'dropout': jax.random.PRNGKey(0)},
+    )
+    return new['batch_stats']
+
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, stats)
+  ones = jax.tree_util.tree_map(jnp.ones_like, stats)
+  total, momentum, count = None, None, 0
+  for clips in batches:
+    clips = jnp.asarray(clips, jnp.float32)
+    from_zeros = update(zeros, clips)
+    if momentum is None:
+      from_ones = update(ones, clips)
+      momentum = jax.tree_util.tree_map(
+        lambda a, b: jnp.median(a.astype(jnp.float32) - b.astype(jnp.float32)),
+        from_ones,
+        from_zeros,
+      )
+    batch_stats = jax.tree_util.tree_map(
+      lambda z, m: z.astype(jnp.float32) / (1.0 - m), from_zeros, momentum
+    )
+    total = batch_stats if total is None else jax.tree_util.tree_map(jnp.add, total, batch_stats)
+    count += 1
+  if count == 0:
+    return variables
+  mean = jax.tree_util.tree_map(lambda t, old: (t / count).astype(old.dtype), total, stats)
+  return {**variables, 'batch_stats': mean}
+
+
+def natural_clip_batches(
+  config: ml_collections.ConfigDict, num_batches: int | None = None, source: Any = None
+) -> Iterator[np.ndarray]:
+  """`num_batches` (default `config.evaluation.recompute_bn_batches`) batches of natural clips.
+
+  One view of `data.num_frames` frames at `data.stride` in their natural order, with the training
+  augmentation of `config.data` (the distribution the statistics were trained on, minus the
+  shuffled copies), `config.batch_size` clips per batch (the training batch size), from the
+  training split in the order of `config.seed`. Yields float32 `[B, T, H, W, C]`.
+  """
+  n = config.evaluation.recompute_bn_batches if num_batches is None else num_batches
+  if n <= 0:
+    return
+  view = pipeline.ViewSpec(
+    NATURAL_VIEW, num_frames=config.data.num_frames, stride=config.data.stride
+  )
+  ds = pipeline.make_train_dataset(
+    config.data,
+    [view],
+    global_batch_size=config.batch_size,
+    seed=config.seed,
+    source=source,
+  )
+  for batch in ds.take(n).as_numpy_iterator():
+    yield batch[NATURAL_VIEW]

@@ -37,3 +37,28 @@ def test_finetune_run_end_to_end_on_synthetic_motion(tmp_path):
   payload = json.loads((tmp_path / 'ft' / 'results.json').read_text())
   assert payload['details']['total_steps'] == 64 // 4  # synthetic_motion/tiny: 64 train videos
   assert len((tmp_path / 'ft' / 'metrics.jsonl').read_text().splitlines()) == 16
+
+
+@pytest.mark.parametrize('batches', [0, 2])
+def test_evaluate_run_recomputes_bn_statistics_only_when_asked(tmp_path, monkeypatch, batches):
+  """evaluation.recompute_bn_batches > 0 hands natural clips to the embedding; 0 hands None (the
+  embedding as before). The protocols themselves are stubbed: this checks the wiring only."""
+  from jaxvssl import config as config_lib, runs  # pylint: disable=g-import-not-at-top
+
+  config = tiny_config('moco', **{'evaluation.recompute_bn_batches': batches})
+  config_lib.save_config(config, str(tmp_path))
+  seen = {}
+  natural = object()
+  monkeypatch.setattr(runs, 'natural_clip_batches', lambda cfg: natural)
+
+  def embed_fn(cfg, seed=None, bn_batches=None):
+    seen['bn_batches'] = bn_batches
+    return lambda clips: clips
+
+  monkeypatch.setattr(runs, 'random_init_embed_fn', embed_fn)
+  monkeypatch.setattr(evaluate.suite, 'evaluate_frozen', lambda *a, **k: {'retrieval/R@1': 0.0})
+  monkeypatch.setattr(evaluate, 'gallery_plot', lambda *a, **k: None)
+  monkeypatch.setattr(evaluate, '_class_names', lambda cfg: None)
+  (tmp_path / 'eval').mkdir()
+  evaluate.evaluate_run(str(tmp_path), str(tmp_path / 'eval'), random_init=True)
+  assert seen['bn_batches'] is (natural if batches else None)

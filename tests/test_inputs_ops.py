@@ -215,3 +215,24 @@ def test_gaussian_blur_equals_reflect_padded_convolution():
   rows = sum(k[j] * pad[:, j : j + 9] for j in range(len(k)))
   ref = sum(k[j] * rows[:, :, j : j + 11] for j in range(len(k)))
   np.testing.assert_allclose(ops.gaussian_blur(tf.constant(x), sigma).numpy(), ref, atol=1e-5)
+
+
+def test_random_crop_copies_a_window_without_resampling():
+  t, h, w = 2, 20, 27
+  frames = np.arange(t * h * w * 3, dtype=np.float32).reshape(t, h, w, 3) / (t * h * w * 3)
+  offsets = set()
+  for i in range(40):
+    out = ops.random_crop(tf.constant(frames), _seed(i), 12).numpy()
+    assert out.shape == (t, 12, 12, 3)
+    # Pixels are copied: the output is exactly one window of the frames, for every frame.
+    y, x = np.argwhere(frames[0, :, :, 0] == out[0, 0, 0, 0])[0]
+    np.testing.assert_array_equal(out, frames[:, y : y + 12, x : x + 12, :])
+    offsets.add((int(y), int(x)))
+  assert len(offsets) > 20  # the offset is random, within the frame
+  assert max(y for y, _ in offsets) <= h - 12 and max(x for _, x in offsets) <= w - 12
+  np.testing.assert_array_equal(
+    ops.random_crop(tf.constant(frames), _seed(5), 12),
+    ops.random_crop(tf.constant(frames), _seed(5), 12),
+  )
+  # Frames smaller than the crop are upscaled first.
+  assert ops.random_crop(tf.constant(frames[:, :8, :8]), _seed(0), 12).shape == (t, 12, 12, 3)

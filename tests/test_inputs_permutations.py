@@ -3,6 +3,7 @@ CACL, "Cross-Architecture Self-supervised Video Representation Learning", Guo et
 SCVRL's group-shuffle negatives."""
 
 import functools
+import math
 
 import numpy as np
 import pytest
@@ -120,3 +121,60 @@ def test_group_shuffle_negatives():
     P.group_shuffle_negatives(6, 2, 6)
   with pytest.raises(ValueError, match='divisible'):
     P.group_shuffle_negatives(15, 2, 3)
+
+
+def _released_reference(n, f, rng):
+  """The released CACL code's loop (datasets/ucf101.py, UCF101CACLDataset, lines 281-296), one
+  sample at a time, with NumPy's generator in place of Python's `random`."""
+  out = np.empty((n, f), np.int64)
+  for i in range(n):
+    order = list(range(f))
+    k = int(rng.integers(1, f + 1))  # random.randint(1, len(tuple_order)): 1..F inclusive
+    new_order = list(order)
+    if k != 1:
+      shuffled = list(rng.permutation(order))
+      id_x = shuffled[:k]
+      id_v1 = list(rng.permutation(id_x))
+      for j in range(k):
+        new_order[id_x[j]] = order[id_v1[j]]
+    out[i] = new_order
+  return out
+
+
+def test_subset_shuffle_is_the_released_sampler_with_10_7_percent_identities():
+  f, n = 16, 200_000
+  exact = P.subset_shuffle_identity_probability(f)
+  assert abs(exact - (math.e - 1) / 16) < 1e-12 and round(exact, 4) == 0.1074
+  perms = P.subset_shuffle(n, f, np.random.default_rng(0))
+  assert perms.shape == (n, f) and perms.dtype == np.int32
+  np.testing.assert_array_equal(np.sort(perms, axis=1), np.broadcast_to(np.arange(f), (n, f)))
+  identity = np.mean(np.all(perms == np.arange(f), axis=1))
+  sigma = math.sqrt(exact * (1 - exact) / n)
+  assert abs(identity - exact) < 5 * sigma, identity  # 10.7 %, measured on 200k draws
+  # The same distribution as the loop of the released code: moved frames and degree classes.
+  ref = _released_reference(20_000, f, np.random.default_rng(1))
+  assert abs(np.mean(np.all(ref == np.arange(f), axis=1)) - exact) < 0.01
+  moved = lambda p: np.bincount((p != np.arange(f)).sum(1), minlength=f + 1)
+  assert stats.chi2_contingency(np.stack([moved(perms[:20_000]), moved(ref)]) + 1).pvalue > 1e-3
+  classes = lambda p: np.bincount(
+    P.distance_to_class(P.batch_levenshtein(p, np.arange(f))), minlength=f
+  )
+  labels = classes(perms[:20_000])
+  assert stats.chi2_contingency(np.stack([labels, classes(ref)]) + 1).pvalue > 1e-3
+  # Far from uniform: class 0 ~ 10.7 %, the largest degree rare (~0.7 %).
+  assert 0.09 < labels[0] / 20_000 < 0.125 and labels[-1] / 20_000 < 0.015
+
+
+def test_released_sampler_in_shuffle_degree_sampler():
+  s = P.ShuffleDegreeSampler(num_frames=16, seed=0, sampler='released')
+  assert s.banks is None and s.num_classes == 16
+  perms, labels = s.sample(4000, np.random.default_rng(2))
+  np.testing.assert_array_equal(
+    P.distance_to_class(P.batch_levenshtein(perms, np.arange(16))), labels
+  )
+  assert abs(np.mean(labels == 0) - P.subset_shuffle_identity_probability(16)) < 0.025
+  # Non-uniform: the released code's random.shuffle of all frames, as the paper sampler's SDP*.
+  _, star = P.ShuffleDegreeSampler(16, uniform=False, sampler='released').sample(2000)
+  assert np.bincount(star, minlength=16)[:5].sum() == 0
+  with pytest.raises(ValueError, match="sampler='code'"):
+    P.ShuffleDegreeSampler(8, sampler='code')

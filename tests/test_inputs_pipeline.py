@@ -158,6 +158,36 @@ def test_groups_share_start_and_augmentation_and_every_frame_shares_the_crop():
   assert set(slope.tolist()) == {-1.0, 1.0}
 
 
+def test_plain_random_crop_keeps_the_pixel_scale():
+  """data.crop='random' (CACL's crop): a crop_size window of the frames, never resampled."""
+  view = (V.ViewSpec('clip', 4, 2),)
+  steps = {}
+  for crop in ('random', 'random_resized'):
+    (batch,) = take(
+      pipeline.make_train_dataset(
+        make_cfg(crop=crop, flip_prob=0.0),
+        view,
+        global_batch_size=7,
+        seed=2,
+        source=make_source(),
+      ),
+      1,
+    )
+    x = batch['clip']  # [B, T, 16, 16, 3]
+    # R grows by 1/(W-1) per pixel column and G by 1/(H-1) per row in the stored frames.
+    steps[crop] = (
+      np.diff(x[..., 0], axis=-1).mean(axis=(1, 2, 3)) * (W - 1),
+      np.diff(x[..., 1], axis=-2).mean(axis=(1, 2, 3)) * (H - 1),
+    )
+    if crop == 'random':
+      starts = x[:, 0, 0, 0, 0] * (W - 1)
+      assert len(set(np.round(starts).astype(int))) > 2  # random offsets
+      assert starts.max() <= W - 16 + 0.5  # the window lies inside the frame
+  np.testing.assert_allclose(steps['random'][0], 1.0, atol=0.05)
+  np.testing.assert_allclose(steps['random'][1], 1.0, atol=0.05)
+  assert (np.abs(steps['random_resized'][0] - 1.0) > 0.1).any()  # resized crops rescale
+
+
 def _train(seed=3, start_step=0, process_index=0, process_count=1, batch=2, **cfg):
   views = (
     V.ViewSpec('query', 4, 2, temporal_group=0, augment_group=0),
@@ -341,6 +371,7 @@ BAD_DATA = [
   ({'motion_window_seconds': 0.0}, 'motion_window_seconds'),
   ({'crop_size': 0}, 'crop_size'),
   ({'resize_short_side': 0}, 'resize_short_side'),
+  ({'crop': 'center'}, 'crop'),
   ({'min_area': 0.0}, 'min_area'),
   ({'max_area': 1.5}, 'max_area'),
   ({'min_area': 0.8, 'max_area': 0.5}, 'min_area'),

@@ -466,3 +466,372 @@ def test_table_configs_define_the_ablation_rows():
     paper.data.crop_size,
   ) == (64, 1e-3, 5e-4, 6400, 0.07, 0.999, 16, 112)
   assert paper.num_steps == 300 * (9537 // 64)
+
+
+# --- options for the ablation experiments (docs/methods/cacl.md) ------------------------------
+
+
+def _unit(v):
+  v = np.asarray(v, np.float64)
+  return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _hand_keys(method, state, batch, key_perms, shuffled_first=False, order=None):
+  """Gk and Tk computed outside loss_fn: the key pair [x_k, x~_k] (or [x~_k, x_k]) through the
+  momentum G (optionally with the batch rows in `order`, then restored) and T."""
+  net = method.network()
+  xk = batch['key']
+  pair = jnp.stack([xk, cacl_lib.permute_frames(xk, key_perms)], axis=1)
+  if order is not None:
+    pair = pair[order]
+  (gk, _), updates = net.apply(
+    {'params': state['key_params'], 'batch_stats': state['key_batch_stats']},
+    pair[:, 0],
+    pair[:, 1],
+    train=True,
+    with_sdp=False,
+    shuffled_first=shuffled_first,
+    mutable=['batch_stats'],
+    method=cacl_lib.CACLNet.encode_video,
+  )
+  if order is not None:
+    gk = gk[np.argsort(order)]
+  feats = method.frame_features(state['frame_encoder'], xk)
+  shuffled = cacl_lib.permute_frames(feats, key_perms)
+  tokens = jnp.concatenate([shuffled, feats] if shuffled_first else [feats, shuffled], axis=1)
+  tk = net.apply(
+    {'params': state['key_params']}, tokens, train=False, method=cacl_lib.CACLNet.encode_tokens
+  )
+  return _unit(gk), _unit(tk), updates['batch_stats']
+
+
+def _loss(method, params, state, batch, rng=2, step=0):
+  return method.loss_fn(params, state, batch, jax.random.PRNGKey(rng), jnp.asarray(step, jnp.int32))
+
+
+def _setup(frames_dir, **overrides):
+  config = cacl_config(frames_dir, **overrides)
+  method = methods.build(config, 1)
+  batch = first_batch(config, method)
+  params, state = method.init(jax.random.PRNGKey(1), batch)
+  return config, method, batch, params, state
+
+
+def _input_sensitive_key_t(state):
+  """`state` whose momentum T depends on its tokens and their order.
+
+  At init the CLS output is dominated by the CLS token and its position embedding (the attention
+  adds ~0.02^2-scaled values to them and every block is pre-LayerNorm, so scaling the tokens does
+  not help): both are zeroed, and the tokens' position embeddings scaled up.
+  """
+  key_params = dict(state['key_params'])
+  transformer = dict(key_params['transformer'])
+  transformer['cls_token'] = jnp.zeros_like(transformer['cls_token'])
+  pos = transformer['pos_embed']
+  transformer['pos_embed'] = jnp.concatenate([jnp.zeros_like(pos[:, :1]), 50.0 * pos[:, 1:]], 1)
+  key_params['transformer'] = transformer
+  return dict(state, key_params=key_params)
+
+
+def test_transformer_negatives_add_an_info_nce_anchored_on_tq(frames_run):
+  base = {'cacl.sdp_weight': 0.0}
+  _, plain, batch, params, state = _setup(frames_run[0], **base)
+  config, method, _, _, _ = _setup(
+    frames_run[0],
+    **base,
+    **{'cacl.transformer_negatives': True, 'cacl.transformer_negatives_weight': 0.5},
+  )
+  loss0, (metrics0, _) = _loss(plain, params, state, batch)
+  loss, (metrics, _) = _loss(method, params, state, batch)
+  # Tq, Tk by hand; Tq's negatives: the queue (G and T keys of earlier steps).
+  net, tau = method.network(), config.cacl.temperature
+  tq = _unit(
+    net.apply(
+      {'params': params},
+      method.tokens(state['frame_encoder'], batch['query'], batch['sdp_perm']),
+      train=False,
+      method=cacl_lib.CACLNet.encode_tokens,
+    )
+  )
+  _, tk, _ = _hand_keys(method, state, batch, batch['sdp_perm'])
+  pos = (tq * tk).sum(-1, keepdims=True) / tau
+  neg = tq @ np.asarray(state['queue'].keys, np.float64).T / tau
+  expected = _reference_loss(pos, neg, 'sum').mean()  # one positive: plain InfoNCE
+  np.testing.assert_allclose(float(metrics['transformer_nce_loss']), expected, rtol=1e-4)
+  np.testing.assert_allclose(float(loss) - float(loss0), 0.5 * expected, rtol=1e-3, atol=1e-5)
+  # Everything else is the default path's.
+  for key, value in metrics0.items():
+    np.testing.assert_array_equal(np.asarray(metrics[key]), np.asarray(value), err_msg=key)
+  assert (
+    'transformer_nce_loss' not in metrics0 and 0 <= float(metrics['transformer_nce_accuracy']) <= 1
+  )
+
+
+def test_transformer_momentum_updates_the_t_key_copy_alone(frames_run):
+  config, method, _, params, state = _setup(frames_run[0], **{'cacl.transformer_momentum': 0.5})
+  _, default, _, _, _ = _setup(frames_run[0])
+  moved = jax.tree_util.tree_map(lambda p: p + 1.0, params)
+  new = method.after_update(moved, state, 0)['key_params']
+  old = default.after_update(moved, state, 0)['key_params']
+  assert set(cacl_lib.TRANSFORMER_PARAMS) <= set(new)
+  for name in new:
+    m = 0.5 if name in cacl_lib.TRANSFORMER_PARAMS else config.cacl.momentum
+    for k, q, got, same in zip(
+      *(jax.tree_util.tree_leaves(t[name]) for t in (state['key_params'], moved, new, old))
+    ):
+      np.testing.assert_allclose(got, m * k + (1 - m) * q, rtol=1e-6, atol=1e-6)
+      # The default (-1): one momentum (0.9 here) for G and T.
+      np.testing.assert_allclose(same, 0.9 * k + 0.1 * q, rtol=1e-6, atol=1e-6)
+
+
+def test_tq_tk_collapse_step_is_the_first_step_over_the_threshold(frames_run):
+  # A randomly initialised T maps every clip close to one direction (its CLS token and position
+  # embedding dominate): cos(Tq, Tk) is already 0.9999 here, hence the high threshold.
+  threshold = 0.999999
+  _, method, batch, params, state = _setup(
+    frames_run[0], **{'cacl.tq_tk_collapse_threshold': threshold}
+  )
+  assert int(state['tq_tk_collapse_step']) == -1
+  _, (metrics, state1) = _loss(method, params, state, batch, step=3)
+  assert float(metrics['similarity/tq_tk']) < threshold  # two different clips
+  assert int(state1['tq_tk_collapse_step']) == -1 == int(metrics['collapse_step/tq_tk'])
+  # The key clip = the query clip: T's momentum copy (= T at init) gives Tk = Tq, cos 1.
+  same = dict(batch, key=batch['query'])
+  _, (metrics, state2) = _loss(method, params, state1, same, step=4)
+  assert float(metrics['similarity/tq_tk']) > threshold
+  assert int(state2['tq_tk_collapse_step']) == 5 == int(metrics['collapse_step/tq_tk'])
+  _, (_, state3) = _loss(method, params, state2, same, step=9)
+  assert int(state3['tq_tk_collapse_step']) == 5  # the first step is kept
+  _, default, _, _, default_state = _setup(frames_run[0])
+  assert 'tq_tk_collapse_step' not in default_state  # off by default: the state is unchanged
+
+
+def test_key_shuffle_independent_uses_the_keys_own_permutation(frames_run):
+  overrides = {'cacl.sdp_weight': 0.0, 'cacl.key_shuffle': 'independent'}
+  _, shared, batch, params, state = _setup(frames_run[0], **{'cacl.sdp_weight': 0.0})
+  config, method, _, _, _ = _setup(frames_run[0], **overrides)
+  assert set(method.example_batch(2)) == {
+    'query',
+    'key',
+    'sdp_perm',
+    'sdp_label',
+    'sdp_key_perm',
+    'sdp_key_label',
+  }
+  # The key's permutation = the query's: exactly the shared path.
+  loss0, (metrics0, state0) = _loss(shared, params, state, batch)
+  same = dict(batch, sdp_key_perm=batch['sdp_perm'], sdp_key_label=batch['sdp_label'])
+  loss1, (metrics1, state1) = _loss(method, params, state, same)
+  assert float(loss0) == float(loss1)
+  np.testing.assert_array_equal(state0['queue'].keys, state1['queue'].keys)
+  # Its own permutation: Gk and Tk are those of [x_k, x_k[key_perm]].
+  key_perms, _ = method.sampler.sample(config.batch_size, np.random.default_rng(11))
+  assert (key_perms != np.asarray(batch['sdp_perm'])).any()
+  own = dict(batch, sdp_key_perm=jnp.asarray(key_perms), sdp_key_label=batch['sdp_label'])
+  loss2, (_, state2) = _loss(method, params, state, own)
+  gk, tk, stats = _hand_keys(method, state, own, jnp.asarray(key_perms))
+  b = config.batch_size
+  np.testing.assert_allclose(state2['queue'].keys[:b], gk, atol=1e-5)
+  np.testing.assert_allclose(state2['queue'].keys[b : 2 * b], tk, atol=1e-5)
+  jax.tree_util.tree_map(
+    functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+    state2['key_batch_stats'],
+    stats,
+  )
+  assert float(loss2) != float(loss0)
+
+
+def test_key_shuffle_independent_in_the_pipeline_keeps_the_query_draws(frames_run):
+  """The key's permutation is a second extra of the same sampler: the query's permutation, its
+  label and both clips are exactly those of the shared pipeline."""
+  data = {
+    'data.num_frames': 6,
+    'data.stride': 1,
+    'data.num_parallel_calls': 1,
+    'data.shuffle_buffer': 8,
+    'cacl.sdp_bank_size': 64,
+    'cacl.queue_size': 48,
+    'batch_size': 6,
+  }
+  out = {}
+  for key_shuffle in ('shared', 'independent'):
+    config = cacl_config(frames_run[0], **data, **{'cacl.key_shuffle': key_shuffle})
+    ds = methods.build(config, 1).train_dataset(
+      global_batch_size=6,
+      seed=0,
+      process_index=0,
+      process_count=1,
+      start_step=0,
+      source=_video_source(),
+    )
+    out[key_shuffle] = list(ds.take(3).as_numpy_iterator())
+  for shared, independent in zip(out['shared'], out['independent']):
+    for key in ('query', 'key', 'sdp_perm', 'sdp_label'):
+      np.testing.assert_array_equal(shared[key], independent[key], err_msg=key)
+    assert 'sdp_key_perm' not in shared and independent['sdp_key_perm'].shape == (6, 6)
+    labels = permutations.distance_to_class(
+      permutations.batch_levenshtein(independent['sdp_key_perm'], np.arange(6))
+    )
+    np.testing.assert_array_equal(labels, independent['sdp_key_label'])
+  assert any((b['sdp_key_perm'] != b['sdp_perm']).any() for b in out['independent'])
+
+
+def test_key_order_released_feeds_the_key_pair_as_shuffled_then_clip(frames_run):
+  """Released code (datasets/ucf101.py lines 324-345): the key is stacked [x~_k, x_k]."""
+  _, paper, batch, params, state = _setup(frames_run[0], **{'cacl.sdp_weight': 0.0})
+  config, method, _, _, _ = _setup(
+    frames_run[0], **{'cacl.sdp_weight': 0.0, 'cacl.key_order': 'released'}
+  )
+  state = _input_sensitive_key_t(state)
+  _, (_, new_state) = _loss(method, params, state, batch)
+  gk, tk, stats = _hand_keys(method, state, batch, batch['sdp_perm'], shuffled_first=True)
+  b = config.batch_size
+  np.testing.assert_allclose(new_state['queue'].keys[:b], gk, atol=1e-5)
+  np.testing.assert_allclose(new_state['queue'].keys[b : 2 * b], tk, atol=1e-5)
+  jax.tree_util.tree_map(
+    functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+    new_state['key_batch_stats'],
+    stats,
+  )
+  # ... which is not the paper's [x_k, x~_k].
+  gk0, tk0, _ = _hand_keys(method, state, batch, batch['sdp_perm'])
+  assert not np.allclose(gk, gk0, atol=1e-3) and not np.allclose(tk, tk0, atol=1e-3)
+  _, (_, paper_state) = _loss(paper, params, state, batch)
+  np.testing.assert_allclose(paper_state['queue'].keys[:b], gk0, atol=1e-5)
+
+
+def test_sdp_sampler_released_draws_the_code_shuffle_with_exact_labels():
+  config = helpers.tiny_config(
+    'cacl', **{'cacl.sdp_sampler': 'released', 'cacl.contrastive_weight': 0.0, 'data.num_frames': 5}
+  )
+  method = methods.build(config, 1)
+  assert method.sampler.banks is None and method.sampler.num_classes == 5
+  (extra,) = method.extras()
+  assert extra.name == 'sdp' and set(extra.keys) == {'sdp_perm', 'sdp_label'}
+  from jaxvssl.tf_setup import import_tensorflow  # pylint: disable=g-import-not-at-top
+
+  tf = import_tensorflow()
+  n = 6000
+  ds = tf.data.Dataset.range(n).map(lambda i: extra.fn({}, tf.stack([tf.constant(1, tf.int64), i])))
+  out = next(ds.batch(n).as_numpy_iterator())
+  np.testing.assert_array_equal(
+    out['sdp_label'],
+    permutations.distance_to_class(permutations.batch_levenshtein(out['sdp_perm'], np.arange(5))),
+  )
+  # (1 + 1/2 + 1/6 + 1/24 + 1/120) / 5 = 0.3433 of the draws keep the clip as it is.
+  exact = permutations.subset_shuffle_identity_probability(5)
+  assert abs(exact - 0.34333) < 1e-4
+  assert abs(np.mean(out['sdp_label'] == 0) - exact) < 0.03
+
+
+def test_bn_groups_make_shuffle_bn_act_on_one_device(frames_run):
+  """cacl.bn_groups=2: G's BatchNorm statistics over two halves of the batch; shuffle-BN then
+  permutes the key batch across the halves and restores the order of the keys."""
+  over = {'cacl.sdp_weight': 0.0, 'cacl.bn_groups': 2}
+  config, method, batch, params, state = _setup(frames_run[0], **over)
+  _, unshuffled, _, _, _ = _setup(frames_run[0], **over, **{'cacl.shuffle_bn': False})
+  # A step key whose shuffle mixes the two groups (a third of the permutations of 4 keep them).
+  for seed in range(2, 50):
+    perm = np.asarray(jax.random.permutation(jax.random.split(jax.random.PRNGKey(seed), 3)[1], 4))
+    if sorted(perm[:2]) not in ([0, 1], [2, 3]):
+      break
+  _, (_, shuffled_state) = _loss(method, params, state, batch, rng=seed)
+  _, (_, plain_state) = _loss(unshuffled, params, state, batch, rng=seed)
+  gk, _, stats = _hand_keys(method, state, batch, batch['sdp_perm'], order=perm)
+  np.testing.assert_allclose(shuffled_state['queue'].keys[:4], gk, atol=1e-5)  # un-shuffled
+  jax.tree_util.tree_map(
+    functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+    shuffled_state['key_batch_stats'],
+    stats,
+  )
+  # The grouping changed what the keys were normalised with: other keys, other statistics.
+  gk_plain, _, stats_plain = _hand_keys(method, state, batch, batch['sdp_perm'])
+  np.testing.assert_allclose(plain_state['queue'].keys[:4], gk_plain, atol=1e-5)
+  assert not np.allclose(gk, gk_plain, atol=1e-4)
+  var = lambda s: np.concatenate(
+    [
+      np.ravel(v)
+      for p, v in jax.tree_util.tree_flatten_with_path(s)[0]
+      if 'var' in jax.tree_util.keystr(p)
+    ]
+  )
+  assert not np.allclose(var(stats), var(stats_plain), rtol=1e-4)
+  # Without groups (bn_mode='global', bn_groups=0) shuffle-BN stays off: shuffle_bn changes nothing.
+  _, g, _, _, _ = _setup(frames_run[0], **{'cacl.sdp_weight': 0.0})
+  _, g_off, _, _, _ = _setup(frames_run[0], **{'cacl.sdp_weight': 0.0, 'cacl.shuffle_bn': False})
+  assert float(_loss(g, params, state, batch, rng=seed)[0]) == float(
+    _loss(g_off, params, state, batch, rng=seed)[0]
+  )
+
+
+def test_lr_multiplier_labels_name_t_by_its_param_subtrees(frames_run):
+  _, method, _, params, _ = _setup(frames_run[0])
+  assert set(cacl_lib.TRANSFORMER_PARAMS) <= set(params)
+  multipliers = {name: 0.01 for name in cacl_lib.TRANSFORMER_PARAMS}
+  labels = optim.lr_multiplier_labels(multipliers)(params)
+  for name, tree in labels.items():
+    want = name if name in multipliers else optim.DEFAULT_LABEL
+    assert set(jax.tree_util.tree_leaves(tree)) == {want}, name
+  # From the command line, on the real config.
+  config = config_lib.load_config(
+    'configs/cacl.py:sdp_vmoco_t.tiny',
+    [f'optim.lr_multipliers.{name}=0.01' for name in cacl_lib.TRANSFORMER_PARAMS],
+  )
+  assert dict(config.optim.lr_multipliers) == multipliers
+
+
+@pytest.mark.parametrize(
+  'overrides, key',
+  [
+    (
+      {'cacl.transformer_negatives': True, 'cacl.positive_pairs': ('gq_gk',)},
+      'transformer_negatives',
+    ),
+    ({'cacl.transformer_negatives_weight': 0.0}, 'transformer_negatives_weight'),
+    ({'cacl.transformer_momentum': 1.0}, 'transformer_momentum'),
+    ({'cacl.transformer_momentum': 0.5, 'cacl.positive_pairs': ('gq_gk',)}, 'transformer_momentum'),
+    ({'cacl.tq_tk_collapse_threshold': 1.5}, 'tq_tk_collapse_threshold'),
+    (
+      {'cacl.tq_tk_collapse_threshold': 0.9, 'cacl.contrastive_weight': 0.0},
+      'tq_tk_collapse_threshold',
+    ),
+    ({'cacl.key_shuffle': 'own'}, 'key_shuffle'),
+    ({'cacl.key_shuffle': 'independent', 'cacl.contrastive_weight': 0.0}, 'key_shuffle'),
+    ({'cacl.key_order': 'code'}, 'key_order'),
+    (
+      {
+        'cacl.key_order': 'released',
+        'cacl.positive_pairs': ('gq_gk',),
+        'cacl.contrast_input': 'clip',
+      },
+      'key_order',
+    ),
+    ({'cacl.sdp_sampler': 'uniform'}, 'sdp_sampler'),
+    ({'cacl.bn_groups': 3}, 'bn_groups'),
+    ({'cacl.bn_groups': -1}, 'bn_groups'),
+    ({'cacl.transformer_pool': 'max'}, 'transformer_pool'),
+    ({'cacl.transformer_pool': 'mean', 'cacl.positive_pairs': ('gq_gk',)}, 'transformer_pool'),
+  ],
+)
+def test_ablation_options_are_validated_naming_the_key(frames_run, overrides, key):
+  with pytest.raises(config_lib.ConfigError, match=rf'config\.cacl\.{key}='):
+    cacl_config(frames_run[0], **overrides)
+
+
+def test_paper_sizes_take_the_papers_plain_random_crop():
+  """128 x 171 frames (short side 128), a plain random 112 x 112 crop; the tiny scale keeps its
+  random resized crop."""
+  for size in ('c3d', 'r3d18'):
+    data = config_lib.load_config(f'configs/cacl.py:sdp_vmoco_t.{size}').data
+    assert (data.crop, data.resize_short_side, data.crop_size) == ('random', 128, 112), size
+  assert config_lib.load_config('configs/cacl.py:sdp.tiny').data.crop == 'random_resized'
+
+
+def test_residual_g_with_rgb_t_is_supported(frames_run):
+  """model.input_mode='residual' (the tiny scale): G sees frame differences of x and of x~
+  (taken after the permutation), T's frozen encoder sees the RGB frames."""
+  _, method, batch, params, state = _setup(frames_run[0], **{'model.input_mode': 'residual'})
+  loss, (metrics, _) = _loss(method, params, state, batch)
+  assert np.isfinite(float(loss)) and 'similarity/tq_tk' in metrics
+  tokens = method.tokens(state['frame_encoder'], batch['query'], batch['sdp_perm'])
+  assert tokens.shape[1] == 2 * batch['query'].shape[1]  # T: every RGB frame, not F - 1 differences

@@ -1,5 +1,6 @@
 """Tests of jaxvssl.models.video_transformer: CACL's transformer and the frozen frame encoder."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,3 +39,39 @@ def test_frozen_frame_encoder_gets_no_gradient():
   grads, enc_grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(variables['params'], encoder_vars)
   assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(enc_grads))
   assert any(float(jnp.abs(g).max()) > 0.0 for g in jax.tree.leaves(grads))
+
+
+def _cosine(a, b):
+  a, b = np.asarray(a), np.asarray(b)
+  return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_mean_pool_is_the_mean_of_the_frame_tokens_and_depends_on_the_input_at_init():
+  rng = np.random.default_rng(0)
+  feats = jnp.asarray(rng.normal(size=(2, 16, 64)), jnp.float32)  # two unrelated clips
+  cls_net = VideoTransformer(token_dim=64, num_layers=2, num_heads=2)
+  mean_net = VideoTransformer(token_dim=64, num_layers=2, num_heads=2, pool='mean')
+  variables = cls_net.init(jax.random.key(0), feats)  # the same parameters serve both
+  cls_out = cls_net.apply(variables, feats)
+  mean_out = mean_net.apply(variables, feats)
+  # 'mean' = the mean over the S output tokens (after the final LayerNorm), not the CLS token.
+  tokens = {}
+
+  def keep_tokens(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    if context.module.name == 'norm':
+      tokens['x'] = out
+    return out
+
+  with nn.intercept_methods(keep_tokens):
+    mean_net.apply(variables, feats)
+  np.testing.assert_allclose(mean_out, np.mean(tokens['x'][:, 1:], axis=1), rtol=1e-6)
+  np.testing.assert_allclose(cls_out, tokens['x'][:, 0], rtol=1e-6)
+  # At init the CLS output is nearly the same for two unrelated inputs (why 'mean' exists);
+  # the mean of the frame tokens is not.
+  assert _cosine(cls_out[0], cls_out[1]) > 0.9
+  assert _cosine(mean_out[0], mean_out[1]) < 0.5
+  with pytest.raises(ValueError, match="pool='max'"):
+    VideoTransformer(token_dim=64, num_layers=1, num_heads=2, pool='max').init(
+      jax.random.key(0), feats
+    )

@@ -324,6 +324,32 @@ def random_resized_crop(
   return tf.image.resize(tf.cast(cropped, tf.float32), [output_size, output_size])
 
 
+def random_crop(frames: tf.Tensor, seed: tf.Tensor, output_size: int) -> tf.Tensor:
+  """Plain random crop (no scale or aspect jitter): one `output_size`^2 box for the whole clip.
+
+  The box's top-left corner is uniform over every position where it fits; pixels are copied,
+  never resampled (torchvision's `RandomCrop`, the crop of C3D-style pipelines such as CACL's
+  after its resize to 128 x 171). Frames smaller than the box are first upscaled so their short
+  side is `output_size` (`ensure_min_size`; the pipeline warns when that happens).
+
+  Args:
+    frames: `[T, H, W, C]`.
+  Returns:
+    float32 `[T, output_size, output_size, C]`.
+  """
+  frames = ensure_min_size(frames, output_size)
+  shape = tf.shape(frames)
+  y_seed, x_seed = tf.unstack(split_seed(seed, 2))
+  y = tf.random.stateless_uniform(
+    [], y_seed, minval=0, maxval=shape[-3] - output_size + 1, dtype=tf.int32
+  )
+  x = tf.random.stateless_uniform(
+    [], x_seed, minval=0, maxval=shape[-2] - output_size + 1, dtype=tf.int32
+  )
+  cropped = frames[:, y : y + output_size, x : x + output_size, :]
+  return tf.ensure_shape(tf.cast(cropped, tf.float32), [None, output_size, output_size, None])
+
+
 def center_crop(frames: tf.Tensor, size: int) -> tf.Tensor:
   """Central `size` x `size` crop of `[..., H, W, C]` (zero-padded if smaller)."""
   return tf.cast(tf.image.resize_with_crop_or_pad(frames, size, size), tf.float32)

@@ -18,6 +18,9 @@ import numpy as np
 
 # Up to this many frames the banks enumerate all F! permutations (8! = 40320).
 _ENUMERATE_MAX_FRAMES = 8
+# 'paper': uniform classes from per-class banks (SDP) / uniformly random permutations (SDP*);
+# 'released': the authors' released code (`subset_shuffle`; uniformly random permutations for SDP*).
+SAMPLERS = ('paper', 'released')
 
 
 def levenshtein(a: Sequence[int], b: Sequence[int]) -> int:
@@ -80,6 +83,43 @@ def distance_to_class(distance: np.ndarray) -> np.ndarray:
   return np.where(distance == 0, 0, distance - 1).astype(np.int32)
 
 
+def subset_shuffle(n: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+  """The released CACL code's shuffle: k positions, k uniform in 1..F, permuted among themselves.
+
+  `datasets/ucf101.py` of github.com/guoshengcv/CACL (UCF101CACLDataset.__getitem__, lines
+  281-296; UCF101SDPDataset with uniform_sdp=True, lines 417-432): `id = random.randint(1, F)`;
+  id == 1 keeps the clip; otherwise `id` distinct positions are chosen at random and their frames
+  are permuted by a uniformly random permutation of those positions (which may leave some of them
+  in place). So the identity has probability `subset_shuffle_identity_probability(F)` (10.7% for
+  16 frames), and large degrees are rare: the degrees are NOT uniform.
+
+  Args:
+    n: number of permutations. num_frames: F. rng: NumPy generator.
+  Returns:
+    int32 [n, F]; row i lists source frame indices (the shuffled clip is clip[perm]).
+  """
+  f = num_frames
+  k = rng.integers(1, f + 1, n)  # [n], uniform in 1..F
+  # Positions in random order; the first k of each row are the chosen ones.
+  order = np.argsort(rng.random((n, f)), axis=1)
+  chosen = np.arange(f)[None, :] < k[:, None]  # [n, F] over the ranks
+  # A random permutation of the chosen ranks: sort random keys, non-chosen ranks last and fixed.
+  keys = np.where(chosen, rng.random((n, f)), 2.0 + np.arange(f)[None, :])
+  inner = np.argsort(keys, axis=1)  # chosen ranks permuted among themselves, others in place
+  perms = np.broadcast_to(np.arange(f), (n, f)).copy()
+  # perm[order[r]] = order[inner[r]] for every rank r (identity on the non-chosen ranks).
+  np.put_along_axis(perms, order, np.take_along_axis(order, inner, axis=1), axis=1)
+  return perms.astype(np.int32)
+
+
+def subset_shuffle_identity_probability(num_frames: int) -> float:
+  """P(`subset_shuffle` returns the identity) = (1/F) sum_{k=1..F} 1/k! (k=1 is always identity).
+
+  For F = 16: (e - 1)/16 up to 1e-14, i.e. 0.1074 (the "about 10.8%" of docs/methods/cacl.md).
+  """
+  return sum(1.0 / math.factorial(k) for k in range(1, num_frames + 1)) / num_frames
+
+
 class ShuffleDegreeSampler:
   """Draws frame permutations with their shuffle-degree label (CACL SDP, Guo et al. CVPR 2022, eq. 5-6).
 
@@ -95,14 +135,20 @@ class ShuffleDegreeSampler:
   uniform=False (the "SDP without uniform sampling" ablation, SDP*): uniformly random
   permutations of all F frames, labelled by their distance. Labels are then heavily skewed to
   large distances (the identity and small degrees essentially never occur). The authors' released
-  code is skewed differently (about 10.8% class 0 and 0.7% class 15 for 16 frames); neither is
+  code is skewed differently (about 10.7% class 0 and 0.7% class 15 for 16 frames); neither is
   uniform, which is what the uniform sampler fixes.
+
+  sampler='released' replaces the uniform sampler by the released code's `subset_shuffle` (what
+  that code calls uniform); uniform=False is then the released code's non-uniform sampler, the
+  same uniformly random permutations as above. It needs no banks (`banks` is None): the input
+  pipeline draws it with `jaxvssl.inputs.views.subset_shuffle_extra`.
 
   Attributes:
     num_frames: F. num_classes: F.
     banks: int32 [num_classes, bank_size, F], every class has the same bank size so a tf.data
       pipeline can draw (class, row) with stateless random ops. Class 0 holds the identity only.
-    unique_counts: int [num_classes], distinct permutations found per class.
+      None with sampler='released'.
+    unique_counts: int [num_classes], distinct permutations found per class (None: 'released').
   """
 
   def __init__(
@@ -113,17 +159,23 @@ class ShuffleDegreeSampler:
     bank_size: int = 1024,
     candidates_per_k: int = 4096,
     min_unique: int = 16,
+    sampler: str = 'paper',
   ):
     if num_frames < 2:
       raise ValueError(f'ShuffleDegreeSampler: num_frames must be >= 2, got {num_frames}')
+    if sampler not in SAMPLERS:
+      raise ValueError(f'ShuffleDegreeSampler: sampler={sampler!r} must be one of {SAMPLERS}')
     self.num_frames = num_frames
     self.num_classes = num_frames
     self.uniform = uniform
+    self.sampler = sampler
     self.bank_size = bank_size
     self._rng = np.random.default_rng(seed)
-    self.banks, self.unique_counts = self._build_banks(
-      np.random.default_rng([seed, 1]), candidates_per_k, min_unique
-    )
+    self.banks = self.unique_counts = None
+    if sampler == 'paper':
+      self.banks, self.unique_counts = self._build_banks(
+        np.random.default_rng([seed, 1]), candidates_per_k, min_unique
+      )
 
   def _build_banks(self, rng: np.random.Generator, candidates_per_k: int, min_unique: int):
     f = self.num_frames
@@ -179,6 +231,9 @@ class ShuffleDegreeSampler:
       (perms int32 [n, F], labels int32 [n]); perms[i] lists source frame indices in order.
     """
     rng = self._rng if rng is None else rng
+    if self.uniform and self.sampler == 'released':
+      perms = subset_shuffle(n, self.num_frames, rng)
+      return perms, distance_to_class(batch_levenshtein(perms, np.arange(self.num_frames)))
     if self.uniform:
       labels = rng.integers(0, self.num_classes, n).astype(np.int32)
       rows = rng.integers(0, self.bank_size, n)

@@ -13,7 +13,7 @@ Stages (training):
   3. sample   per temporal group one window start ('random' | 'targeted'),
               extras (`views.Extra`), then only the needed frames are decoded
               (each distinct frame once).
-  4. augment  per view: random resized crop, flip, colour jitter, grayscale,
+  4. augment  per view: random (resized) crop, flip, colour jitter, grayscale,
               blur (one draw per augment group, same for every frame), then
               mean/std normalisation.
   5. batch    drop_remainder=True, prefetch.
@@ -73,6 +73,9 @@ ViewSpec = views_lib.ViewSpec
 Extra = views_lib.Extra
 
 EVAL_CROPS = {'center': 1, 'three_crop': 3}
+# Training crops: 'random_resized' (Inception-style: area and aspect jitter, resized to the
+# output size) | 'random' (a plain crop of the output size, no resampling: C3D/CACL style).
+TRAIN_CROPS = ('random_resized', 'random')
 # Label of the padding rows of an evaluation batch (valid=False).
 PAD_LABEL = -1
 
@@ -96,6 +99,9 @@ def default_data_config() -> ml_collections.ConfigDict:
     crop_size               output side of every view.
     resize_short_side       resize frames (short side) before cropping; None =
                             keep the stored size (builders store 128).
+    crop                    'random_resized' (area and aspect jitter, then
+                            resized to crop_size) | 'random' (a plain
+                            crop_size crop, no scale jitter: CACL's crop).
     min_area, max_area      random resized crop area fraction range.
     min_aspect_ratio, max_aspect_ratio  crop width/height range.
     crop_max_attempts       draws before the whole frame is used.
@@ -141,6 +147,7 @@ def default_data_config() -> ml_collections.ConfigDict:
 
   c.crop_size = 112
   c.resize_short_side = config_dict.placeholder(int)
+  c.crop = 'random_resized'
   c.min_area = 0.3
   c.max_area = 1.0
   c.min_aspect_ratio = 3 / 4
@@ -230,6 +237,7 @@ _DATA_CHECKS: tuple[tuple[str, Callable[[Any, ml_collections.ConfigDict], bool],
   ('motion_window_seconds', lambda v, d: _is_number(v) and v > 0, 'use a number > 0 (seconds)'),
   ('crop_size', _int_at_least(1), 'use an integer >= 1 (output side in pixels)'),
   ('resize_short_side', _optional_side, 'use None (keep the stored size) or an integer >= 1'),
+  ('crop', lambda v, d: v in TRAIN_CROPS, f'use one of {TRAIN_CROPS}'),
   ('min_area', lambda v, d: _is_number(v) and 0 < v <= 1, 'use a fraction in (0, 1]'),
   ('max_area', lambda v, d: _is_number(v) and 0 < v <= 1, 'use a fraction in (0, 1]'),
   ('min_area', lambda v, d: v <= d.max_area, 'use a value <= config.data.max_area={max_area!r}'),
@@ -698,14 +706,17 @@ def _augment(
   Returns normalised float32 `[T, crop_size, crop_size, 3]`.
   """
   crop_seed, flip_seed, color_seed, gray_seed, blur_seed = tf.unstack(ops.split_seed(seed, 5))
-  x = ops.random_resized_crop(
-    frames,
-    crop_seed,
-    crop_size,
-    (cfg.min_area, cfg.max_area),
-    (cfg.min_aspect_ratio, cfg.max_aspect_ratio),
-    cfg.crop_max_attempts,
-  )
+  if cfg.crop == 'random':
+    x = ops.random_crop(frames, crop_seed, crop_size)
+  else:
+    x = ops.random_resized_crop(
+      frames,
+      crop_seed,
+      crop_size,
+      (cfg.min_area, cfg.max_area),
+      (cfg.min_aspect_ratio, cfg.max_aspect_ratio),
+      cfg.crop_max_attempts,
+    )
   x = ops.random_flip(x, flip_seed, cfg.flip_prob)
   x = ops.color_jitter(
     x,

@@ -49,7 +49,9 @@ keys (declared in `keys` so collisions are caught when the pipeline is
 built, not in the middle of training).
 
 Ready-made extras: `permutation_bank_extra` (CACL shuffle-degree permutation
-and label) and `segment_clip_extra` (rate_order segment clips).
+and label from per-class banks), `subset_shuffle_extra` (the same from the
+released CACL code's sampler) and `segment_clip_extra` (rate_order segment
+clips).
 """
 
 from __future__ import annotations
@@ -285,6 +287,75 @@ def permutation_bank_extra(
     row = tf.random.stateless_uniform([], row_seed, minval=0, maxval=bank_size, dtype=tf.int32)
     perm = tf.gather_nd(tf.constant(banks, tf.int32), tf.stack([label, row]))
     return {perm_key: perm, label_key: label}
+
+  return Extra(name, fn, (perm_key, label_key))
+
+
+def shuffle_degree_class_tf(perm: tf.Tensor) -> tf.Tensor:
+  """Shuffle-degree class of one permutation int `[F]` (static F): int32 scalar.
+
+  The Levenshtein distance d between `perm` and the identity 0..F-1 (every frame index one
+  symbol; `jaxvssl.inputs.permutations.levenshtein`), as the class 0 for d = 0, else d - 1
+  (`permutations.distance_to_class`). The DP runs row by row; inside a row the chain
+  cur[j] = min(best[j - 1], cur[j - 1] + 1) is the closed form min_{l <= j} (v[l] + j - l).
+  """
+  f = perm.shape[0]
+  if f is None:
+    raise ValueError('shuffle_degree_class_tf: the permutation length must be static')
+  a = tf.cast(perm, tf.int32)
+  b = tf.range(f, dtype=tf.int32)
+  idx = tf.range(f + 1, dtype=tf.int32)
+  later = idx[None, :] > idx[:, None]  # [j, l]: l > j is not allowed
+  big = tf.fill([f + 1, f + 1], tf.constant(4 * f + 4, tf.int32))
+  prev = idx
+  for i in range(1, f + 1):
+    substitute = prev[:-1] + tf.cast(tf.not_equal(b, a[i - 1]), tf.int32)
+    best = tf.minimum(substitute, prev[1:] + 1)  # [F]: best[j - 1] for j = 1..F
+    v = tf.concat([tf.constant([i], tf.int32), best], axis=0)  # [F + 1], v[0] = cur[0] = i
+    candidates = v[None, :] + idx[:, None] - idx[None, :]  # [j, l] = v[l] + j - l
+    prev = tf.reduce_min(tf.where(later, big, candidates), axis=1)
+  distance = prev[f]
+  return tf.where(distance == 0, 0, distance - 1)
+
+
+def subset_shuffle_extra(num_frames: int, *, name: str = 'sdp', uniform: bool = True) -> Extra:
+  """The released CACL code's shuffle as an extra: `permutations.subset_shuffle` in TF.
+
+  uniform=True: k ~ uniform{1..F} positions, chosen at random, permuted by a uniformly random
+  permutation of themselves (what the released code calls uniform; not uniform over degrees).
+  uniform=False: k = F, i.e. a uniformly random permutation of all F frames (the released code's
+  non-uniform sampler, `random.shuffle`). The label is the permutation's shuffle-degree class,
+  computed in-graph (`shuffle_degree_class_tf`), so no bank is needed and every draw is exact.
+
+  Returns:
+    Extra with keys f'{name}_perm' int32 `[F]` (the shuffled copy is clip[perm]) and
+    f'{name}_label' int32 scalar.
+  """
+  f = int(num_frames)
+  if f < 2:
+    raise ValueError(f'subset_shuffle_extra {name!r}: num_frames must be >= 2, got {f}')
+  perm_key, label_key = f'{name}_perm', f'{name}_label'
+  identity = tf.range(f, dtype=tf.int32)
+
+  def fn(example, seed):
+    del example
+    k_seed, order_seed, inner_seed = tf.unstack(ops.split_seed(seed, 3))
+    if uniform:
+      k = tf.random.stateless_uniform([], k_seed, minval=1, maxval=f + 1, dtype=tf.int32)
+    else:
+      k = tf.constant(f, tf.int32)
+    # Positions in random order; ranks < k are the chosen positions.
+    order = tf.argsort(tf.random.stateless_uniform([f], order_seed))
+    chosen = identity < k
+    # The chosen ranks permuted among themselves; the others sorted last and kept in place.
+    keys = tf.where(
+      chosen, tf.random.stateless_uniform([f], inner_seed), 2.0 + tf.cast(identity, tf.float32)
+    )
+    inner = tf.argsort(keys)
+    # perm[order[r]] = order[inner[r]] for every rank r.
+    perm = tf.tensor_scatter_nd_update(identity, order[:, None], tf.gather(order, inner))
+    perm = tf.ensure_shape(perm, [f])
+    return {perm_key: perm, label_key: shuffle_degree_class_tf(perm)}
 
   return Extra(name, fn, (perm_key, label_key))
 

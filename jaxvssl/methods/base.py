@@ -164,10 +164,17 @@ class Method(abc.ABC):
     return build_backbone(self.config, self.num_devices)
 
 
-def build_backbone(config: ml_collections.ConfigDict, num_devices: int = 1) -> nn.Module:
-  """`config.model` -> flax module; per-device BatchNorm uses one statistics group per device."""
+def build_backbone(
+  config: ml_collections.ConfigDict, num_devices: int = 1, bn_groups: int | None = None
+) -> nn.Module:
+  """`config.model` -> flax module; per-device BatchNorm uses one statistics group per device.
+
+  `bn_groups` (optional) overrides the number of BatchNorm statistics groups that
+  `config.model.bn_mode` implies (e.g. CACL's `cacl.bn_groups`: ghost batches on one device).
+  """
   m = config.model
-  bn_groups = num_devices if m.bn_mode == 'per_device' else 1
+  if bn_groups is None:
+    bn_groups = num_devices if m.bn_mode == 'per_device' else 1
   return models.get_backbone(
     m.backbone,
     input_mode=m.input_mode,

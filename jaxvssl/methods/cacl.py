@@ -29,6 +29,14 @@ permutation to the identity), weight `sdp_weight`.
 Table 1 rows are configs of this one method: SDP only (`contrastive_weight=0`: no key view, no
 queue, no momentum encoders), SDP* (`sdp_uniform=False`), V-MoCo (`sdp_weight=0`,
 `positive_pairs=('gq_gk',)`, `contrast_input='clip'`), +T rows (pairs with T); see configs/cacl.py.
+
+Options for the ablation experiments (docs/methods/cacl.md; every default is the path above):
+`transformer_negatives` (+ an InfoNCE anchored on Tq against the queue), `transformer_momentum`
+(T's own EMA momentum), `tq_tk_collapse_threshold` (logs the first step cos(Tq, Tk) passes it),
+`key_shuffle` (the key's own permutation), `key_order` (the released code's [x~_k, x_k]),
+`sdp_sampler` (the released code's k-position shuffle), `bn_groups` (ghost BN for G, so that
+shuffle-BN acts on one device). T's own learning rate is the generic
+`optim.lr_multipliers.{transformer,transformer_head}`.
 """
 
 from __future__ import annotations
@@ -44,19 +52,28 @@ import numpy as np
 
 from jaxvssl import models, objectives
 from jaxvssl.errors import ConfigError
+from jaxvssl.inputs import permutations
 from jaxvssl.inputs import views as views_lib
 from jaxvssl.inputs.permutations import ShuffleDegreeSampler
 from jaxvssl.methods import base, registry
 from jaxvssl.methods import frames as frames_lib
 from jaxvssl.objectives import l2_normalize
 from jaxvssl.models.heads import MLPHead
+from jaxvssl.models.video_transformer import POOLS as TRANSFORMER_POOLS
 from jaxvssl.models.video_transformer import VideoTransformer
 
 # The four positive pairs of eq. 3, in the paper's order (Table 2 adds them in this order).
 POSITIVE_PAIRS = ('gq_gk', 'gq_tq', 'gq_tk', 'tq_tk')
 AGGREGATIONS = ('sum', 'independent')
 CONTRAST_INPUTS = ('concat', 'clip')
+KEY_SHUFFLES = ('shared', 'independent')
+KEY_ORDERS = ('paper', 'released')
+SDP_SAMPLERS = permutations.SAMPLERS  # ('paper', 'released')
 SDP_PREFIX = 'sdp'  # batch keys 'sdp_perm' int32 [B, F] and 'sdp_label' int32 [B]
+# key_shuffle='independent': the key clip's own permutation, 'sdp_key_perm' int32 [B, F].
+SDP_KEY_PREFIX = 'sdp_key'
+# The top-level parameter subtrees of T (CACLNet): the video transformer and its 128-d head.
+TRANSFORMER_PARAMS = ('transformer', 'transformer_head')
 
 
 def permute_frames(clips: jax.Array, perms: jax.Array) -> jax.Array:
@@ -85,15 +102,26 @@ class CACLNet(nn.Module):
     train: bool,
     with_sdp: bool = True,
     with_contrast: bool = True,
+    shuffled_first: bool = False,
   ) -> tuple[jax.Array | None, jax.Array | None]:
-    """G: clips [B, T, H, W, C] (and their shuffled copies) -> (embedding [B, E], SDP logits)."""
-    feature = self.backbone(x, train=train)
+    """G: clips [B, T, H, W, C] (and their shuffled copies) -> (embedding [B, E], SDP logits).
+
+    shuffled_first=True: G runs on x~ first and the features are concatenated as [G(x~), G(x)]
+    (the released code's key pair, `cacl.key_order='released'`); a head on G(x) alone
+    (contrast_input='clip') still sees G(x).
+    """
     needs_shuffled = self.concat_shuffled or (with_sdp and self.sdp_head is not None)
-    if x_shuffled is not None and needs_shuffled:
-      # x and x~ go through G separately (own BatchNorm batch statistics), as in the paper.
-      both = jnp.concatenate([feature, self.backbone(x_shuffled, train=train)], axis=-1)
+    if shuffled_first and x_shuffled is not None and needs_shuffled:
+      feature_shuffled = self.backbone(x_shuffled, train=train)
+      feature = self.backbone(x, train=train)
+      both = jnp.concatenate([feature_shuffled, feature], axis=-1)
     else:
-      both = None
+      feature = self.backbone(x, train=train)
+      if x_shuffled is not None and needs_shuffled:
+        # x and x~ go through G separately (own BatchNorm batch statistics), as in the paper.
+        both = jnp.concatenate([feature, self.backbone(x_shuffled, train=train)], axis=-1)
+      else:
+        both = None
     embedding = logits = None
     if with_contrast and self.contrast_head is not None:
       embedding = self.contrast_head(both if self.concat_shuffled else feature, train=train)
@@ -133,10 +161,20 @@ class CACL(base.Method):
         enqueue_transformer_keys=True,  # code: T keys are negatives too (when T is used)
         temperature=0.07,
         momentum=0.999,
-        shuffle_bn=True,  # effective with model.bn_mode='per_device'
+        shuffle_bn=True,  # effective with model.bn_mode='per_device' or bn_groups > 1
+        # Options for the ablation experiments (docs/methods/cacl.md); defaults = the paper path.
+        transformer_negatives=False,  # + InfoNCE anchored on Tq: positive Tk, negatives the queue
+        transformer_negatives_weight=1.0,  # its weight in the total loss
+        transformer_momentum=-1.0,  # EMA momentum of T's key copy; < 0: the same as `momentum`
+        tq_tk_collapse_threshold=0.0,  # > 0: log the first step whose mean cos(Tq, Tk) exceeds it
+        key_shuffle='shared',  # x~_k: 'shared' (the query's permutation) | 'independent' (own)
+        key_order='paper',  # key pair [x_k, x~_k] ('paper') | [x~_k, x_k] ('released' code)
+        bn_groups=0,  # > 0: G's BatchNorm over this many groups of the batch (ghost BN; with
+        # shuffle_bn the key batch is shuffled across them, shuffle-BN on one device)
         # Shuffle-degree prediction.
         sdp_weight=1.0,  # paper; the released script uses 0.0
         sdp_uniform=True,  # False: SDP* (classes as uniformly random permutations give)
+        sdp_sampler='paper',  # 'paper' | 'released': the released code's k-position shuffle
         sdp_hidden_dim=512,
         sdp_dropout=0.5,
         sdp_bank_size=1024,  # permutations per class in the sampler's banks
@@ -147,6 +185,7 @@ class CACL(base.Method):
         transformer_heads=6,
         transformer_mlp_ratio=4.0,
         transformer_dropout=0.0,
+        transformer_pool='cls',  # paper: CLS; 'mean': mean of the frame tokens (docs)
         frame_encoder='resnet50',  # must match the frames run
         frame_encoder_width=1.0,
         frame_encoder_workdir='',  # the frames run directory (needed when T is used)
@@ -179,10 +218,43 @@ class CACL(base.Method):
       fail('momentum', 'must be in [0, 1)')
     if c.embed_dim <= 0 or c.contrast_head_hidden_dim < 0 or c.sdp_hidden_dim < 0:
       fail('embed_dim', 'must be positive (and the hidden dims >= 0)')
+    if c.transformer_pool not in TRANSFORMER_POOLS:
+      fail('transformer_pool', f'must be one of {TRANSFORMER_POOLS}')
+    if c.transformer_pool != 'cls' and not _uses_t(c):
+      fail('transformer_pool', 'changes T, which this row does not use (positive_pairs)')
     if not 0.0 <= c.sdp_dropout < 1.0 or not 0.0 <= c.transformer_dropout < 1.0:
       fail('sdp_dropout', f'and transformer_dropout={c.transformer_dropout} must be in [0, 1)')
     if c.sdp_bank_size < 1 or c.sdp_natural_samples < 1:
       fail('sdp_bank_size', f'and sdp_natural_samples={c.sdp_natural_samples} must be >= 1')
+    if c.sdp_sampler not in SDP_SAMPLERS:
+      fail('sdp_sampler', f'must be one of {SDP_SAMPLERS}')
+    if c.key_shuffle not in KEY_SHUFFLES:
+      fail('key_shuffle', f'must be one of {KEY_SHUFFLES}')
+    if c.key_order not in KEY_ORDERS:
+      fail('key_order', f'must be one of {KEY_ORDERS}')
+    uses_key_pair = c.contrastive_weight > 0 and (c.contrast_input == 'concat' or _uses_t(c))
+    for key, default in (('key_shuffle', 'shared'), ('key_order', 'paper')):
+      if c[key] != default and not uses_key_pair:
+        fail(
+          key,
+          "has no effect: the key's shuffled copy is used only with contrastive_weight > 0 "
+          "and contrast_input='concat' or a positive pair with T",
+        )
+    if c.bn_groups < 0 or (c.bn_groups and config.batch_size % c.bn_groups):
+      fail('bn_groups', f'must be 0 or a positive divisor of batch_size={config.batch_size}')
+    if c.transformer_negatives_weight <= 0:
+      fail('transformer_negatives_weight', 'must be positive')
+    if c.transformer_momentum >= 1.0:
+      fail('transformer_momentum', 'must be in [0, 1), or < 0 for the same as cacl.momentum')
+    if not 0.0 <= c.tq_tk_collapse_threshold <= 1.0:
+      fail('tq_tk_collapse_threshold', 'must be in [0, 1] (0: off)')
+    for key, on in (
+      ('transformer_negatives', c.transformer_negatives),
+      ('transformer_momentum', c.transformer_momentum >= 0),
+      ('tq_tk_collapse_threshold', c.tq_tk_collapse_threshold > 0),
+    ):
+      if on and not _uses_t(c):
+        fail(key, 'needs the transformer T: contrastive_weight > 0 and a positive pair with T')
     if config.data.num_frames < 3:
       raise ConfigError(
         f'config.data.num_frames={config.data.num_frames}: shuffle-degree '
@@ -259,6 +331,7 @@ class CACL(base.Method):
       uniform=c.sdp_uniform,
       seed=self.config.seed,
       bank_size=c.sdp_bank_size,
+      sampler=c.sdp_sampler,
     )
 
   def sdp_class_probs(self) -> np.ndarray | None:
@@ -272,17 +345,39 @@ class CACL(base.Method):
     return np.bincount(labels, minlength=self.sampler.num_classes) / len(labels)
 
   def extras(self):
-    return (
-      views_lib.permutation_bank_extra(
-        self.sampler.banks, name=SDP_PREFIX, class_probs=self.sdp_class_probs()
-      ),
-    )
+    c = self.config.cacl
+    if c.sdp_sampler == 'released':
+      # The released code's sampler, exact in TF (no banks): `views.subset_shuffle_extra`.
+      def extra(name):
+        return views_lib.subset_shuffle_extra(
+          self.config.data.num_frames, name=name, uniform=c.sdp_uniform
+        )
+    else:
+      class_probs = self.sdp_class_probs()
+
+      def extra(name):
+        return views_lib.permutation_bank_extra(
+          self.sampler.banks, name=name, class_probs=class_probs
+        )
+
+    return tuple(extra(name) for name in self._permutation_prefixes())
+
+  def _permutation_prefixes(self) -> tuple[str, ...]:
+    """The batch's permutation extras: 'sdp' and, with key_shuffle='independent', 'sdp_key'.
+
+    The key's own permutation is drawn by the same sampler from the example's seed under another
+    extra name, so the query's draws (and every other draw of the pipeline) are unchanged.
+    """
+    if self.config.cacl.key_shuffle == 'independent':
+      return (SDP_PREFIX, SDP_KEY_PREFIX)
+    return (SDP_PREFIX,)
 
   def example_batch(self, batch_size: int) -> dict[str, jax.Array]:
     batch = super().example_batch(batch_size)
     f = self.config.data.num_frames
-    batch[f'{SDP_PREFIX}_perm'] = jnp.broadcast_to(jnp.arange(f, dtype=jnp.int32), (batch_size, f))
-    batch[f'{SDP_PREFIX}_label'] = jnp.zeros((batch_size,), jnp.int32)
+    for prefix in self._permutation_prefixes():
+      batch[f'{prefix}_perm'] = jnp.broadcast_to(jnp.arange(f, dtype=jnp.int32), (batch_size, f))
+      batch[f'{prefix}_label'] = jnp.zeros((batch_size,), jnp.int32)
     return batch
 
   # --- networks ---------------------------------------------------------------------------------
@@ -308,16 +403,28 @@ class CACL(base.Method):
         mlp_ratio=c.transformer_mlp_ratio,
         dropout=c.transformer_dropout,
         dtype=dtype,
+        pool=c.transformer_pool,
       )
       transformer_head = MLPHead(hidden_dims=(), out_dim=c.embed_dim, dtype=dtype)
     return CACLNet(
-      backbone=self.backbone(),
+      backbone=self.g_backbone(),
       contrast_head=contrast_head,
       sdp_head=sdp_head,
       transformer=transformer,
       transformer_head=transformer_head,
       concat_shuffled=c.contrast_input == 'concat',
     )
+
+  def g_backbone(self) -> nn.Module:
+    """G's backbone during pretraining: `backbone()`, or with `cacl.bn_groups` BN groups.
+
+    The variables are the same either way (groups change only the batch statistics), so the
+    downstream `backbone()` (evaluation, finetuning) reads them unchanged.
+    """
+    groups = self.config.cacl.bn_groups
+    if groups > 0:
+      return base.build_backbone(self.config, self.num_devices, bn_groups=groups)
+    return self.backbone()
 
   def frame_encoder(self) -> nn.Module:
     c = self.config.cacl
@@ -359,9 +466,20 @@ class CACL(base.Method):
       feats = encode(flat)
     return jax.lax.stop_gradient(feats.astype(jnp.float32)).reshape(b, t, -1)
 
-  def tokens(self, frame_encoder_variables: Any, clips: jax.Array, perms: jax.Array) -> jax.Array:
-    """T's input [x, x~]: [B, 2T, F] frozen frame features of the clip then of its shuffled copy."""
+  def tokens(
+    self,
+    frame_encoder_variables: Any,
+    clips: jax.Array,
+    perms: jax.Array,
+    shuffled_first: bool = False,
+  ) -> jax.Array:
+    """T's input [x, x~]: [B, 2T, F] frozen frame features of the clip then of its shuffled copy.
+
+    shuffled_first=True: [x~, x] (the released code's key, `cacl.key_order='released'`).
+    """
     feats = self.frame_features(frame_encoder_variables, clips)
+    if shuffled_first:
+      return jnp.concatenate([permute_frames(feats, perms), feats], axis=1)
     return jnp.concatenate([feats, permute_frames(feats, perms)], axis=1)
 
   def init(self, rng, batch):
@@ -388,10 +506,13 @@ class CACL(base.Method):
       state['key_params'] = _key_part(params)
       state['key_batch_stats'] = state['batch_stats']
       state['queue'] = base.Queue.create(queue_rng, c.queue_size, c.embed_dim)
+    if c.tq_tk_collapse_threshold > 0:
+      # The first step (as numbered in metrics.jsonl) whose mean cos(Tq, Tk) exceeded the
+      # threshold; -1 until then.
+      state['tq_tk_collapse_step'] = jnp.full((), -1, jnp.int32)
     return params, state
 
   def loss_fn(self, params, state, batch, rng, step):
-    del step
     c = self.config.cacl
     net = self.network()
     dropout_rng, shuffle_rng, t_rng = jax.random.split(rng, 3)
@@ -420,18 +541,27 @@ class CACL(base.Method):
       )
 
     if self.contrastive:
-      contrastive_loss, contrastive_metrics, new_state = self._contrastive(
-        net, params, new_state, batch, perms, gq, shuffle_rng, t_rng
+      contrastive_loss, contrastive_metrics, new_state, extra_loss = self._contrastive(
+        net, params, new_state, batch, perms, gq, shuffle_rng, t_rng, step
       )
       loss += c.contrastive_weight * contrastive_loss
+      if extra_loss is not None:  # cacl.transformer_negatives
+        loss += extra_loss
       metrics.update(contrastive_metrics)
     return loss, (metrics, new_state)
 
-  def _contrastive(self, net, params, state, batch, perms, gq, shuffle_rng, t_rng):
-    """Eq. 3-4 with the configured positives; returns (loss, metrics, state with new keys)."""
+  def _contrastive(self, net, params, state, batch, perms, gq, shuffle_rng, t_rng, step):
+    """Eq. 3-4 with the configured positives.
+
+    Returns (loss, metrics, state with new keys, the weighted Tq-anchored InfoNCE of
+    `cacl.transformer_negatives` or None).
+    """
     c = self.config.cacl
     xk = batch['key']
     with_shuffled = c.contrast_input == 'concat'
+    # The key's shuffled copy: the query's permutation (paper, code) or its own.
+    key_perms = batch[f'{SDP_KEY_PREFIX}_perm'] if c.key_shuffle == 'independent' else perms
+    shuffled_first = c.key_order == 'released'
 
     def key_fn(pair):  # pair: [B, 2, T, H, W, C] = (key clip, its shuffled copy)
       (k, _), key_updates = net.apply(
@@ -440,13 +570,16 @@ class CACL(base.Method):
         pair[:, 1] if with_shuffled else None,
         train=True,
         with_sdp=False,
+        shuffled_first=shuffled_first,
         mutable=['batch_stats'],
         method=CACLNet.encode_video,
       )
       return k, key_updates
 
-    shuffle = shuffle_rng if c.shuffle_bn and self.config.model.bn_mode == 'per_device' else None
-    key_pair = jnp.stack([xk, permute_frames(xk, perms)], axis=1)
+    # Shuffle-BN acts where BatchNorm statistics are per group: per device, or cacl.bn_groups.
+    grouped = self.config.model.bn_mode == 'per_device' or c.bn_groups > 1
+    shuffle = shuffle_rng if c.shuffle_bn and grouped else None
+    key_pair = jnp.stack([xk, permute_frames(xk, key_perms)], axis=1)
     gk, key_updates = base.shuffled_apply(key_fn, key_pair, shuffle)
     gq = l2_normalize(gq)
     gk = jax.lax.stop_gradient(l2_normalize(gk))
@@ -468,7 +601,7 @@ class CACL(base.Method):
         l2_normalize(
           net.apply(
             {'params': state['key_params']},
-            self.tokens(frozen, xk, perms),
+            self.tokens(frozen, xk, key_perms, shuffled_first=shuffled_first),
             train=False,
             method=CACLNet.encode_tokens,
           )
@@ -494,19 +627,46 @@ class CACL(base.Method):
     )
     # Table 3's quantities: the mean cosine of every available positive pair.
     metrics.update({f'similarity/{name}': jnp.mean(s) for name, s in sims.items()})
+    extra_loss = None
+    if c.transformer_negatives:
+      # InfoNCE anchored on Tq: positive Tk, negatives Tq . queue (G and, by default, T keys), so
+      # that the (Tq, Tk) pair is contrasted against something (eq. 4 gives it no negatives).
+      t_negatives = tq @ queue.keys.T  # [B, N]
+      t_losses = objectives.info_nce(tq, tk, queue.keys, c.temperature)
+      extra_loss = c.transformer_negatives_weight * jnp.mean(t_losses)
+      metrics.update(
+        transformer_nce_loss=jnp.mean(t_losses),
+        transformer_nce_accuracy=jnp.mean(sims['tq_tk'] > jnp.max(t_negatives, -1)),
+      )
+    if c.tq_tk_collapse_threshold > 0:
+      first = state['tq_tk_collapse_step']
+      crossed = jnp.mean(sims['tq_tk']) > c.tq_tk_collapse_threshold
+      # `step` is the step count before this update; metrics.jsonl numbers it step + 1.
+      first = jnp.where((first < 0) & crossed, jnp.asarray(step, jnp.int32) + 1, first)
+      state = dict(state, tq_tk_collapse_step=first)
+      metrics['collapse_step/tq_tk'] = first
     state = dict(
       state,
       key_batch_stats=key_updates.get('batch_stats', {}),
       queue=queue.push(jnp.concatenate(new_keys, axis=0)),
     )
-    return jnp.mean(losses), metrics, state
+    return jnp.mean(losses), metrics, state, extra_loss
 
   def after_update(self, params, state, step):
     del step
     if not self.contrastive:
       return state
+    c = self.config.cacl
     online = _key_part(params)
-    return dict(state, key_params=base.ema(state['key_params'], online, self.config.cacl.momentum))
+    if c.transformer_momentum < 0:  # one momentum for G and T (the paper)
+      return dict(state, key_params=base.ema(state['key_params'], online, c.momentum))
+    key_params = {
+      name: base.ema(
+        tree, online[name], c.transformer_momentum if name in TRANSFORMER_PARAMS else c.momentum
+      )
+      for name, tree in state['key_params'].items()
+    }
+    return dict(state, key_params=key_params)
 
   def backbone_variables(self, params, state):
     return base.submodule_variables(params, state['batch_stats'], 'backbone')

@@ -81,6 +81,9 @@ class TransformerBlock(nn.Module):
     return x + drop(y)
 
 
+POOLS = ('cls', 'mean')
+
+
 class VideoTransformer(nn.Module):
   """Transformer over a sequence of frame features: `[B, S, F]` -> CLS `[B, token_dim]`.
 
@@ -92,6 +95,11 @@ class VideoTransformer(nn.Module):
     num_layers, num_heads, mlp_ratio: 6, 6, 4 in CACL (tiny: 2, 2, 4).
     dropout, attention_dropout: dropout rates (RNG stream 'dropout' when train=True).
     dtype, param_dtype: computation and parameter dtypes.
+    pool: the output: 'cls' (the CLS token, CACL) or 'mean' (the mean of the S frame tokens).
+      Why 'mean' exists: at initialisation the CLS output hardly depends on the input (CLS token
+      + its position dominate the small attention updates, so after the final LayerNorm two
+      unrelated clips are nearly parallel); the mean of the frame tokens depends on the input
+      from the first step. Same parameters either way.
   """
 
   token_dim: int = 768
@@ -102,6 +110,7 @@ class VideoTransformer(nn.Module):
   attention_dropout: float = 0.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  pool: str = 'cls'
 
   @property
   def feature_dim(self) -> int:
@@ -110,6 +119,10 @@ class VideoTransformer(nn.Module):
   @nn.compact
   def __call__(self, features: jax.Array, train: bool = False) -> jax.Array:
     """`features` `[B, S, F]` (e.g. S = 32 frame features of clip + shuffled clip) -> `[B, D]`."""
+    if self.pool not in POOLS:
+      raise ValueError(
+        f'jaxvssl/models/video_transformer.py: pool={self.pool!r}; use one of {POOLS}.'
+      )
     if features.ndim != 3:
       raise ValueError(
         f'jaxvssl/models/video_transformer.py: features must be [B, S, F], got {features.shape}.'
@@ -143,6 +156,8 @@ class VideoTransformer(nn.Module):
         name=f'block{i}',
       )(x, train)
     x = nn.LayerNorm(_LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)
+    if self.pool == 'mean':
+      return jnp.mean(x[:, 1:], axis=1)
     return x[:, 0]
 
 
