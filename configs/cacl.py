@@ -23,7 +23,8 @@ Sizes:
          ResNet-50 from `configs/frames.py:resnet50` in runs/frames/resnet50.
   tiny   CPU, synthetic_motion: R3D-10 (x1/8), 8 frames x 32 px at stride 4, batch 32,
          300 steps (configs/common.py: cpu_tiny); T 64-d, 2 layers, 2 heads over a resnet10 (x0.25) from
-         `configs/frames.py:tiny` in runs/cacl_table1/frames (scripts/cacl_table1.sh).
+         `configs/frames.py:tiny` in runs/frames/tiny (`jaxvssl ablate
+         configs/ablations/cacl_table1.py` trains one per seed and sets it).
 The released code's differences (lr 0.01, wd 1e-4, SDP weight 0.0, 'independent' positives)
 are one override away: --config.optim.base_learning_rate=0.01 --config.optim.weight_decay=1e-4
 --config.cacl.sdp_weight=0 --config.cacl.positive_aggregation=independent.
@@ -119,5 +120,5 @@ def tiny(config):
   c.transformer_heads = 2
   c.frame_encoder = 'resnet10'
   c.frame_encoder_width = 0.25
-  c.frame_encoder_workdir = 'runs/cacl_table1/frames'
+  c.frame_encoder_workdir = 'runs/frames/tiny'
   return config

@@ -1210,6 +1210,16 @@ def run_ablation(
   return results
 
 
+def _relative_to_cwd(arg: str) -> str:
+  """An absolute path under the current directory (also as `--opt=PATH`), made relative to it,
+  so the command recorded in results.md can be rerun from any checkout."""
+  prefix, sep, value = arg.partition('=') if arg.startswith('--') else ('', '', arg)
+  cwd = os.getcwd()
+  if os.path.isabs(value) and os.path.commonpath([cwd, value]) == cwd and value != cwd:
+    value = os.path.relpath(value, cwd)
+  return f'{prefix}{sep}{value}'
+
+
 def ablate_main(argv: Sequence[str]) -> int:
   """`jaxvssl ablate FILE [--seeds 0,1,2] [--rows a,b] [--out DIR] [--jobs N] [--data_dir DIR]
   [--dry_run] [--config.key=value ...]`; returns the exit status."""
@@ -1237,7 +1247,7 @@ def ablate_main(argv: Sequence[str]) -> int:
     extra_overrides=overrides,
     data_dir=args.data_dir,
     dry_run=args.dry_run,
-    command=shlex.join(['jaxvssl', 'ablate', *argv]),
+    command=shlex.join(['jaxvssl', 'ablate', *(_relative_to_cwd(a) for a in argv)]),
   )
   if not args.dry_run:
     with open(os.path.join(results['out'], 'results.md')) as f:

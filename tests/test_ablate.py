@@ -605,3 +605,12 @@ def test_ablate_end_to_end_two_rows_two_seeds(tmp_path, capsys):
   assert '6 tasks (6 already done)' in capsys.readouterr().out
   assert json.loads((out / 'results.json').read_text())['rows'] == results['rows']
   assert len(glob.glob(str(out / '*' / 'seed*' / 'eval' / 'summary.json'))) == 6
+
+
+def test_recorded_command_has_paths_under_the_checkout_relative(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  inside, outside = str(tmp_path / 'data' / 'tfds'), '/elsewhere/data'
+  assert ablate._relative_to_cwd(inside) == os.path.join('data', 'tfds')
+  assert ablate._relative_to_cwd(f'--out={inside}') == f'--out={os.path.join("data", "tfds")}'
+  assert ablate._relative_to_cwd(outside) == outside
+  assert ablate._relative_to_cwd('--seeds=0,1') == '--seeds=0,1'

@@ -2,10 +2,10 @@
 
   jaxvssl ablate configs/ablations/moco_schedule.py [--jobs N]
 
-Rows: `configs/moco.py:tiny` with the cosine decay to zero it had until the measurement in
-docs/methods/moco.md ("cosine"), with a constant learning rate after the warm-up ("constant"),
-and with a key encoder that follows the query encoder closely (momentum 0.9, cosine). Plus the
-backbone at random initialisation. Data: synthetic_motion/default in `<repo>/data/tfds`.
+Rows: `configs/moco.py:tiny` with the cosine decay to zero it had until this measurement
+(docs/methods/moco.md; "cosine"), with a constant learning rate after the warm-up ("constant", its
+setting since), and with a key encoder that follows the query encoder closely (momentum 0.9,
+cosine). Plus the backbone at random initialisation. Data: synthetic_motion/default in `<repo>/data/tfds`.
 """
 
 from configs.ablations.cacl_table1 import DATA
