@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -58,3 +60,23 @@ def fake_batches(
       batch[first][:] = np.nan
     yield batch
     step += 1
+
+
+def run_training(config, workdir, devices, stop_after=None):
+  """`train.train_and_evaluate` on `fake_batches` (a method's stream, without data files)."""
+  from jaxvssl import methods, train  # pylint: disable=g-import-not-at-top
+
+  method = methods.build(config, len(devices))
+  return train.train_and_evaluate(
+    config,
+    str(workdir),
+    devices=devices,
+    stop_after_steps=stop_after,
+    batches_fn=lambda s: fake_batches(config, method, s),
+  )
+
+
+def logged_steps(workdir) -> dict[int, dict]:
+  """The training records of a run's metrics.jsonl (those with a loss), by step."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return {r['step']: r for r in map(json.loads, f) if 'loss' in r}

@@ -1,8 +1,8 @@
 """Per-window motion scores for SCVRL targeted sampling.
 
 SCVRL: "SCVRL: Shuffled Contrastive Video Representation Learning" (Dorkenwald et al., CVPRW 2022)
-samples clips where the video moves. SCVRL is not yet a method; the scores are stored with every
-data set ahead of time. See docs/data.md.
+samples clips where the video moves (method `scvrl`, `sampler='targeted'`); the scores are stored
+with every data set. See docs/data.md.
 
 A video's motion is measured where it is visible to a clip sampler: on the
 boundaries of moving regions. For every pair of consecutive frames we compute

@@ -3,8 +3,9 @@ and group-shuffled negatives.
 
 Shuffle-degree sampling is CACL's ("Cross-Architecture Self-supervised Video Representation
 Learning", Guo et al., CVPR 2022, Sec. 3.3); group-shuffled negatives are SCVRL's ("SCVRL: Shuffled
-Contrastive Video Representation Learning", Dorkenwald et al., CVPRW 2022, Sec. 3.1), which is not
-yet a method: `group_shuffle_negatives` is here ahead of time. See docs/input_pipeline.md.
+Contrastive Video Representation Learning", Dorkenwald et al., CVPRW 2022, Sec. 3.1); the method
+`scvrl` draws them on device instead (`jaxvssl.objectives.group_shuffle_permutations`). See
+docs/input_pipeline.md.
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ Shape3 = tuple[int, int, int]
 
 _dense_init = nn.initializers.truncated_normal(0.02)
 _LN_EPS = 1e-6
+# The clip feature: the CLS token or the mean of the patch tokens (SCVRL Table 8d).
+POOLS = ('cls', 'mean')
 
 
 def round_width(
@@ -262,6 +264,9 @@ class MViT(nn.Module):
     kv_stride_adaptive: key/value pooling stride of the first block (1,8,8).
     pool_kernel: pooling conv kernel (3,3,3).
     drop_path_rate: stochastic depth of the last block (0.2), linear from 0.
+    pool: the clip feature: 'cls' (the final-LayerNorm CLS token, MViT's default) or 'mean' (the
+      mean of the final-LayerNorm patch tokens, CLS excluded; SCVRL Table 8d). The parameters
+      are the same for both (the CLS token still attends).
     width_multiplier: scales embed_dim (rounded to a multiple of num_heads).
     dtype, param_dtype: computation and parameter dtypes.
   """
@@ -280,6 +285,7 @@ class MViT(nn.Module):
   kv_stride_adaptive: Shape3 = (1, 8, 8)
   pool_kernel: Shape3 = (3, 3, 3)
   drop_path_rate: float = 0.2
+  pool: str = 'cls'
   width_multiplier: float = 1.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
@@ -319,13 +325,15 @@ class MViT(nn.Module):
     """Encodes a clip `[B, T, H, W, C]`.
 
     Returns:
-      The final-LayerNorm CLS token `[B, D]` (D = 768 for MViT-B); with return_stages=True
+      The final-LayerNorm CLS token `[B, D]` (pool='mean': the mean patch token) (D = 768 for MViT-B); with return_stages=True
       `(feature, stages)`: 'stem' = patch embedding `[B, T/2, H/4, W/4, 96]`, 'stage1'..'stage4'
       = token maps after the last block of each stage, CLS removed, `[B, T', H', W', C]`
-      (before the final LayerNorm), 'pool5' = the CLS feature `[B, D]`.
+      (before the final LayerNorm), 'pool5' = the pooled feature `[B, D]`.
     """
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/mvit.py: input must be [B,T,H,W,C], got {x.shape}.')
+    if self.pool not in POOLS:
+      raise ValueError(f'jaxvssl/models/mvit.py: pool={self.pool!r} not in {POOLS}.')
     specs = self.schedule()
     embed = specs[0].dim
     padding = self.patch_padding or tuple((k - 1) // 2 for k in self.patch_kernel)
@@ -367,7 +375,7 @@ class MViT(nn.Module):
       if i == len(specs) - 1 or specs[i + 1].stage != spec.stage:
         stages[f'stage{spec.stage}'] = x[:, 1:].reshape((b,) + tuple(thw) + (x.shape[-1],))
     x = nn.LayerNorm(_LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)
-    feature = x[:, 0]
+    feature = x[:, 0] if self.pool == 'cls' else jnp.mean(x[:, 1:], axis=1)
     if not return_stages:
       return feature
     stages['pool5'] = feature

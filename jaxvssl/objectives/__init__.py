@@ -9,8 +9,8 @@ The re-exports below are grouped by the method that uses them. Four papers are r
     CVPRW 2022);
   * MLFO: "Enhancing Self-supervised Video Representation Learning via Multi-level Feature
     Optimization" (Qian et al., ICCV 2021);
-plus the MoCo baseline (`moco`, `frames`). Only `moco`, `frames` and `cacl` are implemented as
-methods so far; the rate_order, SCVRL and MLFO objectives are here ahead of their methods.
+plus the MoCo baseline (`moco`, `frames`). `moco`, `frames`, `cacl` and `scvrl` are implemented as
+methods so far; the rate_order and MLFO objectives are here ahead of their methods.
 Formulas and paper equations: docs/objectives.md.
 """
 
@@ -43,7 +43,9 @@ from jaxvssl.objectives.temporal import shuffle_distance
 from jaxvssl.objectives.temporal import shuffle_similarity_logits
 
 # SCVRL: `info_nce` with per-query negatives [B, N, D] (the shuffled copies of the positive,
-# drawn by `jaxvssl.inputs.permutations.group_shuffle_negatives`); it has no objective of its own.
+# drawn on device by `group_shuffle_permutations` and applied by `permute_frames`).
+from jaxvssl.objectives.feature_augment import group_shuffle_permutations
+from jaxvssl.objectives.feature_augment import permute_frames
 
 # MLFO: instance discrimination, prototype (Sinkhorn) semantic loss, graph constraint of the
 # lower levels, temporal feature augmentations and timestamp retrieval.
@@ -81,6 +83,9 @@ __all__ = [
   'shuffle_similarity_logits',
   'vae_kl_loss',
   'warp_with_flow',
+  # SCVRL.
+  'group_shuffle_permutations',
+  'permute_frames',
   # MLFO.
   'graph_loss',
   'graph_targets',

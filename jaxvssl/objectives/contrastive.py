@@ -7,7 +7,7 @@ Used by:
   * `multi_positive_info_nce`: CACL ("Cross-Architecture Self-supervised Video Representation
     Learning", Guo et al., CVPR 2022);
   * `mlfo_instance_loss`, `temporal_augmentation_loss`: MLFO.
-SCVRL and MLFO are not yet methods: their objectives are here ahead of time.
+MLFO is not yet a method: its objectives are here ahead of time.
 
 All functions are pure and jit-able, compute in float32 whatever the input dtype, and use
 `logsumexp` so that logits of any magnitude (e.g. 1e4) give finite losses and gradients.

@@ -1,4 +1,5 @@
-"""Temporal augmentations of FEATURE maps (MLFO's L_aug).
+"""Temporal augmentations of FEATURE maps (MLFO's L_aug) and on-device group shuffles of clips
+(SCVRL's temporal negatives).
 
 Used by MLFO ("Enhancing Self-supervised Video Representation Learning via Multi-level Feature
 Optimization", Qian et al., ICCV 2021, Sec. 3.3), which is not yet a method: these functions are
@@ -7,6 +8,11 @@ here ahead of time.
 MLFO never shuffles the input video (that would force the backbone to adapt to unnatural
 sequences); it shuffles / reverses an intermediate feature map [B, T, H, W, C] along T and
 uses the result as negatives.
+
+SCVRL ("SCVRL: Shuffled Contrastive Video Representation Learning", Dorkenwald et al., CVPRW
+2022, Sec. 3.1) does shuffle the input: `group_shuffle_permutations` draws, per sample and under
+jit, non-identity permutations of groups of consecutive frames, and `permute_frames` applies them
+(the NumPy `jaxvssl.inputs.permutations.group_shuffle_negatives` is the input-pipeline analogue).
 """
 
 from __future__ import annotations
@@ -82,3 +88,44 @@ def temporal_augmentations(
   if not outs:
     raise ValueError('temporal_augmentations: ops is empty')
   return jnp.stack(outs, axis=1)
+
+
+def group_shuffle_permutations(
+  rng: jax.Array, batch_size: int, num_negatives: int, num_frames: int, group_size: int = 2
+) -> jax.Array:
+  """SCVRL's temporal negatives: per sample, `num_negatives` NON-identity permutations of the
+  `num_frames / group_size` groups of `group_size` consecutive frames, as frame indices.
+
+  Whole groups move (a patch embedding with temporal kernel = stride = group_size never sees a
+  seam inside a token); each row is drawn independently (`random_temporal_permutations` over the
+  groups), so samples, and negatives of one sample, differ; duplicates are possible.
+
+  Args:
+    rng: PRNG key. batch_size: B. num_negatives: M >= 1. num_frames: F, a multiple of
+      group_size with F / group_size >= 2 groups (all static).
+  Returns:
+    int32 [B, M, F]: negative m of sample b is `clip_b[perms[b, m]]`.
+  """
+  if group_size < 1 or num_frames % group_size or num_frames // group_size < 2:
+    raise ValueError(
+      f'group_shuffle_permutations: num_frames={num_frames} must be a multiple of '
+      f'group_size={group_size} with at least 2 groups'
+    )
+  if num_negatives < 1:
+    raise ValueError(f'group_shuffle_permutations: num_negatives={num_negatives} must be >= 1')
+  groups = random_temporal_permutations(
+    rng, batch_size * num_negatives, num_frames // group_size
+  ).reshape(batch_size, num_negatives, -1)
+  frames = groups[..., :, None] * group_size + jnp.arange(group_size, dtype=jnp.int32)
+  return frames.reshape(batch_size, num_negatives, num_frames)
+
+
+def permute_frames(clips: jax.Array, perms: jax.Array) -> jax.Array:
+  """Per-sample frame permutations of clips.
+
+  Args:
+    clips: [B, F, ...]. perms: int [B, M, F] frame indices (`group_shuffle_permutations`).
+  Returns:
+    [B, M, F, ...]: out[b, m] = clips[b, perms[b, m]].
+  """
+  return jax.vmap(lambda clip, p: clip[p])(clips, perms)
