@@ -62,17 +62,22 @@ def fake_batches(
     step += 1
 
 
-def run_training(config, workdir, devices, stop_after=None):
-  """`train.train_and_evaluate` on `fake_batches` (a method's stream, without data files)."""
+def run_training(config, workdir, devices, stop_after=None, batches=None, **batch_kwargs):
+  """`train.train_and_evaluate` on synthetic batches, without data files.
+
+  `batches(config, method, start_step, **batch_kwargs)` yields the batches (default
+  `fake_batches`, a method's stream; e.g. `nan_at_step=` goes to it).
+  """
   from jaxvssl import methods, train  # pylint: disable=g-import-not-at-top
 
+  batches = batches or fake_batches
   method = methods.build(config, len(devices))
   return train.train_and_evaluate(
     config,
     str(workdir),
     devices=devices,
     stop_after_steps=stop_after,
-    batches_fn=lambda s: fake_batches(config, method, s),
+    batches_fn=lambda s: batches(config, method, s, **batch_kwargs),
   )
 
 

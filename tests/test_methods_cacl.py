@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvssl import checkpointing, config as config_lib, errors, methods, optim, runs, train
+from jaxvssl import checkpointing, config as config_lib, errors, methods, optim, runs
 from jaxvssl import state as state_lib
 from jaxvssl.inputs import permutations
 from jaxvssl.methods import cacl as cacl_lib, frames as frames_lib
@@ -206,15 +206,7 @@ def test_four_positive_loss_matches_hand_built_logits(frames_run, pairs, aggrega
   assert int(new_state['queue'].pointer) == 8
 
 
-def _run(config, workdir, devices, stop_after=None):
-  method = methods.build(config, len(devices))
-  return train.train_and_evaluate(
-    config,
-    str(workdir),
-    devices=devices,
-    stop_after_steps=stop_after,
-    batches_fn=lambda s: sdp_batches(config, method, s),
-  )
+_run = functools.partial(helpers.run_training, batches=sdp_batches)
 
 
 def _losses(workdir):

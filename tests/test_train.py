@@ -7,19 +7,11 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvssl import config as config_lib, errors, methods, train
+from jaxvssl import config as config_lib, errors
 from tests import helpers
 
 
-def _run(config, workdir, devices, stop_after=None, nan_at_step=None):
-  method = methods.build(config, len(devices))
-  return train.train_and_evaluate(
-    config,
-    str(workdir),
-    devices=devices,
-    stop_after_steps=stop_after,
-    batches_fn=lambda s: helpers.fake_batches(config, method, s, nan_at_step=nan_at_step),
-  )
+_run = helpers.run_training
 
 
 def _losses(workdir):
