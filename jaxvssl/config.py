@@ -24,6 +24,7 @@ import ml_collections
 from jaxvssl import methods as methods_lib
 from jaxvssl import models
 from jaxvssl.errors import ConfigError
+from jaxvssl.evaluation import finetune as finetune_lib
 from jaxvssl.inputs import pipeline
 
 ConfigDict = ml_collections.ConfigDict
@@ -43,7 +44,8 @@ def model_defaults() -> ConfigDict:
     dict(
       backbone='r3d18',  # any name of jaxvssl.models.available_backbones()
       width_multiplier=1.0,  # < 1 gives the narrow CPU variants
-      input_mode='rgb',  # 'rgb' | 'residual': the backbone sees frame differences
+      input_mode='rgb',  # 'rgb' | 'residual' (frame differences) | 'group_residual'
+      input_group_size=2,  # 'group_residual': each frame minus the mean of its group of this many
       bn_mode='global',  # 'global': statistics over the global batch; 'per_device'
       dtype='float32',  # computation dtype: 'float32' | 'bfloat16'
       kwargs=ConfigDict(),  # extra backbone constructor arguments (e.g. stem='mlfo')
@@ -124,6 +126,7 @@ def base_config(method: str) -> ConfigDict:
       momentum=0.9,
       weight_decay=5e-4,
       dropout=0.5,
+      optimizer='sgd',  # 'sgd' | 'adamw'
     )
   )
   setattr(c, method, method_class.defaults())
@@ -264,12 +267,25 @@ def check_values(config: ConfigDict) -> None:
     m.input_mode,
     f'needs data.num_frames >= 2 (frame differences), got {config.data.num_frames}',
   )
+  _require(
+    m.input_mode != 'group_residual'
+    or (m.input_group_size >= 2 and config.data.num_frames % m.input_group_size == 0),
+    'model.input_group_size',
+    m.input_group_size,
+    f'must be >= 2 and divide data.num_frames={config.data.num_frames}',
+  )
   pipeline.check_data_config(config.data)  # the one check of every data key
   e = config.evaluation
   _require(
     e.feature in ('pooled', 'pool5'), 'evaluation.feature', e.feature, "must be 'pooled' or 'pool5'"
   )
   _require(e.num_clips > 0, 'evaluation.num_clips', e.num_clips, 'must be positive')
+  _require(
+    config.finetune.optimizer in finetune_lib.OPTIMIZERS,
+    'finetune.optimizer',
+    config.finetune.optimizer,
+    f'must be one of {finetune_lib.OPTIMIZERS}',
+  )
   _require(
     e.recompute_bn_batches >= 0,
     'evaluation.recompute_bn_batches',

@@ -29,9 +29,20 @@ def test_tiny_variants_share_the_cpu_scale():
     assert config.model.input_mode == 'residual' and config.data.flip_prob == 0.0, spec
 
 
-def test_impossible_input_mode_is_named():
-  with pytest.raises(config_lib.ConfigError, match=r'config\.model\.input_mode'):
-    config_lib.load_config('configs/moco.py:tiny', ['model.input_mode="flow"'])
+@pytest.mark.parametrize(
+  'override, key',
+  [
+    ('model.input_mode="flow"', r'config\.model\.input_mode'),
+    ('model.input_group_size=3', r'config\.model\.input_group_size'),  # 8 frames
+    ('finetune.optimizer="adam"', r'config\.finetune\.optimizer'),
+  ],
+)
+def test_impossible_model_and_finetune_values_are_named(override, key):
+  overrides = [override]
+  if 'input_group_size' in override:
+    overrides.append('model.input_mode="group_residual"')
+  with pytest.raises(config_lib.ConfigError, match=key):
+    config_lib.load_config('configs/moco.py:tiny', overrides)
 
 
 def test_unknown_key_in_file_names_the_key(tmp_path):

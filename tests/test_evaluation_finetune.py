@@ -57,7 +57,8 @@ def _eval_batches(clips, labels):
   ]
 
 
-def test_finetune_improves_train_accuracy(tmp_path):
+@pytest.mark.parametrize('optimizer, learning_rate', [('sgd', 0.1), ('adamw', 0.01)])
+def test_finetune_improves_train_accuracy(tmp_path, optimizer, learning_rate):
   rng = np.random.default_rng(0)
   clips, labels = _problem(rng)
   backbone = TinyBackbone()
@@ -67,7 +68,8 @@ def test_finetune_improves_train_accuracy(tmp_path):
   cfg = ft.FinetuneConfig(
     epochs=15,
     batch_size=8,
-    learning_rate=0.1,
+    learning_rate=learning_rate,
+    optimizer=optimizer,
     num_train_examples=16,
     dropout=0.1,
     log_every_steps=1,
@@ -110,5 +112,7 @@ def test_finetune_input_errors():
     ft.finetune(TinyBackbone(), {}, [{'clips': clips[:3], 'label': labels[:3]}], None, 2, cfg)
   with pytest.raises(ValueError, match='ran out at step 0'):
     ft.finetune(TinyBackbone(), {}, [], None, 2, cfg)
+  with pytest.raises(ValueError, match="optimizer='adam'"):
+    ft.FinetuneConfig(optimizer='adam')
   with pytest.raises(ValueError, match='num_train_examples'):
     ft.FinetuneConfig(batch_size=128, num_train_examples=10).total_steps()

@@ -200,6 +200,10 @@ def test_four_positive_loss_matches_hand_built_logits(frames_run, pairs, aggrega
   )
   for name, value in cos.items():  # Table 3 diagnostics
     np.testing.assert_allclose(float(metrics[f'similarity/{name}']), value.mean(), atol=1e-5)
+  off_diagonal = ~np.eye(len(gq), dtype=bool)  # the same cosines to the other videos' keys
+  for name, (a, b) in {'gq_gk_other': (gq, gk), 'tq_tk_other': (tq, tk)}.items():
+    expected_other = (a @ b.T)[off_diagonal].mean()
+    np.testing.assert_allclose(float(metrics[f'similarity/{name}']), expected_other, atol=1e-5)
   # The queue receives the G keys then the T keys (the released code enqueues both).
   np.testing.assert_allclose(np.asarray(new_state['queue'].keys[:4]), gk, atol=1e-5)
   np.testing.assert_allclose(np.asarray(new_state['queue'].keys[4:8]), tk, atol=1e-5)

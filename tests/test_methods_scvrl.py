@@ -10,8 +10,10 @@ from jaxvssl import config as config_lib, methods, models, objectives
 from jaxvssl.errors import ConfigError
 from tests import helpers
 
-TINY = 'configs/scvrl.py:tiny'
-# configs/scvrl.py:tiny shrunk to seconds per step: 4 frames (2 groups), 16 px, batch 8.
+# The unit tests run on the MViT variant (the paper's backbone family, and the one the pooling
+# and patch-kernel options apply to); `test_tiny_default_trains` runs the R3D default.
+TINY = 'configs/scvrl.py:tiny_mvit'
+# configs/scvrl.py:tiny_mvit shrunk to seconds per step: 4 frames (2 groups), 16 px, batch 8.
 SHRINK = (
   'data.num_frames=4',
   'data.stride=1',
@@ -210,7 +212,7 @@ def test_mean_pool_changes_the_feature_not_the_parameters():
   assert mean_feature.shape == feature.shape
   assert not np.allclose(feature, mean_feature)
   # The mean token = the mean of the final-LayerNorm patch tokens of the last stage.
-  norm = variables['params']['norm']
+  norm = variables['params']['backbone']['norm']  # (inside the group-centring input wrapper)
   tokens = stages['stage4'].reshape(2, -1, feature.shape[-1])
   mu, var = tokens.mean(-1, keepdims=True), tokens.var(-1, keepdims=True)
   normed = (tokens - mu) / np.sqrt(var + 1e-6) * norm['scale'] + norm['bias']
@@ -222,7 +224,7 @@ def test_patch_temporal_kernel_3_is_a_model_kwarg():
   method = methods.build(config, 1)
   x = jnp.zeros((1, 4, 16, 16, 3))
   params = method.backbone().init(jax.random.PRNGKey(0), x)['params']
-  assert params['patch_embed']['kernel'].shape[:3] == (3, 7, 7)
+  assert params['backbone']['patch_embed']['kernel'].shape[:3] == (3, 7, 7)
   default = models.get_backbone('mvit_tiny').init(jax.random.PRNGKey(0), x)['params']
   assert default['patch_embed']['kernel'].shape[:3] == (2, 7, 7)
 
@@ -256,12 +258,20 @@ def test_config_validation_of_combinations():
     tiny_config('scvrl.shared_head=true', 'scvrl.shuffle_objective=binary')
   with pytest.raises(ConfigError, match=r'scvrl\.pool'):
     tiny_config('scvrl.pool=mean', 'model.backbone=r3d10')
+  # Input groups of 4 frames straddle the seams of shuffled 2-frame groups.
+  with pytest.raises(ConfigError, match=r'model\.input_group_size=4'):
+    tiny_config('model.input_mode=group_residual', 'model.input_group_size=4')
+  tiny_config('model.input_mode=group_residual', 'model.input_group_size=2')  # accepted
 
 
 def test_variants():
-  tiny = config_lib.load_config(TINY)
-  assert tiny.model.backbone == 'mvit_tiny' and tiny.model.input_mode == 'rgb'
-  assert tiny.data.name == 'synthetic_motion/default'
+  tiny = config_lib.load_config('configs/scvrl.py:tiny')
+  assert (tiny.model.backbone, tiny.model.width_multiplier) == ('r3d10', 0.125)
+  assert (tiny.model.input_mode, tiny.model.input_group_size) == ('group_residual', 2)
+  assert tiny.data.name == 'synthetic_motion/default' and tiny.optim.schedule == 'constant'
+  tiny_mvit = config_lib.load_config(TINY)
+  assert tiny_mvit.model.backbone == 'mvit_tiny' and tiny_mvit.model.input_mode == 'group_residual'
+  assert tiny_mvit.optim.name == 'adamw' and tiny_mvit.finetune.optimizer == 'adamw'
   paper = config_lib.load_config('configs/scvrl.py:mvit_b')
   assert paper.model.backbone == 'mvit_b_scvrl' and paper.data.crop_size == 224
   assert (paper.data.num_frames, paper.data.stride) == (16, 4)
@@ -279,6 +289,20 @@ def test_variants():
 
 
 # --- training --------------------------------------------------------------------------------
+
+
+def test_tiny_default_trains(tmp_path):
+  """2 steps of configs/scvrl.py:tiny (R3D-10, group-centred input) at 8 frames, 32 px."""
+  config = config_lib.load_config(
+    'configs/scvrl.py:tiny',
+    SHRINK + ('data.num_frames=8', 'data.crop_size=32', 'num_steps=2'),
+  )
+  helpers.run_training(config, tmp_path, jax.devices()[:1])
+  records = helpers.logged_steps(tmp_path)
+  assert sorted(records) == [1, 2]
+  for record in records.values():
+    for key in ('loss', 'shuffle_loss', 'visual_loss'):
+      assert np.isfinite(record[key]), key
 
 
 def test_tiny_trains_with_finite_losses(tmp_path):

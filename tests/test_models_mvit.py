@@ -25,10 +25,14 @@ def test_mvit_b_facts_and_parameter_count():
   assert p['pos_embed_spatial'].shape == (56, 56, 96) and p['pos_embed_temporal'].shape == (8, 96)
   # MViT-B 16x4: 36.6M with the 400-way classifier (768*400+400 = 307,600).
   assert num_params(variables) + 307_600 == pytest.approx(36.6e6, rel=2e-3)
-  scvrl = abstract_init(get_backbone('mvit_b_scvrl'), jnp.zeros((1, 16, 224, 224, 3)), train=False)[
-    'params'
-  ]
+  scvrl_variables = abstract_init(
+    get_backbone('mvit_b_scvrl'), jnp.zeros((1, 16, 224, 224, 3)), train=False
+  )
+  scvrl = scvrl_variables['params']
   assert scvrl['patch_embed']['kernel'].shape == (2, 7, 7, 3, 96)
+  # SCVRL's backbone: the kt=2 cube embedding has 7*7*3*96 = 14,112 weights fewer.
+  assert num_params(variables) - num_params(scvrl_variables) == 14_112
+  assert num_params(scvrl_variables) + 307_600 == pytest.approx(36.6e6, rel=2e-3)
   assert scvrl['pos_embed_temporal'].shape == (8, 96)
 
 

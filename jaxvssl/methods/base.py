@@ -165,12 +165,17 @@ class Method(abc.ABC):
 
 
 def build_backbone(
-  config: ml_collections.ConfigDict, num_devices: int = 1, bn_groups: int | None = None
+  config: ml_collections.ConfigDict,
+  num_devices: int = 1,
+  bn_groups: int | None = None,
+  **kwargs: Any,
 ) -> nn.Module:
   """`config.model` -> flax module; per-device BatchNorm uses one statistics group per device.
 
   `bn_groups` (optional) overrides the number of BatchNorm statistics groups that
-  `config.model.bn_mode` implies (e.g. CACL's `cacl.bn_groups`: ghost batches on one device).
+  `config.model.bn_mode` implies (e.g. CACL's `cacl.bn_groups`: ghost batches on one device);
+  `kwargs` are backbone constructor arguments a method sets (e.g. SCVRL's MViT `pool`), applied
+  over `config.model.kwargs` and inside any input wrapper.
   """
   m = config.model
   if bn_groups is None:
@@ -178,10 +183,11 @@ def build_backbone(
   return models.get_backbone(
     m.backbone,
     input_mode=m.input_mode,
+    input_group_size=m.input_group_size,
     width_multiplier=m.width_multiplier,
     bn_groups=bn_groups,
     dtype=jnp.dtype(m.dtype),
-    **dict(m.kwargs),
+    **{**dict(m.kwargs), **kwargs},
   )
 
 

@@ -627,6 +627,12 @@ class CACL(base.Method):
     )
     # Table 3's quantities: the mean cosine of every available positive pair.
     metrics.update({f'similarity/{name}': jnp.mean(s) for name, s in sims.items()})
+    # Invariance or collapse? The same cosine to the OTHER videos' keys of the batch: an output
+    # that ignores its input scores as high there as on its positive pair.
+    videos = jnp.arange(gq.shape[0])
+    metrics['similarity/gq_gk_other'] = objectives.class_similarity(gq, gk, videos)[1]
+    if self.uses_transformer:
+      metrics['similarity/tq_tk_other'] = objectives.class_similarity(tq, tk, videos)[1]
     extra_loss = None
     if c.transformer_negatives:
       # InfoNCE anchored on Tq: positive Tk, negatives Tq . queue (G and, by default, T keys), so

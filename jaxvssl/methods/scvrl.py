@@ -118,10 +118,17 @@ class SCVRL(base.Method):
       fail('pool', f'must be one of {POOLS}')
     if c.pool != 'cls' and not config.model.backbone.startswith('mvit'):
       fail('pool', f"'mean' needs an MViT backbone, not {config.model.backbone!r}")
-    if config.model.input_mode != 'rgb':
+    m = config.model
+    if m.input_mode == 'residual':
       raise ConfigError(
-        f'config.model.input_mode={config.model.input_mode!r}: scvrl needs rgb (frame '
-        "differences across the shuffled groups' seams would reveal the shuffle)"
+        "config.model.input_mode='residual': frame differences across the seams of the shuffled "
+        "groups would reveal the shuffle; use 'rgb' or 'group_residual' (differences inside a group)"
+      )
+    if m.input_mode == 'group_residual' and c.group_size % m.input_group_size:
+      raise ConfigError(
+        f'config.model.input_group_size={m.input_group_size}: must divide '
+        f'config.scvrl.group_size={c.group_size}, or the input groups straddle the seams of the '
+        'shuffled groups'
       )
 
   @property
@@ -156,8 +163,9 @@ class SCVRL(base.Method):
     return tuple(views)
 
   def backbone(self) -> nn.Module:
-    module = super().backbone()
-    return module if self.settings.pool == 'cls' else module.clone(pool=self.settings.pool)
+    if self.settings.pool == 'cls':
+      return super().backbone()
+    return base.build_backbone(self.config, self.num_devices, pool=self.settings.pool)
 
   def encoder(self) -> SCVRLEncoder:
     c = self.settings

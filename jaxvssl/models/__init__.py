@@ -14,7 +14,9 @@ Every backbone is called as
   'stage1'..'stage4' (`[B, T', H', W', C]`) and 'pool5' (`[B, D]` retrieval feature).
 Common kwargs: width_multiplier=1.0, bn_groups=1, dtype=jnp.float32 (plus each class' fields).
 `get_backbone(name, input_mode='residual')` wraps any of them in `ResidualInput` (the backbone
-sees frame differences, `[B, T-1, H, W, C]`; variables under 'backbone').
+sees frame differences, `[B, T-1, H, W, C]`; variables under 'backbone'); `input_mode=
+'group_residual'` in `GroupResidualInput` (each frame minus the mean of its group of
+`input_group_size` frames, same shape; for methods that shuffle frame groups).
 MViT has no BatchNorm: bn_groups / bn_momentum / bn_epsilon are accepted and ignored for it, so
 callers can pass the same kwargs to every backbone. MViT needs rngs={'dropout': key} when
 train=True (stochastic depth).
@@ -34,7 +36,7 @@ from jaxvssl.models.c3d import C3D
 from jaxvssl.models.heads import MLPHead
 from jaxvssl.models.mvit import MViT
 from jaxvssl.models.norm import BatchNorm
-from jaxvssl.models.residual import ResidualInput
+from jaxvssl.models.residual import GroupResidualInput, ResidualInput
 from jaxvssl.models.resnet2d import ResNet2D
 from jaxvssl.models.resnet3d import ResNet3D
 from jaxvssl.models.s3d import S3D
@@ -120,18 +122,26 @@ def _build(
   return cls(**{**preset, **kwargs})
 
 
-INPUT_MODES = ('rgb', 'residual')
+INPUT_MODES = ('rgb', 'residual', 'group_residual')
 
 
-def get_backbone(name: str, input_mode: str = 'rgb', **kwargs: Any) -> nn.Module:
+def get_backbone(
+  name: str, input_mode: str = 'rgb', input_group_size: int = 2, **kwargs: Any
+) -> nn.Module:
   """Builds a video backbone by registry name; kwargs override the preset fields.
 
-  input_mode: 'rgb' (frames as they are) or 'residual' (`ResidualInput`: frame differences).
+  input_mode: 'rgb' (frames as they are), 'residual' (`ResidualInput`: frame differences) or
+    'group_residual' (`GroupResidualInput`: each frame minus the mean of its group of
+    `input_group_size` consecutive frames).
   """
   if input_mode not in INPUT_MODES:
     raise ValueError(f'jaxvssl.models: unknown input_mode {input_mode!r}; valid: {INPUT_MODES}.')
   backbone = _build(_BACKBONES, 'backbone', name, kwargs)
-  return ResidualInput(backbone) if input_mode == 'residual' else backbone
+  if input_mode == 'residual':
+    return ResidualInput(backbone)
+  if input_mode == 'group_residual':
+    return GroupResidualInput(backbone, group_size=input_group_size)
+  return backbone
 
 
 def get_frame_encoder(name: str, **kwargs: Any) -> nn.Module:
