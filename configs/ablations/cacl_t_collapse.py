@@ -10,6 +10,8 @@ under the paper's 'sum', no SDP) with one change, next to V-MoCo without T:
   t_negatives      an InfoNCE anchored on Tq against the queue (`cacl.transformer_negatives`)
   t_slow           T at 1/10 of G's learning rate, T's key copy at momentum 0.999
   t_independent    the released code's 'independent' aggregation of the positives
+  t_keys_out       T's keys not pushed into the queue (`cacl.enqueue_transformer_keys=false`):
+                   G's negatives are G keys only
 Per seed the frames stage (`configs/frames.py:tiny`) is trained first, as in cacl_table1.
 The diagnostics in results.md (`train/similarity/tq_tk`, `train/similarity/gq_tq`, ...) are the
 CACL Table 3 analogue: the mean cosine of each positive pair at the end of training.
@@ -46,6 +48,12 @@ def get_ablation() -> Ablation:
         VMOCO_T,
         FRAME_ENCODER + ('cacl.positive_aggregation=independent',),
         "'independent' positives",
+      ),
+      Row(
+        't_keys_out',
+        VMOCO_T,
+        FRAME_ENCODER + ('cacl.enqueue_transformer_keys=false',),
+        'no T keys in the queue',
       ),
     ),
     overrides=DATA,
