@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from jaxvssl.evaluation.aggregation import softmax  # noqa: E402
+
 
 def total_variation_from_uniform(scores: np.ndarray, beta: float) -> float:
   """TV distance between softmax(scores / beta) and uniform over the windows."""
-  x = np.asarray(scores, np.float64) / beta
-  p = np.exp(x - x.max())
-  p /= p.sum()
+  p = softmax(np.asarray(scores, np.float64) / beta)
   return 0.5 * float(np.abs(p - 1.0 / len(p)).sum())
 
 

@@ -14,6 +14,7 @@ import scipy.stats
 import tensorflow as tf
 
 from jaxvssl.datasets import synthetic
+from jaxvssl.evaluation.aggregation import softmax
 from jaxvssl.inputs import ops
 from tests.test_datasets_prepare import textured_background, write_video
 
@@ -36,12 +37,6 @@ def drawn_windows(scores: np.ndarray, num_frames: int, fps: float, beta: float) 
   starts = draw(seeds).numpy()
   window_starts, _ = ops.motion_window_bounds(num_frames, len(scores), fps)
   return np.searchsorted(window_starts.numpy(), starts, side='right') - 1
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-  x = np.asarray(x, np.float64)
-  e = np.exp(x - x.max())
-  return e / e.sum()
 
 
 def chi_square_p(windows: np.ndarray, p: np.ndarray) -> float:

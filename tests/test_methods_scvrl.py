@@ -291,18 +291,23 @@ def test_variants():
 # --- training --------------------------------------------------------------------------------
 
 
-def test_tiny_default_trains(tmp_path):
-  """2 steps of configs/scvrl.py:tiny (R3D-10, group-centred input) at 8 frames, 32 px."""
-  config = config_lib.load_config(
-    'configs/scvrl.py:tiny',
-    SHRINK + ('data.num_frames=8', 'data.crop_size=32', 'num_steps=2'),
-  )
+def assert_two_finite_steps(config, tmp_path):
+  """Trains `config` (num_steps=2) on one device; both logged steps have finite losses."""
   helpers.run_training(config, tmp_path, jax.devices()[:1])
   records = helpers.logged_steps(tmp_path)
   assert sorted(records) == [1, 2]
   for record in records.values():
     for key in ('loss', 'shuffle_loss', 'visual_loss'):
       assert np.isfinite(record[key]), key
+
+
+def test_tiny_default_trains(tmp_path):
+  """2 steps of configs/scvrl.py:tiny (R3D-10, group-centred input) at 8 frames, 32 px."""
+  config = config_lib.load_config(
+    'configs/scvrl.py:tiny',
+    SHRINK + ('data.num_frames=8', 'data.crop_size=32', 'num_steps=2'),
+  )
+  assert_two_finite_steps(config, tmp_path)
 
 
 def test_tiny_trains_with_finite_losses(tmp_path):
@@ -372,9 +377,4 @@ def test_paper_size_mvit_b_two_steps_on_cpu(tmp_path):
       'progress_bar=false',
     ),
   )
-  helpers.run_training(config, tmp_path, jax.devices()[:1])
-  records = helpers.logged_steps(tmp_path)
-  assert sorted(records) == [1, 2]
-  for record in records.values():
-    for key in ('loss', 'shuffle_loss', 'visual_loss'):
-      assert np.isfinite(record[key]), key
+  assert_two_finite_steps(config, tmp_path)
