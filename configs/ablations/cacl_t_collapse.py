@@ -6,6 +6,8 @@ Every row is `configs/cacl.py:vmoco_t.tiny` (V-MoCo + T: the four cross-architec
 under the paper's 'sum', no SDP) with one change, next to V-MoCo without T:
   vmoco            no T (the reference T should beat)
   vmoco_t          as the paper writes it
+  gg_tt            only the two same-architecture positives (Gq, Gk) and (Tq, Tk): with no
+                   cross-architecture pull, does T still collapse, and does G still lose?
   t_mean_pool      T's output = mean of its frame tokens, not CLS (`cacl.transformer_pool`)
   t_negatives      an InfoNCE anchored on Tq against the queue (`cacl.transformer_negatives`)
   t_slow           T at 1/10 of G's learning rate, T's key copy at momentum 0.999
@@ -38,6 +40,12 @@ def get_ablation() -> Ablation:
     rows=(
       Row('vmoco', 'configs/cacl.py:vmoco.tiny', FRAME_ENCODER, 'V-MoCo'),
       Row('vmoco_t', VMOCO_T, FRAME_ENCODER, 'V-MoCo+T'),
+      Row(
+        'gg_tt',
+        VMOCO_T,
+        FRAME_ENCODER + ('cacl.positive_pairs=(gq_gk,tq_tk)', 'cacl.tq_tk_collapse_threshold=0.99'),
+        'only (Gq,Gk), (Tq,Tk)',
+      ),
       Row('t_mean_pool', VMOCO_T, FRAME_ENCODER + ('cacl.transformer_pool=mean',), 'T mean pool'),
       Row(
         't_negatives', VMOCO_T, FRAME_ENCODER + ('cacl.transformer_negatives=true',), 'T negatives'
