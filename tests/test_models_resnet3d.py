@@ -2,11 +2,19 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from jaxvssl.models import get_backbone
-from jaxvssl.models.resnet3d import r2plus1d_mid_width
-from tests.test_models import CLIP, TINY, abstract_init, abstract_init_with_output, num_params
+from jaxvssl.models.resnet3d import ResNet3D, r2plus1d_mid_width
+from tests.test_models import (
+  CLIP,
+  TINY,
+  abstract_init,
+  abstract_init_with_output,
+  num_params,
+  numpy_variables,
+)
 
 
 def test_r3d18_stage_shapes_at_paper_resolution():
@@ -73,3 +81,27 @@ def test_r2plus1d_mid_width_formula():
 def test_parameter_counts(name, expected):
   x = jnp.zeros((1, 16, 112, 112, 3))
   assert num_params(abstract_init(get_backbone(name), x, train=False)) == expected
+
+
+@pytest.mark.parametrize('stem_temporal, straddles', [((2, 2), False), ((3, 2), True)])
+def test_stem_temporal_kernel_2_sees_one_frame_group(stem_temporal, straddles):
+  """With (kernel 2, stride 2) each stem output reads exactly frames 2t, 2t+1 (SCVRL's kt=2 token,
+  Table 8e); with (3, 2) (padding 1: output t reads frames 2t-1..2t+1) a change in frame 1, the
+  second frame of group 0, also reaches the output of group 1."""
+  model = ResNet3D(stage_sizes=(1, 1, 1, 1), width_multiplier=1 / 8, stem_temporal=stem_temporal)
+  x = np.random.default_rng(0).normal(size=(1, 8, 16, 16, 3)).astype(np.float32)
+  variables = numpy_variables(model, jnp.asarray(x), return_stages=True)
+  stem = lambda clip: model.apply(variables, jnp.asarray(clip), return_stages=True)[1]['stem']
+  before = stem(x)
+  assert before.shape[1] == 4  # one output per 2-frame group
+  x_changed = x.copy()
+  x_changed[:, 1] += 1.0
+  moved = np.abs(np.asarray(stem(x_changed) - before)).max(axis=(0, 2, 3, 4)) > 1e-6  # [T']
+  assert moved[0] and not moved[2] and not moved[3]
+  assert moved[1] == straddles
+
+
+def test_stem_temporal_is_refused_outside_the_r3d_stem():
+  model = ResNet3D(conv_type='2plus1d', width_multiplier=1 / 8, stem_temporal=(2, 2))
+  with pytest.raises(ValueError, match='stem_temporal applies to the R3D torchvision stem only'):
+    abstract_init(model, jnp.zeros((1, 8, 16, 16, 3)))

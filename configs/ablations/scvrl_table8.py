@@ -7,6 +7,9 @@ Rows, each `configs/scvrl.py:tiny` with one change from the defaults (row `scvrl
   shared_head       Table 8b: one projection head for L_T and L_V.
   binary            Table 8c: a binary "is it shuffled" classifier instead of L_T.
   lt_only           L_T alone (`scvrl.loss_weights=(1.0,0.0)`).
+  stem_kt2          Table 8e on R3D-10: the stem conv with temporal kernel 2, stride 2, so each
+                    stem output reads exactly one 2-frame group (the kt=2 cube embedding), and
+  stem_kt3          temporal kernel 3, stride 2: stem outputs straddle the groups' seams.
   scvrl_mvit        `configs/scvrl.py:tiny_mvit`: the defaults on mvit_tiny, the reference of
   mean_pool         Table 8d: the mean of the patch tokens instead of the CLS token, and
   kt3               Table 8e: patch temporal kernel 3 (tokens straddle the 2-frame groups).
@@ -35,6 +38,10 @@ def get_ablation() -> Ablation:
       Row('shared_head', CONFIG, ('scvrl.shared_head=true',), 'shared head (8b)'),
       Row('binary', CONFIG, ('scvrl.shuffle_objective=binary',), 'binary shuffle (8c)'),
       Row('lt_only', CONFIG, ('scvrl.loss_weights=(1.0,0.0)',), 'L_T alone'),
+      Row('stem_kt2', CONFIG, ('model.kwargs.stem_temporal=(2,2)',), 'R3D stem kt 2 (8e)'),
+      Row(
+        'stem_kt3', CONFIG, ('model.kwargs.stem_temporal=(3,2)',), 'R3D stem kt 3, stride 2 (8e)'
+      ),
       Row('scvrl_mvit', MVIT, (), 'SCVRL on mvit_tiny'),
       Row('mean_pool', MVIT, ('scvrl.pool=mean',), 'mvit_tiny, mean pooling (8d)'),
       Row('kt3', MVIT, ('model.kwargs.patch_kernel=(3,7,7)',), 'mvit_tiny, patch kt 3 (8e)'),

@@ -75,6 +75,10 @@ class ResNet3D(nn.Module):
     conv_type: '3d' (R3D) or '2plus1d' (R(2+1)D).
     stem: 'torchvision' (the layout of `conv_type`) or 'mlfo' (7x7x7 + max-pool).
     mlfo_pool_strides: stride of the 'mlfo' stem max-pool (3D-ResNets-PyTorch: 2 on every axis).
+    stem_temporal: (kernel, stride) on T of the R3D 'torchvision' stem conv, padded (kernel-1)//2
+      on each side as PyTorch's MViT cube embedding. (3, 1) is torchvision's. (2, 2) makes each
+      stem output see exactly one 2-frame group, the R3D analogue of SCVRL's kt=2 cube embedding
+      (Table 8e compares it with (3, 2), whose outputs straddle the groups' seams).
     width_multiplier: scales every width (rounded, >= 1 channel).
     bn_groups, bn_momentum, bn_epsilon: see `jaxvssl.models.norm.BatchNorm`.
     dtype: computation dtype (e.g. jnp.bfloat16); param_dtype: parameter dtype.
@@ -84,6 +88,7 @@ class ResNet3D(nn.Module):
   conv_type: str = '3d'
   stem: str = 'torchvision'
   mlfo_pool_strides: tuple[int, int, int] = (2, 2, 2)
+  stem_temporal: tuple[int, int] = (3, 1)
   width_multiplier: float = 1.0
   bn_groups: int = 1
   bn_momentum: float = 0.9
@@ -102,7 +107,11 @@ class ResNet3D(nn.Module):
       x = conv_bn(w(64), (7, 7, 7), (1, 2, 2), name='stem_conv')(x, train)
       return max_pool(x, (3, 3, 3), self.mlfo_pool_strides, ((1, 1),) * 3)
     if self.conv_type == '3d':
-      return conv_bn(w(64), (3, 7, 7), (1, 2, 2), name='stem_conv')(x, train)
+      kt, st = self.stem_temporal
+      pt = (kt - 1) // 2
+      return conv_bn(
+        w(64), (kt, 7, 7), (st, 2, 2), padding=((pt, pt), (3, 3), (3, 3)), name='stem_conv'
+      )(x, train)
     x = conv_bn(w(R2PLUS1D_STEM_MID), (1, 7, 7), (1, 2, 2), name='stem_conv_s')(x, train)
     return conv_bn(w(64), (3, 1, 1), (1, 1, 1), name='stem_conv_t')(x, train)
 
@@ -128,6 +137,11 @@ class ResNet3D(nn.Module):
     if self.stem not in ('torchvision', 'mlfo'):
       raise ValueError(
         f"jaxvssl/models/resnet3d.py: stem must be 'torchvision' or 'mlfo', got {self.stem!r}."
+      )
+    if self.stem_temporal != (3, 1) and (self.stem, self.conv_type) != ('torchvision', '3d'):
+      raise ValueError(
+        'jaxvssl/models/resnet3d.py: stem_temporal applies to the R3D torchvision stem only, '
+        f'got stem={self.stem!r}, conv_type={self.conv_type!r}.'
       )
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/resnet3d.py: input must be [B,T,H,W,C], got {x.shape}.')
