@@ -343,6 +343,43 @@ def test_frame_dataset_shapes_determinism_resume():
   assert_batches_equal(frames(start_step=4), full[4:])
 
 
+def test_frame_dataset_difference_images():
+  """difference_stride=2: frame t + 2 minus frame t through one augmentation. The test frames
+  share their R, G gradients and differ in B by 5 per frame, so every difference image is
+  (0, 0, 10 / 255) wherever the crop lands; resume sees the same stream."""
+
+  def frames(start_step=0):
+    return take(
+      pipeline.make_frame_dataset(
+        make_cfg(),
+        global_batch_size=4,
+        seed=0,
+        frame_step=10,
+        start_step=start_step,
+        source=make_source(),
+        difference_stride=2,
+      ),
+      4 - start_step,
+    )
+
+  full = frames()
+  for b in full:
+    for key in ('query', 'key'):
+      assert b[key].shape == (4, 16, 16, 3)
+      # Per image, JPEG noise averages < 0.005; crops one pixel apart would differ by
+      # 1 / (W - 1) = 0.026 in R everywhere.
+      assert (np.abs(b[key][..., :2]).mean(axis=(1, 2)) < 0.005).all()
+      np.testing.assert_allclose(
+        b[key][..., 2].mean(axis=(1, 2)), 10 / 255, atol=0.008
+      )  # not 5 / 255
+  fi = np.concatenate([x['frame_index'] for x in full])
+  length = np.asarray(LENGTHS)[np.concatenate([x['index'] for x in full])]
+  assert (fi + 2 <= length - 1).all()
+  assert_batches_equal(frames(start_step=2), full[2:])
+  with pytest.raises(ValueError, match='difference_stride=-1'):
+    pipeline.make_frame_dataset(make_cfg(), global_batch_size=4, seed=0, difference_stride=-1)
+
+
 def test_timed_iterator_records_waits():
   ticks = iter([0.0, 0.5, 1.0, 1.25, 2.0, 2.0])
   it = pipeline.TimedIterator(iter([1, 2, 3]), clock=lambda: next(ticks))

@@ -126,6 +126,36 @@ def test_shapes_through_g_and_t(frames_run):
   assert params['transformer']['pos_embed'].shape == (1, 1 + 2 * f, 8)
 
 
+def test_difference_tokens_read_frame_differences(tmp_path):
+  """`frame_input='difference'`: T reads the frame-difference features of x, then of x~
+  (differences taken after the shuffle), 2(F - 1) tokens; a frames run on other input is refused."""
+  diff_run = tmp_path / 'diff_run'
+  save_frames_run(diff_run, **{'frames.input': 'difference'})
+  config = cacl_config(diff_run, **{'cacl.frame_input': 'difference'})
+  method = methods.build(config, 1)
+  batch = first_batch(config, method)
+  params, state = init_and_load_pretrained(config)
+  b, f = config.batch_size, config.data.num_frames
+  x, perm = batch['query'], batch['sdp_perm']
+  tokens = method.tokens(state['frame_encoder'], x, perm)
+  assert tokens.shape[:2] == (b, 2 * (f - 1))
+  frames_net = methods.build(helpers.tiny_config('frames', **FRAMES), 1).frame_encoder()
+  encode = lambda images: frames_net.apply(state['frame_encoder'], images, train=False)
+  x_np = np.asarray(x)
+  shuffled = np.stack([x_np[i, np.asarray(perm[i])] for i in range(b)])
+  for half, clip in ((0, x_np), (1, shuffled)):
+    diffs = (clip[:, 1:] - clip[:, :-1]).reshape((-1,) + clip.shape[2:])
+    expected = np.asarray(encode(jnp.asarray(diffs))).reshape(b, f - 1, -1)
+    got = tokens[:, half * (f - 1) : (half + 1) * (f - 1)]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+  with pytest.raises(errors.PretrainedWeightsError, match=r"input mismatch.*'difference'.*'rgb'"):
+    init_and_load_pretrained(cacl_config(diff_run))
+  with pytest.raises(config_lib.ConfigError, match=r'cacl\.frame_input'):
+    cacl_config(diff_run, **{'cacl.frame_input': 'flow'})
+  with pytest.raises(config_lib.ConfigError, match=r'frames\.input'):
+    helpers.tiny_config('frames', **{**FRAMES, 'frames.input': 'flow'})
+
+
 def _reference_loss(pos, neg, aggregation):
   """-log(sum_p e^pos / (sum_p e^pos + sum_n e^neg)) or the mean of one-positive terms (NumPy)."""
   pos, neg = np.asarray(pos, np.float64), np.asarray(neg, np.float64)

@@ -14,13 +14,25 @@ under the paper's 'sum', no SDP) with one change, next to V-MoCo without T:
   t_independent    the released code's 'independent' aggregation of the positives
   t_keys_out       T's keys not pushed into the queue (`cacl.enqueue_transformer_keys=false`):
                    G's negatives are G keys only
-Per seed the frames stage (`configs/frames.py:tiny`) is trained first, as in cacl_table1.
+The issue's experiment 2, G's input and T's input:
+  t_difference     T reads frame-DIFFERENCE features (`cacl.frame_input=difference`) from a
+                   frames stage trained on difference images (stage `frames_diff`,
+                   `frames.input=difference`): T sees the same residual input as G
+  vmoco_rgb        V-MoCo with G on RGB frames (`model.input_mode=rgb`), and
+  vmoco_t_rgb      V-MoCo+T, and
+  t_independent_rgb  'independent' with G on RGB: does the residual-vs-RGB mismatch matter?
+Per seed the frames stages (`configs/frames.py:tiny`, RGB and difference) are trained first, as
+in cacl_table1.
 The diagnostics in results.md (`train/similarity/tq_tk`, `train/similarity/gq_tq`, ...) are the
 CACL Table 3 analogue: the mean cosine of each positive pair at the end of training.
 """
 
 from configs.ablations.cacl_table1 import DATA, FRAME_ENCODER, FRAMES
-from jaxvssl.ablate import Ablation, Row
+from jaxvssl.ablate import Ablation, Row, Stage
+
+# A frame encoder trained on difference images (frame t + data.stride minus frame t).
+FRAMES_DIFF = Stage('frames_diff', 'configs/frames.py:tiny', ('frames.input=difference',))
+RGB = ('model.input_mode=rgb',)
 
 VMOCO_T = 'configs/cacl.py:vmoco_t.tiny'
 SLOW_T = (
@@ -58,6 +70,20 @@ def get_ablation() -> Ablation:
         "'independent' positives",
       ),
       Row(
+        't_difference',
+        VMOCO_T,
+        ('cacl.frame_encoder_workdir={stage:frames_diff}', 'cacl.frame_input=difference'),
+        'T on frame differences',
+      ),
+      Row('vmoco_rgb', 'configs/cacl.py:vmoco.tiny', FRAME_ENCODER + RGB, 'V-MoCo, G on RGB'),
+      Row('vmoco_t_rgb', VMOCO_T, FRAME_ENCODER + RGB, 'V-MoCo+T, G on RGB'),
+      Row(
+        't_independent_rgb',
+        VMOCO_T,
+        FRAME_ENCODER + RGB + ('cacl.positive_aggregation=independent',),
+        "'independent', G on RGB",
+      ),
+      Row(
         't_keys_out',
         VMOCO_T,
         FRAME_ENCODER + ('cacl.enqueue_transformer_keys=false',),
@@ -65,7 +91,7 @@ def get_ablation() -> Ablation:
       ),
     ),
     overrides=DATA,
-    stages=(FRAMES,),
+    stages=(FRAMES, FRAMES_DIFF),
     random_init=True,
     seeds=(0, 1, 2),
   )

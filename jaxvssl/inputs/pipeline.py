@@ -1081,6 +1081,7 @@ def make_frame_dataset(
   process_count: int = 1,
   start_step: int = 0,
   source: tf.data.Dataset | None = None,
+  difference_stride: int = 0,
 ) -> tf.data.Dataset:
   """Endless batches of single frames with two augmentations (image MoCo).
 
@@ -1089,6 +1090,11 @@ def make_frame_dataset(
   per epoch and seeded exactly like `make_train_dataset`, so the stream is a
   pure function of (seed, step). Resuming (start_step > 0) counts the frames
   of the shard once (one pass of record reading, no decoding).
+
+  difference_stride s > 0: each element is instead the difference image
+  frame[t + s] - frame[t] (both frames through the SAME augmentation, then
+  subtracted, as a residual-input backbone sees its clip), for the frames t
+  with t + s inside the video: a frame encoder for residual clips.
 
   Returns:
     Dataset of dicts, B = global_batch_size // process_count:
@@ -1100,6 +1106,8 @@ def make_frame_dataset(
   size = data_cfg.crop_size if crop_size is None else crop_size
   if k < 1:
     raise ValueError(f'make_frame_dataset: frame_step={k} must be >= 1.')
+  if difference_stride < 0:
+    raise ValueError(f'make_frame_dataset: difference_stride={difference_stride} must be >= 0.')
   if global_batch_size % process_count:
     raise ValueError(
       f'make_frame_dataset: global_batch_size={global_batch_size} is not '
@@ -1125,13 +1133,17 @@ def make_frame_dataset(
       _data_name(data_cfg, split or data_cfg.train_split, source),
     )
 
+  last = difference_stride  # frames t need t + difference_stride inside the video
+
   def video_frames(example):
     video = _require(example, 'video', 'decoding')
-    frame_index = tf.range(0, tf.shape(video)[0], k, dtype=tf.int32)
+    frame_index = tf.range(0, tf.shape(video)[0] - last, k, dtype=tf.int32)
     count = tf.shape(frame_index)[0]
+    later = tf.gather(video, frame_index + difference_stride) if difference_stride else None
     return tf.data.Dataset.from_tensor_slices(
       {
         'frame': tf.gather(video, frame_index),
+        **({'later_frame': later} if difference_stride else {}),
         'frame_index': frame_index,
         'label': tf.fill([count], tf.cast(_require(example, 'label', 'the label'), tf.int32)),
         'index': tf.fill([count], example['index']),
@@ -1146,7 +1158,9 @@ def make_frame_dataset(
     num_per_epoch = int(
       local.dataset.reduce(
         tf.constant(0, tf.int64),
-        lambda c, ex: c + tf.cast((tf.shape(ex['video'])[0] + k - 1) // k, tf.int64),
+        lambda c, ex: (
+          c + tf.cast(tf.maximum(tf.shape(ex['video'])[0] - last + k - 1, 0) // k, tf.int64)
+        ),
       )
     )
   ds = _example_stream(
@@ -1160,16 +1174,19 @@ def make_frame_dataset(
   cfg = data_cfg
   augment = _Augmenter(cfg)
 
+  def image(clip, key, elem_seed):
+    """[1 or 2, H, W, 3] decoded frames -> the augmented [S, S, 3] element of view `key`."""
+    clip = augment(clip, views_lib.named_seed(elem_seed, 'aug:' + key), size)
+    return tf.ensure_shape(clip[-1] - clip[0] if difference_stride else clip[0], [size, size, 3])
+
   def fn(element, elem_seed):
-    frame = ops.to_float(tf.io.decode_jpeg(element['frame'], channels=3))[None]
+    names = ('frame', 'later_frame') if difference_stride else ('frame',)
+    frame = tf.stack(
+      [ops.to_float(tf.io.decode_jpeg(element[n], channels=3)) for n in names]
+    )  # [1 or 2, H, W, 3]
     if cfg.resize_short_side:
       frame = ops.resize_smallest(frame, cfg.resize_short_side)
-    out = {
-      key: tf.ensure_shape(
-        augment(frame, views_lib.named_seed(elem_seed, 'aug:' + key), size)[0], [size, size, 3]
-      )
-      for key in ('query', 'key')
-    }
+    out = {key: image(frame, key, elem_seed) for key in ('query', 'key')}
     out.update(label=element['label'], index=element['index'], frame_index=element['frame_index'])
     return out
 

@@ -16,7 +16,10 @@ Networks (the params the optimizer sees):
   T  = `VideoTransformer` over the 2F frame tokens [x, x~] (CLS -> linear 128 -> Tq). Its frame
        tokens come from a FROZEN 2D encoder (the `frames` stage), which lives in `state`, so no
        optimizer update, weight decay or EMA can touch it. Frozen per-frame features of x~ are
-       the features of x permuted, so the encoder runs once per view, not twice.
+       the features of x permuted, so the encoder runs once per view, not twice. With
+       `frame_input='difference'` the tokens are instead the features of the T - 1 frame
+       differences of x and of x~ (a frames stage trained on difference images, `frames.input`),
+       so that T reads the same residual input as the tiny G: [B, 2(T - 1), F].
 Momentum copies (state) of G (+ contrast head) and T (+ head) give Gk and Tk.
 
 Contrastive loss (eq. 3-4), positives chosen by `positive_pairs`:
@@ -57,6 +60,7 @@ from jaxvssl.inputs import views as views_lib
 from jaxvssl.inputs.permutations import ShuffleDegreeSampler
 from jaxvssl.methods import base, registry
 from jaxvssl.methods import frames as frames_lib
+from jaxvssl.models.residual import frame_differences
 from jaxvssl.objectives import l2_normalize
 from jaxvssl.models.heads import MLPHead
 from jaxvssl.models.video_transformer import POOLS as TRANSFORMER_POOLS
@@ -191,6 +195,7 @@ class CACL(base.Method):
         frame_encoder_workdir='',  # the frames run directory (needed when T is used)
         frame_encoder_step=-1,  # -1: its latest checkpoint
         frame_chunk_size=0,  # >0: frozen encoder over this many frames at a time (memory)
+        frame_input='rgb',  # the frames run's `frames.input`: 'rgb' | 'difference' (docs)
       )
     )
 
@@ -274,6 +279,8 @@ class CACL(base.Method):
         fail('frame_encoder', f'unknown; known: {models.available_frame_encoders()}')
       if c.frame_encoder_width <= 0:
         fail('frame_encoder_width', 'must be positive')
+      if c.frame_input not in frames_lib.FRAME_INPUTS:
+        fail('frame_input', f'choose one of {frames_lib.FRAME_INPUTS}')
       if not c.frame_encoder_workdir:
         fail(
           'frame_encoder_workdir',
@@ -451,6 +458,7 @@ class CACL(base.Method):
       width_multiplier=c.frame_encoder_width,
       expected=state['frame_encoder'],
       step=None if c.frame_encoder_step < 0 else c.frame_encoder_step,
+      frame_input=(c.frame_input, int(self.config.data.stride)),
     )
     return params, dict(state, frame_encoder=jax.tree_util.tree_map(jnp.asarray, variables))
 
@@ -476,11 +484,19 @@ class CACL(base.Method):
     """T's input [x, x~]: [B, 2T, F] frozen frame features of the clip then of its shuffled copy.
 
     shuffled_first=True: [x~, x] (the released code's key, `cacl.key_order='released'`).
+    `frame_input='difference'`: features of the frame differences of x and of x~ (a shuffled
+    clip's differences are not a permutation of the natural clip's), [B, 2(T - 1), F].
     """
-    feats = self.frame_features(frame_encoder_variables, clips)
-    if shuffled_first:
-      return jnp.concatenate([permute_frames(feats, perms), feats], axis=1)
-    return jnp.concatenate([feats, permute_frames(feats, perms)], axis=1)
+    if self.config.cacl.frame_input == 'difference':
+      feats = self.frame_features(frame_encoder_variables, frame_differences(clips))
+      shuffled = self.frame_features(
+        frame_encoder_variables, frame_differences(permute_frames(clips, perms))
+      )
+    else:
+      feats = self.frame_features(frame_encoder_variables, clips)
+      shuffled = permute_frames(feats, perms)
+    parts = [shuffled, feats] if shuffled_first else [feats, shuffled]
+    return jnp.concatenate(parts, axis=1)
 
   def init(self, rng, batch):
     c = self.config.cacl

@@ -13,7 +13,10 @@ MoCo (He et al., CVPR 2020), on frames:
   loss_i = -log( exp(q_i.k_i / tau) / (exp(q_i.k_i / tau) + sum_j exp(q_i.n_j / tau)) ).
 
 Batches come from `jaxvssl.inputs.pipeline.make_frame_dataset` ('query', 'key': [B, S, S, 3], two
-independent augmentations of one frame), not from video views.
+independent augmentations of one frame), not from video views. With `frames.input='difference'`
+each image is instead frame t + `data.stride` minus frame t (one augmentation for both): a frame
+encoder for the residual clips the tiny G reads, so that CACL's T can read the same input as G
+(`cacl.frame_input='difference'`).
 
 The run's `backbone()` is the 2D encoder applied to every frame of a clip and averaged over time
 (`FramewiseEncoder`), so `jaxvssl evaluate` on a frames run gives the appearance-only baseline.
@@ -35,6 +38,10 @@ from jaxvssl.errors import ConfigError, PretrainedWeightsError
 from jaxvssl.inputs import pipeline
 from jaxvssl.methods import base, registry
 from jaxvssl.methods.moco import MoCo
+from jaxvssl.models.residual import frame_differences
+
+# What the 2D encoder reads: 'rgb' single frames, 'difference' frame t + data.stride minus frame t.
+FRAME_INPUTS = ('rgb', 'difference')
 
 
 class FramewiseEncoder(nn.Module):
@@ -44,9 +51,12 @@ class FramewiseEncoder(nn.Module):
   """
 
   encoder: nn.Module
+  difference: bool = False  # clips: encode the T - 1 frame differences (`frames.input`)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False, return_stages: bool = False):
+    if x.ndim == 5 and self.difference:
+      x = frame_differences(x)
     if x.ndim == 5:
       b, t = x.shape[:2]
       feature = self.encoder(x.reshape((b * t,) + x.shape[2:]), train=train)
@@ -79,6 +89,7 @@ class Frames(MoCo):
         temperature=0.07,
         momentum=0.999,
         shuffle_bn=True,  # effective with model.bn_mode='per_device'
+        input='rgb',  # FRAME_INPUTS: single frames, or frame t + data.stride minus frame t
       )
     )
 
@@ -92,12 +103,14 @@ class Frames(MoCo):
       )
     if c.width_multiplier <= 0:
       raise ConfigError(f'config.frames.width_multiplier={c.width_multiplier} must be positive')
-    # The 2D encoder sees single RGB frames: frame differences need a clip, so a residual input
+    if c.input not in FRAME_INPUTS:
+      raise ConfigError(f'config.frames.input={c.input!r} is unknown; choose one of {FRAME_INPUTS}')
+    # The 2D encoder sees single images: frame differences need a clip, so a residual input
     # would silently do nothing here (the encoder is chosen by config.frames, not config.model).
     if config.model.input_mode != 'rgb':
       raise ConfigError(
         f'config.model.input_mode={config.model.input_mode!r}: the frames method encodes single '
-        "RGB frames; set it to 'rgb'"
+        "images; set it to 'rgb' (frame differences: config.frames.input='difference')"
       )
     super().validate_config(config)
 
@@ -118,6 +131,7 @@ class Frames(MoCo):
       process_count=process_count,
       start_step=start_step,
       source=source,
+      difference_stride=self.config.data.stride if self.config.frames.input == 'difference' else 0,
     )
 
   def example_batch(self, batch_size: int) -> dict[str, jax.Array]:
@@ -137,7 +151,9 @@ class Frames(MoCo):
     )
 
   def backbone(self) -> nn.Module:
-    return FramewiseEncoder(encoder=self.frame_encoder())
+    return FramewiseEncoder(
+      encoder=self.frame_encoder(), difference=self.config.frames.input == 'difference'
+    )
 
   def frame_encoder_variables(self, params, state) -> dict[str, Any]:
     """{'params', 'batch_stats'} of the bare 2D encoder (`frame_encoder()`), query side."""
@@ -178,6 +194,7 @@ def load_frame_encoder(
   width_multiplier: float,
   expected: Any,
   step: int | None = None,
+  frame_input: tuple[str, int] = ('rgb', 0),
 ) -> dict[str, Any]:
   """The 2D encoder variables {'params', 'batch_stats'} (NumPy) of a `frames` run.
 
@@ -188,6 +205,8 @@ def load_frame_encoder(
     expected: the caller's initialised encoder variables (arrays or ShapeDtypeStructs); the loaded
       tree must have exactly their names and shapes.
     step: a checkpoint step (None: the latest).
+    frame_input: (`frames.input`, `data.stride`) the caller feeds the encoder; the stride is
+      compared only for 'difference'.
   Raises:
     PretrainedWeightsError naming the path and the mismatch: no run / no checkpoint there, a run
     of another method, another architecture, or variables whose names or shapes differ. Never a
@@ -216,6 +235,13 @@ def load_frame_encoder(
       f'{where}: architecture mismatch: the run trained frames.encoder={found[0]!r} with '
       f'width_multiplier={found[1]:g}, but config.cacl expects frame_encoder={wanted[0]!r} with '
       f'frame_encoder_width={wanted[1]:g}'
+    )
+  trained = (run.config.frames.input, int(run.config.data.stride))
+  if trained[0] != frame_input[0] or (trained[0] == 'difference' and trained != frame_input):
+    raise PretrainedWeightsError(
+      f'{where}: input mismatch: the run trained on frames.input={trained[0]!r} '
+      f'(data.stride={trained[1]}), but config.cacl.frame_input={frame_input[0]!r} with '
+      f'data.stride={frame_input[1]}; train a frames stage with the same input'
     )
   variables = jax.tree_util.tree_map(
     np.asarray, run.method.frame_encoder_variables(run.params, run.state)
