@@ -4,6 +4,8 @@
   jaxvssl train     --config=configs/moco.py:tiny --workdir=runs/moco [--config.key=value ...]
   jaxvssl evaluate  --workdir=runs/moco [--random_init] [--out=DIR]
   jaxvssl compare   RUN_OR_RESULTS ... --out=DIR
+  jaxvssl export    --workdir=RUN [--step=N] --out=FILE [--format=npz|msgpack|torch]
+                                                the backbone's weights + FILE.json (docs/interop.md)
   jaxvssl ablate    configs/ablations/cacl_table1.py [--seeds 0,1,2] [--rows a,b] [--jobs N]
                     [--out DIR] [--data_dir DIR] [--dry_run] [--config.key=value ...]
                                                 every row x seed: train + evaluate, mean ± std
@@ -117,6 +119,27 @@ def compare_main(argv: Sequence[str]) -> int:
   return 0
 
 
+def export_main(argv: Sequence[str]) -> int:
+  parser = argparse.ArgumentParser(
+    prog='jaxvssl export', description="A run's backbone weights + a JSON sidecar (FILE.json)."
+  )
+  parser.add_argument('--workdir', required=True, help='a training run directory')
+  parser.add_argument('--step', type=int, default=None, help='checkpoint step (default latest)')
+  parser.add_argument('--out', required=True, help='FILE.npz, FILE.msgpack or FILE.pt')
+  parser.add_argument(
+    '--format',
+    choices=('npz', 'msgpack', 'torch'),
+    default=None,
+    help="default: from --out's extension (.pt: a torchvision state dict, needs torch)",
+  )
+  args = parser.parse_args(argv)
+  from jaxvssl import hub  # pylint: disable=g-import-not-at-top
+
+  out, sidecar = hub.export_run(args.workdir, args.out, step=args.step, fmt=args.format)
+  print(f'wrote {out} and {sidecar}')
+  return 0
+
+
 def ablate_main(argv: Sequence[str]) -> int:
   from jaxvssl import ablate  # pylint: disable=g-import-not-at-top
 
@@ -161,6 +184,7 @@ COMMANDS = {
   'train': train_main,
   'evaluate': evaluate_main,
   'compare': compare_main,
+  'export': export_main,
   'ablate': ablate_main,
   'build-data': build_data_main,
   'export-videos': export_videos_main,

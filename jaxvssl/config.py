@@ -93,6 +93,10 @@ def base_config(method: str) -> ConfigDict:
   c.async_checkpointing = True
   c.multihost = False  # call jax.distributed.initialize() at start
   c.progress_bar = True  # a tqdm bar when stdout is a terminal
+  # 'PATH[:backbone]': initialise the backbone (fresh start only) from a `jaxvssl export` file,
+  # a torchvision state dict (.pt/.pth, backbone required) or another run directory.
+  c.init_from = ''
+  c.init_from_partial = False  # True: load the variables that fit, keep init for the rest
   c.data = data_defaults()
   c.model = model_defaults()
   c.optim = optim_defaults()

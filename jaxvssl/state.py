@@ -52,11 +52,13 @@ def load_pretrained(
   ts: TrainState,
   load_run: base.LoadRun,
 ) -> TrainState:
-  """`ts` with the method's pretrained variables in place (`Method.load_pretrained`).
+  """`ts` with the method's pretrained variables in place (`Method.load_pretrained`), then the
+  backbone from `config.init_from` when set (`methods.base.load_init_from`).
 
   Runs outside jit, once, on a fresh start. When the hook replaced trainable parameters, the
   optimizer state is rebuilt for them (its slots are zeros of the same shapes either way).
   """
   params, state = method.load_pretrained(ts.params, ts.state, load_run)
+  params, state = base.load_init_from(method, params, state, load_run)
   opt_state = ts.opt_state if params is ts.params else tx.init(params)
   return ts.replace(params=params, opt_state=opt_state, state=state)

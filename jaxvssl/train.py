@@ -90,6 +90,7 @@ def check_data_exists(data: ml_collections.ConfigDict) -> None:
 
 def _check_pretrained_runs(method: methods_lib.Method) -> None:
   """Fails before any data is read if a run that `load_pretrained` needs does not exist."""
+  methods_lib.base.check_init_from(method.config)
   for key, path in method.pretrained_runs().items():
     if not os.path.exists(os.path.join(path, 'config.json')):
       raise errors.PretrainedWeightsError(

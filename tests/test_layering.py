@@ -43,9 +43,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     'jaxvssl.datasets',
     'jaxvssl.evaluation',
   ),
+  # Weight files and PyTorch conversion: checked against the models, read by the methods.
+  ('jaxvssl.interop',),
   ('jaxvssl.methods',),
   ('jaxvssl.config',),
-  ('jaxvssl.state', 'jaxvssl.runs'),
+  ('jaxvssl.state', 'jaxvssl.runs', 'jaxvssl.hub'),
   ('jaxvssl.train', 'jaxvssl.evaluate', 'jaxvssl.ablate'),
   ('jaxvssl.demo', 'jaxvssl.cli', 'jaxvssl.main', 'jaxvssl.__main__'),
 )
@@ -505,7 +507,7 @@ def test_uncovered_modules_are_reported_and_prefixes_match_whole_components(tmp_
     'pkg.newpkg.mod',
   ]
   assert layer_of('pkg.evaluation.suite', FAKE_LAYERS) == (1, 'pkg.evaluation')
-  assert layer_of('pkg.evaluate', FAKE_LAYERS) == (5, 'pkg.evaluate')
+  assert layer_of('pkg.evaluate', FAKE_LAYERS) == (6, 'pkg.evaluate')
 
 
 def test_type_checking_imports_count(tmp_path):

@@ -33,11 +33,12 @@ def test_r3d18_stage_shapes_at_paper_resolution():
     (
       'mlfo',
       {
-        'stem': (8, 28, 28, 64),
-        'stage1': (8, 28, 28, 64),
-        'stage2': (4, 14, 14, 128),
-        'stage3': (2, 7, 7, 256),
-        'stage4': (1, 4, 4, 512),
+        # The authors' r3d.py: max-pool (1,3,3) stride (1,2,2), so time is kept at stage 1.
+        'stem': (16, 28, 28, 64),
+        'stage1': (16, 28, 28, 64),
+        'stage2': (8, 14, 14, 128),
+        'stage3': (4, 7, 7, 256),
+        'stage4': (2, 4, 4, 512),
       },
     ),
   ]:
@@ -45,6 +46,19 @@ def test_r3d18_stage_shapes_at_paper_resolution():
     (feat, stages), _ = abstract_init_with_output(model, x, train=False, return_stages=True)
     assert feat.shape == (2, 512) and stages['pool5'].shape == (2, 512)
     assert {k: v.shape[1:] for k, v in stages.items() if k != 'pool5'} == expected
+
+
+@pytest.mark.parametrize('name', ['r3d10', 'r3d18'])
+def test_mlfo_stem_keeps_every_frame_timestep_at_stage_1(name):
+  """The MLFO authors' stem pools (1,3,3) with stride (1,2,2): 16 frames give 16/8/4/2 timesteps
+  at stages 1-4 (what MLFO's per-timestep heads and timestamp retrieval are built for), and the
+  stem halves only the spatial side."""
+  model = get_backbone(name, stem='mlfo', width_multiplier=TINY)
+  x = jnp.zeros((1, 16, 32, 32, 3))
+  (_, stages), _ = abstract_init_with_output(model, x, train=False, return_stages=True)
+  timesteps = [stages[k].shape[1] for k in ('stem', 'stage1', 'stage2', 'stage3', 'stage4')]
+  assert timesteps == [16, 16, 8, 4, 2]
+  assert stages['stem'].shape[2:4] == (8, 8)  # conv stride 2, then pool stride 2
 
 
 def test_bfloat16_computation_keeps_float32_params_and_stats():

@@ -194,3 +194,19 @@ def test_class_similarity_excludes_the_positive_and_reports_missing_pairs():
   assert float(same) == 0.0 and float(other) == 0.0
   same, _ = objectives.class_similarity(q, q, np.array([0, 1, 2, 3]))
   assert np.isnan(same)  # no two samples share a class
+
+
+def test_temporal_augmentation_loss_with_batch_negatives_matches_reference():
+  """The released code's motion_contrast: the other samples' two views are negatives too."""
+  e1, e2, a1, a2 = _rand(18, 4, 8), _rand(19, 4, 8), _rand(20, 4, 1, 8), _rand(21, 4, 1, 8)
+  tau = 0.2
+  total = 0.0
+  for e, augs in ((e1, a1), (e2, a2)):
+    for i in range(4):
+      logits = [_cos(e1[i], e2[i]) / tau] + [_cos(e[i], x) / tau for x in augs[i]]
+      others = [np.exp(_cos(e[i], v[j]) / tau) for j in range(4) if j != i for v in (e1, e2)]
+      m = max(logits)
+      den = np.exp(np.array(logits) - m).sum() + np.sum(others) * np.exp(-m)
+      total += -(logits[0] - m - np.log(den))
+  got = objectives.temporal_augmentation_loss(e1, e2, a1, a2, tau, batch_negatives=True)
+  np.testing.assert_allclose(got, total / 8, rtol=1e-5)

@@ -106,3 +106,67 @@ def test_graph_loss_extreme_logits_finite_grads():
   e = graph_targets(z1, z2, s1, s2, 0.5, 0.05)
   loss, grads = jax.value_and_grad(graph_loss, argnums=(1, 2))(e, z1, z2, 1e-4)
   assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)
+
+
+def ref_targets_kind(z1, z2, s1, s2, tau, eta, kind):
+  """Table 2's target graphs: E_ins alone, E_sem alone (uniform in the class), the identity."""
+  b = z1.shape[0]
+  if kind == 'one_hot':
+    return np.eye(b)
+  h = lambda u, v: np.exp(_cos(u, v) / tau)
+  cl = np.argmax(s1 + s2, axis=1)
+  e = np.zeros((b, b))
+  for i in range(b):
+    for j in range(b):
+      if kind == 'semantic':
+        e[i, j] = float(cl[i] == cl[j])
+        continue
+      w_ij = (
+        h(z1[i], z2[i]) if i == j else np.mean([h(m[i], n[j]) for m in (z1, z2) for n in (z1, z2)])
+      )
+      row = [
+        h(z1[i], z2[i]) if i == k else np.mean([h(m[i], n[k]) for m in (z1, z2) for n in (z1, z2)])
+        for k in range(b)
+      ]
+      e[i, j] = w_ij if (w_ij / sum(row) >= eta or i == j) else 0.0
+    e[i] /= e[i].sum()
+  return e
+
+
+def test_graph_target_kinds_match_reference():
+  z1, z2, s1, s2 = _inputs(6)
+  for kind in ('instance', 'semantic', 'one_hot'):
+    got = objectives.graph_targets(z1, z2, s1, s2, 0.5, 0.15, kind=kind)
+    want = ref_targets_kind(z1, z2, s1, s2, 0.5, 0.15, kind)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=kind)
+  np.testing.assert_allclose(
+    objectives.graph_targets(z1, z2, s1, s2, 0.5, 0.15, kind='combined'),
+    ref_targets(z1, z2, s1, s2, 0.5, 0.15),
+    rtol=1e-5,
+    atol=1e-7,
+  )
+
+
+def test_one_hot_graph_loss_is_the_instance_loss():
+  """Table 2's 'one-hot' row: with E = I the graph loss is eq. 2-3's instance discrimination."""
+  a, b = _inputs(7)[:2]
+  np.testing.assert_allclose(
+    objectives.graph_loss(np.eye(6, dtype=np.float32), a, b, 0.3),
+    objectives.mlfo_instance_loss(a, b, 0.3),
+    rtol=1e-6,
+  )
+
+
+def test_code_form_graph_loss_matches_reference():
+  """The released code: cross-view cosines only, view a anchors, mean over the B^2 entries."""
+  z1, z2, s1, s2 = _inputs(8)
+  e = ref_targets(z1, z2, s1, s2, 0.5, 0.15)
+  a, b = _inputs(9)[:2]
+  n = a.shape[0]
+  total = 0.0
+  for i in range(n):
+    logits = np.array([_cos(a[i], b[j]) / 0.3 for j in range(n)])
+    log_p = logits - np.log(np.exp(logits).sum())
+    total += -np.sum(e[i] * log_p)
+  got = objectives.graph_loss(e.astype(np.float32), a, b, 0.3, form='code')
+  np.testing.assert_allclose(got, total / n**2, rtol=1e-5)

@@ -83,15 +83,19 @@ def test_sinkhorn_with_queue_uses_queue_but_returns_batch_rows():
   )
 
 
-def test_queue_of_log_probabilities_has_the_same_fixed_point():
+def test_queue_of_log_probabilities_has_the_same_fixed_point_but_not_at_3_iterations():
   # Storing p = softmax(scores / t) and passing t * log p (a per-row shift of the scores) gives
-  # the same converged assignment, as documented in sinkhorn_knopp_with_queue.
+  # the same converged assignment, but not after MLFO's 3 iterations: the queue must store what
+  # the released code stores, the raw scores (sinkhorn_knopp_with_queue's docstring).
   s, q = _scores(6, 4, 5), _scores(7, 12, 5)
   t = 0.1
-  q_logp = t * ref_log_softmax(q / t)
+  q_logp = (t * ref_log_softmax(q / t)).astype(np.float32)
   a = sinkhorn_knopp_with_queue(s, q, 0.5, 300)
-  b = sinkhorn_knopp_with_queue(s, q_logp.astype(np.float32), 0.5, 300)
+  b = sinkhorn_knopp_with_queue(s, q_logp, 0.5, 300)
   np.testing.assert_allclose(a, b, atol=1e-4)
+  a3 = sinkhorn_knopp_with_queue(s, q, 0.05, 3)
+  b3 = sinkhorn_knopp_with_queue(s, q_logp, 0.05, 3)
+  assert np.max(np.abs(np.asarray(a3) - np.asarray(b3))) > 1e-3
 
 
 def test_swapped_prediction_loss_matches_reference():

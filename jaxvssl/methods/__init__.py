@@ -4,9 +4,11 @@ moco    the video MoCo baseline and the template for new methods (`moco.py`)
 frames  image MoCo of a 2D frame encoder (CACL's first stage)
 cacl    cross-architecture contrastive learning + shuffle-degree prediction
 scvrl   shuffled contrastive (group-shuffled negatives) + visual contrastive learning
+mlfo    multi-level feature optimization: instance + Sinkhorn prototypes, graph-guided lower
+        levels, feature-level temporal modelling
 """
 
-from jaxvssl.methods import cacl, frames, moco, scvrl  # noqa: F401  (each registers itself)
+from jaxvssl.methods import cacl, frames, mlfo, moco, scvrl  # noqa: F401  (each registers itself)
 from jaxvssl.methods.base import Method, RestoredRun
 from jaxvssl.methods.registry import available_methods, build, get_method_class, register
 

@@ -5,6 +5,7 @@ A method does not re-implement the loop, the data reading or the objectives. The
 
   params, state = method.init(rng, batch)                      # once (abstractly for restore)
   params, state = method.load_pretrained(params, state, load_run)  # fresh start only, outside jit
+  params, state = load_init_from(method, params, state, load_run)  # config.init_from, same place
   loss, (metrics, state) = method.loss_fn(params, state, batch, rng, step)   # inside jit+grad
   state = method.after_update(params, state, step)             # e.g. momentum encoders (EMA)
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -25,8 +27,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from jaxvssl import models
+from jaxvssl.errors import PretrainedWeightsError
+from jaxvssl.interop import files as weight_files
 from jaxvssl.inputs import pipeline
 from jaxvssl.objectives import l2_normalize
 
@@ -158,6 +163,36 @@ class Method(abc.ABC):
   def backbone_variables(self, params: PyTree, state: PyTree) -> dict[str, PyTree]:
     """The variables of the network kept for downstream use (`self.backbone()`)."""
 
+  def set_backbone_variables(
+    self, params: PyTree, state: PyTree, variables: dict[str, PyTree]
+  ) -> tuple[PyTree, PyTree]:
+    """(params, state) with the downstream backbone's variables replaced (`config.init_from`).
+
+    The inverse of `backbone_variables`. The default fits the layout of MoCo, SCVRL and CACL: the
+    backbone is submodule 'backbone' of `params` and of `state['batch_stats']`, and of the
+    momentum copies `state['key_params']` / `state['key_batch_stats']` when they have one (a
+    momentum encoder starts equal to the query encoder, so it gets the same weights). A method
+    with another layout overrides it.
+    """
+    if not isinstance(params, dict) or 'backbone' not in params:
+      raise PretrainedWeightsError(
+        f'config.init_from: method {self.name!r} keeps no params/backbone; it cannot be '
+        'initialised from a backbone file'
+      )
+    stats = variables.get('batch_stats', {})
+    params = dict(params, backbone=variables['params'])
+    state = dict(state)
+    for key, value in (
+      ('batch_stats', stats),
+      ('key_params', variables['params']),
+      ('key_batch_stats', stats),
+    ):
+      if isinstance(state.get(key), dict) and 'backbone' in state[key]:
+        # A copy each: the loop donates the train state, and one buffer in two places of it
+        # fails the step ("donate the same buffer twice").
+        state[key] = dict(state[key], backbone=jax.tree_util.tree_map(jnp.array, value))
+    return params, state
+
   # --- shared helpers ------------------------------------------------------------------------
   def backbone(self) -> nn.Module:
     """The video backbone of `config.model` (the one evaluated downstream)."""
@@ -189,6 +224,132 @@ def build_backbone(
     dtype=jnp.dtype(m.dtype),
     **{**dict(m.kwargs), **kwargs},
   )
+
+
+def backbone_meta(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What rebuilds and feeds `config`'s backbone: the sidecar of an exported file (its core)."""
+  m, d = config.model, config.data
+  return dict(
+    backbone=m.backbone,
+    width_multiplier=float(m.width_multiplier),
+    input_mode=m.input_mode,
+    input_group_size=int(m.input_group_size),
+    model_kwargs=dict(m.kwargs),
+    crop_size=int(d.crop_size),
+    num_frames=int(d.num_frames),
+    mean=list(d.mean),
+    std=list(d.std),
+  )
+
+
+def _leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+  """'path' -> shape of every leaf (arrays or ShapeDtypeStructs)."""
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
+
+
+def describe_mismatch(expected: Any, found: Any, limit: int = 5) -> str:
+  """'' when both trees have the same leaves and shapes; otherwise what differs (a few keys)."""
+  e, f = _leaf_shapes(expected), _leaf_shapes(found)
+  problems = [f'missing {k} {e[k]}' for k in sorted(set(e) - set(f))]
+  problems += [f'unexpected {k} {f[k]}' for k in sorted(set(f) - set(e))]
+  problems += [
+    f'{k}: expected shape {e[k]}, found {f[k]}' for k in sorted(set(e) & set(f)) if e[k] != f[k]
+  ]
+  if not problems:
+    return ''
+  more = f' (and {len(problems) - limit} more)' if len(problems) > limit else ''
+  return '; '.join(problems[:limit]) + more
+
+
+def parse_init_from(spec: str) -> tuple[str, str | None]:
+  """'PATH[:backbone]' -> (PATH, backbone or None); a suffix that is no backbone name stays."""
+  path, sep, name = spec.rpartition(':')
+  if sep and name in models.available_backbones():
+    return path, name
+  return spec, None
+
+
+def check_init_from(config: ml_collections.ConfigDict) -> None:
+  """Fails before any data is read when `config.init_from` names nothing on disk."""
+  if not config.init_from:
+    return
+  path, _ = parse_init_from(config.init_from)
+  if not os.path.exists(path):
+    raise PretrainedWeightsError(
+      f'config.init_from={config.init_from!r}: {path} does not exist (an exported file, a '
+      'torchvision state dict or a jaxvssl run directory)'
+    )
+
+
+def read_init_from(
+  config: ml_collections.ConfigDict, load_run: LoadRun
+) -> tuple[dict[str, PyTree], dict[str, Any]]:
+  """(backbone variables, meta) named by `config.init_from`: a file or a run directory."""
+  path, backbone = parse_init_from(config.init_from)
+  if os.path.isdir(path):
+    try:
+      run = load_run(path, None)
+    except (FileNotFoundError, ValueError) as e:
+      raise PretrainedWeightsError(f'config.init_from={config.init_from!r}: {e}') from e
+    variables = jax.tree_util.tree_map(
+      np.asarray, run.method.backbone_variables(run.params, run.state)
+    )
+    meta = backbone_meta(run.config)
+    if backbone is not None and meta['backbone'] != backbone:
+      raise PretrainedWeightsError(
+        f'config.init_from={config.init_from!r}: the run trained {meta["backbone"]!r}, '
+        f'not {backbone!r}'
+      )
+    return variables, meta
+  return weight_files.read_weights(path, backbone)
+
+
+def load_init_from(
+  method: Method, params: PyTree, state: PyTree, load_run: LoadRun
+) -> tuple[PyTree, PyTree]:
+  """(params, state) with the backbone initialised from `config.init_from` (if set).
+
+  Every variable must be there with its shape, and nothing else, unless
+  `config.init_from_partial=True`: then the variables that fit are loaded and the others keep
+  their initialisation (both listed on stdout). Another backbone, width or input mode is an error
+  either way (the weights would not mean the same).
+  """
+  config = method.config
+  if not config.init_from:
+    return params, state
+  where = f'config.init_from={config.init_from!r}'
+  variables, meta = read_init_from(config, load_run)
+  want = backbone_meta(config)
+  for key in ('backbone', 'width_multiplier', 'input_mode'):
+    if key in meta and meta[key] != want[key]:
+      raise PretrainedWeightsError(
+        f'{where}: the weights are for model.{key}={meta[key]!r}, this run has {want[key]!r}'
+      )
+  expected = method.backbone_variables(params, state)
+  variables = {c: t for c, t in variables.items() if t or c in expected}
+  mismatch = describe_mismatch(expected, variables)
+  if mismatch and not config.init_from_partial:
+    raise PretrainedWeightsError(
+      f'{where}: variables do not match {config.model.backbone}: {mismatch} '
+      '(config.init_from_partial=True loads the variables that fit)'
+    )
+  loaded = _leaf_shapes(variables)
+
+  def pick(path, old):
+    name = jax.tree_util.keystr(path)
+    if loaded.get(name) != tuple(np.shape(old)):
+      return old
+    node = variables
+    for key in path:
+      node = node[key.key]
+    return jnp.asarray(node, dtype=old.dtype)
+
+  merged = jax.tree_util.tree_map_with_path(pick, expected)
+  if mismatch:
+    print(f'[jaxvssl] {where}: partial load; not loaded: {mismatch}', flush=True)
+  print(f'[jaxvssl] backbone initialised from {config.init_from}', flush=True)
+  return method.set_backbone_variables(params, state, merged)
 
 
 def ema(momentum_tree: PyTree, online_tree: PyTree, momentum: float) -> PyTree:

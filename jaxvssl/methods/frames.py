@@ -166,24 +166,8 @@ class Frames(MoCo):
 # ---------------------------------------------------------------------------------------------
 
 
-def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
-  """'path' -> shape of every leaf (arrays or ShapeDtypeStructs)."""
-  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
-
-
-def describe_mismatch(expected: Any, found: Any, limit: int = 5) -> str:
-  """'' when both trees have the same leaves and shapes; otherwise what differs (a few keys)."""
-  e, f = _shapes(expected), _shapes(found)
-  problems = [f'missing {k} {e[k]}' for k in sorted(set(e) - set(f))]
-  problems += [f'unexpected {k} {f[k]}' for k in sorted(set(f) - set(e))]
-  problems += [
-    f'{k}: expected shape {e[k]}, found {f[k]}' for k in sorted(set(e) & set(f)) if e[k] != f[k]
-  ]
-  if not problems:
-    return ''
-  more = f' (and {len(problems) - limit} more)' if len(problems) > limit else ''
-  return '; '.join(problems[:limit]) + more
+# One tree comparison for every pretrained-weights check (also `config.init_from`).
+describe_mismatch = base.describe_mismatch
 
 
 def load_frame_encoder(

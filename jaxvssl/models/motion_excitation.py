@@ -1,8 +1,7 @@
 """TEA motion excitation (ME) module, used by MLFO's L_aug.
 
 MLFO: "Enhancing Self-supervised Video Representation Learning via Multi-level Feature
-Optimization" (Qian et al., ICCV 2021, eq. 11-12; TEA is its ref. [38]). MLFO is not yet a method:
-this module is here ahead of time.
+Optimization" (Qian et al., ICCV 2021, eq. 11-12; TEA is its ref. [38]), method `mlfo`.
 
 Given a feature map X [B, T, H, W, C]:
   X_r  = BN(conv1x1(X))                          reduce channels to C_r = max(C // reduction, 1)

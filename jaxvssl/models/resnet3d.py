@@ -3,8 +3,9 @@
 Layout (torchvision `r3d_18` / `r2plus1d_18`, Tran et al. 2018):
   stem    R3D:      conv 3x7x7, stride (1,2,2), 64 ch, BN, ReLU (no max-pool)
           R(2+1)D:  conv 1x7x7, stride (1,2,2), 45 ch, BN, ReLU, conv 3x1x1, 64 ch, BN, ReLU
-          'mlfo':   conv 7x7x7, stride (1,2,2), 64 ch, BN, ReLU, max-pool 3x3x3 stride 2
-                    (the 3D-ResNets-PyTorch stem used by the mlfo authors' code)
+          'mlfo':   conv 7x7x7, stride (1,2,2), 64 ch, BN, ReLU, max-pool (1,3,3), stride (1,2,2),
+                    padding (0,1,1) (the MLFO authors' r3d.py: time is never pooled in the stem,
+                    so 16 frames give 16/8/4/2 timesteps at stages 1-4, one per head timestep)
   stage1..4  BasicBlocks with 64/128/256/512 channels (times `width_multiplier`), the first
              block of stages 2-4 has stride 2 on T, H and W (1x1x1 conv + BN shortcut).
   head    global average pool -> [B, 512 * width_multiplier]; no classifier (heads.py).
@@ -14,7 +15,8 @@ R(2+1)D factorises every 3x3x3 conv into 1x3x3 (stride (1,s,s)) -> BN -> ReLU ->
 computed once per block from the block's input and output widths and used by both of its convs.
 
 With 16x112x112 input, stage outputs are: stem [B,16,56,56,64], stage1 [B,16,56,56,64],
-stage2 [B,8,28,28,128], stage3 [B,4,14,14,256], stage4 [B,2,7,7,512].
+stage2 [B,8,28,28,128], stage3 [B,4,14,14,256], stage4 [B,2,7,7,512]; with stem='mlfo' the
+same timesteps at half the side: stem [B,16,28,28,64] ... stage4 [B,2,4,4,512].
 """
 
 from __future__ import annotations
@@ -73,8 +75,7 @@ class ResNet3D(nn.Module):
   Attributes:
     stage_sizes: blocks per stage, e.g. (2, 2, 2, 2) for the -18 variants.
     conv_type: '3d' (R3D) or '2plus1d' (R(2+1)D).
-    stem: 'torchvision' (the layout of `conv_type`) or 'mlfo' (7x7x7 + max-pool).
-    mlfo_pool_strides: stride of the 'mlfo' stem max-pool (3D-ResNets-PyTorch: 2 on every axis).
+    stem: 'torchvision' (the layout of `conv_type`) or 'mlfo' (7x7x7 + spatial max-pool).
     stem_temporal: (kernel, stride) on T of the R3D 'torchvision' stem conv, padded (kernel-1)//2
       on each side as PyTorch's MViT cube embedding. (3, 1) is torchvision's. (2, 2) makes each
       stem output see exactly one 2-frame group, the R3D analogue of SCVRL's kt=2 cube embedding
@@ -87,7 +88,6 @@ class ResNet3D(nn.Module):
   stage_sizes: Sequence[int] = (2, 2, 2, 2)
   conv_type: str = '3d'
   stem: str = 'torchvision'
-  mlfo_pool_strides: tuple[int, int, int] = (2, 2, 2)
   stem_temporal: tuple[int, int] = (3, 1)
   width_multiplier: float = 1.0
   bn_groups: int = 1
@@ -105,7 +105,9 @@ class ResNet3D(nn.Module):
     w = lambda c: scaled_width(c, self.width_multiplier)
     if self.stem == 'mlfo':
       x = conv_bn(w(64), (7, 7, 7), (1, 2, 2), name='stem_conv')(x, train)
-      return max_pool(x, (3, 3, 3), self.mlfo_pool_strides, ((1, 1),) * 3)
+      # Spatial only (kernel 1 on T): MLFO's per-timestep heads and timestamp retrieval need
+      # every input frame's timestep at stage 1.
+      return max_pool(x, (1, 3, 3), (1, 2, 2), ((0, 0), (1, 1), (1, 1)))
     if self.conv_type == '3d':
       kt, st = self.stem_temporal
       pt = (kt - 1) // 2

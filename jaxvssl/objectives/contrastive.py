@@ -6,8 +6,7 @@ Used by:
     Video Representation Learning via Multi-level Feature Optimization", Qian et al., ICCV 2021);
   * `multi_positive_info_nce`: CACL ("Cross-Architecture Self-supervised Video Representation
     Learning", Guo et al., CVPR 2022);
-  * `mlfo_instance_loss`, `temporal_augmentation_loss`: MLFO.
-MLFO is not yet a method: its objectives are here ahead of time.
+  * `mlfo_instance_loss`, `temporal_augmentation_loss`: MLFO (method `mlfo`).
 
 All functions are pure and jit-able, compute in float32 whatever the input dtype, and use
 `logsumexp` so that logits of any magnitude (e.g. 1e4) give finite losses and gradients.
@@ -126,24 +125,49 @@ def mlfo_instance_loss(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.
 
 
 def temporal_augmentation_loss(
-  e1: jax.Array, e2: jax.Array, aug1: jax.Array, aug2: jax.Array, temperature: float
+  e1: jax.Array,
+  e2: jax.Array,
+  aug1: jax.Array,
+  aug2: jax.Array,
+  temperature: float,
+  batch_negatives: bool = False,
 ) -> jax.Array:
   """MLFO L_aug (eq. 11-12): temporally augmented features are the negatives.
 
   loss_i^a = -log( h(e_i^1, e_i^2) / (h(e_i^1, e_i^2) + sum_k h(e_i^a, aug_k(e_i^a))) ),
   where e^a = MLP(pool(ME(f^a))) and aug_k(e^a) = MLP(pool(ME(Aug_k(f^a)))).
+  With batch_negatives (the released code's `motion_contrast`) the other samples' embeddings are
+  negatives too, both views as in eq. 3: + sum_{j != i} [h(e_i^a, e_j^1) + h(e_i^a, e_j^2)].
 
   Args:
     e1, e2: [B, D] embeddings of the two views' (un-augmented) feature maps.
     aug1, aug2: [B, A, D] embeddings of the A temporal augmentations (shuffle, reverse, ...) of
       view 1 / view 2's feature maps; each view is contrasted only with its own augmentations.
     temperature: tau > 0.
+    batch_negatives: also use the other samples' e^1, e^2 as negatives.
   Returns:
     float32 scalar, mean over samples and the two views.
   """
-  return 0.5 * (
-    jnp.mean(info_nce(e1, e2, aug1, temperature)) + jnp.mean(info_nce(e2, e1, aug2, temperature))
-  )
+  if not batch_negatives:
+    return 0.5 * (
+      jnp.mean(info_nce(e1, e2, aug1, temperature)) + jnp.mean(info_nce(e2, e1, aug2, temperature))
+    )
+  b = e1.shape[0]
+  off_diag = ~jnp.eye(b, dtype=bool)
+  s12 = cosine_logits(e1, e2, temperature)
+  pos = jnp.diagonal(s12)[:, None]  # [B, 1]
+
+  def view_loss(anchor, augs, same_view, cross_view):
+    own = jnp.einsum(
+      'bd,bad->ba', l2_normalize(anchor), l2_normalize(augs), precision=HIGHEST
+    )  # [B, A]
+    others = jnp.where(off_diag, jnp.logaddexp(same_view, cross_view), -jnp.inf)  # [B, B]
+    logits = jnp.concatenate([pos, own / temperature, others], axis=-1)
+    return -jax.nn.log_softmax(logits, axis=-1)[:, 0]
+
+  loss1 = view_loss(e1, aug1, cosine_logits(e1, e1, temperature), s12)
+  loss2 = view_loss(e2, aug2, cosine_logits(e2, e2, temperature), s12.T)
+  return 0.5 * (jnp.mean(loss1) + jnp.mean(loss2))
 
 
 def class_similarity(

@@ -2,8 +2,7 @@
 (SCVRL's temporal negatives).
 
 Used by MLFO ("Enhancing Self-supervised Video Representation Learning via Multi-level Feature
-Optimization", Qian et al., ICCV 2021, Sec. 3.3), which is not yet a method: these functions are
-here ahead of time.
+Optimization", Qian et al., ICCV 2021, Sec. 3.3), method `mlfo`.
 
 MLFO never shuffles the input video (that would force the backbone to adapt to unnatural
 sequences); it shuffles / reverses an intermediate feature map [B, T, H, W, C] along T and

@@ -2,8 +2,8 @@
 
 Used by MLFO ("Enhancing Self-supervised Video Representation Learning via Multi-level Feature
 Optimization", Qian et al., ICCV 2021: `timestamp_retrieval_loss`) and rate_order (IEEE TCSVT 2021,
-DOI 10.1109/TCSVT.2021.3114209: the shuffle distance and its contrastive logits). Neither is a
-method yet: these functions are here ahead of time.
+DOI 10.1109/TCSVT.2021.3114209: the shuffle distance and its contrastive logits). MLFO is method
+`mlfo`; rate_order is not a method yet: its functions are here ahead of time.
 """
 
 from __future__ import annotations
