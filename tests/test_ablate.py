@@ -520,11 +520,15 @@ def test_shipped_ablation_files_load_and_every_config_validates(name, tmp_path):
     row_configs = configs[len(ablation.stages) :]
     assert all(config.method == 'cacl' for config in row_configs)
     uses_t = [any(p != 'gq_gk' for p in c.cacl.positive_pairs) for c in row_configs]
-    # The frame encoder of T is the frames stage of the same seed; rows without T need none.
-    assert [s.name for s in ablation.stages] == (['frames'] if any(uses_t) else [])
+    # The frame encoder of T is a frames stage of the same seed; rows without T need none.
+    # (cacl_t_collapse also trains one on difference images, for its row `t_difference`.)
+    stages = [s.name for s in ablation.stages]
+    assert stages[:1] == (['frames'] if any(uses_t) else [])
+    assert all(config.method == 'frames' for config in configs[: len(ablation.stages)])
     for config, t in zip(row_configs, uses_t):
       if t:
-        assert config.cacl.frame_encoder_workdir == str(tmp_path / 'stages' / 'frames' / 'seed0')
+        stage = 'frames_diff' if config.cacl.frame_input == 'difference' else 'frames'
+        assert config.cacl.frame_encoder_workdir == str(tmp_path / 'stages' / stage / 'seed0')
 
 
 def test_cacl_table_files_have_the_papers_rows():
