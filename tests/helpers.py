@@ -85,3 +85,15 @@ def logged_steps(workdir) -> dict[int, dict]:
   """The training records of a run's metrics.jsonl (those with a loss), by step."""
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     return {r['step']: r for r in map(json.loads, f) if 'loss' in r}
+
+
+def assert_train_states_equal(a, b, rtol=1e-6, atol=1e-7):
+  """Two `TrainState`s (e.g. straight vs interrupted-and-resumed) agree in every part a resume
+  must restore: params, optimizer state, method state (queues, momentum encoders), rng, step."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  for part in ('params', 'opt_state', 'state', 'rng', 'step'):
+    for x, y in zip(
+      jax.tree_util.tree_leaves(getattr(a, part)), jax.tree_util.tree_leaves(getattr(b, part))
+    ):
+      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, err_msg=part)

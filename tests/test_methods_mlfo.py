@@ -221,6 +221,22 @@ def test_loss_fn_combines_the_network_outputs_and_queues_raw_scores():
   assert float(metrics2['queue_in_use']) == 1.0
 
 
+def _apply_shapes(method, params, state, batch):
+  """Shapes of the network outputs of one training-mode forward pass (no compute)."""
+  out, _ = jax.eval_shape(
+    lambda p, s: method._apply(
+      {'params': p, 'batch_stats': s['batch_stats']},
+      batch,
+      jax.random.PRNGKey(1),
+      True,
+      mutable=['batch_stats'],
+    ),
+    params,
+    state,
+  )
+  return out
+
+
 def test_options_build_only_what_they_use():
   _, method, batch = _setup(
     'mlfo.graph_levels=()',
@@ -248,17 +264,7 @@ def test_input_level_temporal_modelling_contrasts_the_high_level_of_augmented_cl
   _, method, batch = _setup('mlfo.aug_levels=()', 'mlfo.input_aug=true')
   params, state = jax.eval_shape(method.init, jax.random.PRNGKey(0), batch)
   assert not any(name.endswith('_me') for name in params)
-  out, _ = jax.eval_shape(
-    lambda p, s: method._apply(
-      {'params': p, 'batch_stats': s['batch_stats']},
-      batch,
-      jax.random.PRNGKey(1),
-      True,
-      mutable=['batch_stats'],
-    ),
-    params,
-    state,
-  )
+  out = _apply_shapes(method, params, state, batch)
   assert set(out['aug']) == {'input'}
   assert [x.shape for x in out['aug']['input']] == [(8, 8), (8, 8), (8, 2, 8), (8, 2, 8)]
   _, (metrics, _) = jax.eval_shape(
@@ -270,17 +276,7 @@ def test_input_level_temporal_modelling_contrasts_the_high_level_of_augmented_cl
 def test_bfloat16_model_keeps_the_losses_and_sinkhorn_in_float32():
   _, method, batch = _setup('model.dtype=bfloat16')
   params, state = jax.eval_shape(method.init, jax.random.PRNGKey(0), batch)
-  out, _ = jax.eval_shape(
-    lambda p, s: method._apply(
-      {'params': p, 'batch_stats': s['batch_stats']},
-      batch,
-      jax.random.PRNGKey(1),
-      True,
-      mutable=['batch_stats'],
-    ),
-    params,
-    state,
-  )
+  out = _apply_shapes(method, params, state, batch)
   assert {x.dtype for x in jax.tree_util.tree_leaves(out)} == {jnp.dtype(jnp.float32)}
   loss, (metrics, new_state) = jax.eval_shape(
     method.loss_fn, params, state, batch, jax.random.PRNGKey(1), jnp.zeros((), jnp.int32)
@@ -425,12 +421,7 @@ def test_tiny_8_devices_equal_1_device_and_resume_is_exact(tmp_path):
   resumed = helpers.run_training(config, tmp_path / 'resumed', jax.devices()[:1])
   c = helpers.logged_steps(tmp_path / 'resumed')
   np.testing.assert_allclose([a[s]['loss'] for s in a], [c[s]['loss'] for s in a], rtol=1e-6)
-  for part in ('params', 'opt_state', 'state', 'rng', 'step'):
-    for x, y in zip(
-      jax.tree_util.tree_leaves(getattr(one, part)),
-      jax.tree_util.tree_leaves(getattr(resumed, part)),
-    ):
-      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=part)
+  helpers.assert_train_states_equal(one, resumed)
 
 
 @pytest.mark.slow

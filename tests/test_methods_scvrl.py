@@ -353,12 +353,7 @@ def test_tiny_8_devices_equal_1_device_and_resume_is_exact(tmp_path):
   resumed = helpers.run_training(config, tmp_path / 'resumed', jax.devices()[:1])
   c = helpers.logged_steps(tmp_path / 'resumed')
   np.testing.assert_allclose([a[s]['loss'] for s in a], [c[s]['loss'] for s in a], rtol=1e-6)
-  for part in ('params', 'opt_state', 'state', 'rng', 'step'):
-    for x, y in zip(
-      jax.tree_util.tree_leaves(getattr(one, part)),
-      jax.tree_util.tree_leaves(getattr(resumed, part)),
-    ):
-      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=part)
+  helpers.assert_train_states_equal(one, resumed)
 
 
 @pytest.mark.slow

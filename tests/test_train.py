@@ -45,12 +45,7 @@ def test_interrupt_and_resume_equals_straight_run(tmp_path):
   a, b = _losses(tmp_path / 'straight'), _losses(tmp_path / 'resumed')
   assert a.keys() == b.keys() == {1, 2, 3, 4}
   np.testing.assert_allclose([a[s] for s in a], [b[s] for s in a], rtol=1e-6)
-  for part in ('params', 'opt_state', 'state', 'rng', 'step'):
-    for x, y in zip(
-      jax.tree_util.tree_leaves(getattr(straight, part)),
-      jax.tree_util.tree_leaves(getattr(resumed, part)),
-    ):
-      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=part)
+  helpers.assert_train_states_equal(straight, resumed)
   # The queue, its pointer and the momentum encoder are part of what must survive.
   np.testing.assert_array_equal(straight.state['queue'].keys, resumed.state['queue'].keys)
   assert int(resumed.state['queue'].pointer) == int(straight.state['queue'].pointer)
