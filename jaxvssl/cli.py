@@ -90,7 +90,16 @@ def evaluate_main(argv: Sequence[str]) -> int:
   parser.add_argument('--out', default=None, help='output dir (default WORKDIR/eval[_random_init])')
   parser.add_argument('--step', type=int, default=None, help='checkpoint step (default latest)')
   parser.add_argument('--finetune', action='store_true', help='also run finetuning')
+  parser.add_argument(
+    '--weights',
+    default=None,
+    metavar='FILE[:BACKBONE]',
+    help="evaluate this exported weights file (jaxvssl export) with the run's data and protocols "
+    "instead of the run's checkpoint",
+  )
   args = parser.parse_args(rest)
+  if args.weights and (args.random_init or args.step is not None or args.finetune):
+    parser.error('--weights cannot be combined with --random_init, --step or --finetune')
   from jaxvssl import evaluate  # pylint: disable=g-import-not-at-top
 
   evaluate.evaluate_run(
@@ -100,6 +109,7 @@ def evaluate_main(argv: Sequence[str]) -> int:
     step=args.step,
     finetune=args.finetune,
     overrides=overrides,
+    weights=args.weights,
   )
   return 0
 

@@ -25,10 +25,12 @@ import ml_collections
 import numpy as np
 
 from jaxvssl import config as config_lib
-from jaxvssl import errors, runs
+from jaxvssl import errors, hub, runs
+from jaxvssl.evaluation import features as features_lib
 from jaxvssl.evaluation import finetune as finetune_lib
 from jaxvssl.evaluation import plots, reports, suite
 from jaxvssl.inputs import pipeline
+from jaxvssl.methods import base
 from jaxvssl.tf_setup import import_tensorflow
 
 # After jaxvssl.inputs: TensorFlow must have its GPUs hidden (jaxvssl.tf_setup) before TFDS loads it.
@@ -111,6 +113,7 @@ def evaluate_run(
   finetune: bool = False,
   overrides: Sequence[str] = (),
   run_name: str | None = None,
+  weights: str | None = None,
 ) -> dict[str, float]:
   """Runs every configured protocol on a run's backbone (or its random initialisation).
 
@@ -122,6 +125,9 @@ def evaluate_run(
     finetune: also finetune the whole network (slow; `config.evaluation.finetune` does the same).
     overrides: `key=value` config overrides for evaluation (e.g. `evaluation.num_clips=10`).
     run_name: the row name in reports (default: the output directory's name).
+    weights: `FILE[:backbone]`, an exported weights file (`jaxvssl export`, or a torchvision
+      state dict) whose backbone is evaluated instead of the run's checkpoint, with the run's
+      data and protocols (e.g. to check that an exported backbone gives the run's numbers).
   Returns:
     All metrics, merged.
   """
@@ -136,7 +142,18 @@ def evaluate_run(
     config = config_lib.validate(config_lib.apply_overrides(config, overrides))
   # evaluation.recompute_bn_batches > 0: BatchNorm statistics re-estimated on natural clips first.
   bn_batches = runs.natural_clip_batches(config) if config.evaluation.recompute_bn_batches else None
-  if random_init:
+  if weights:
+    path, backbone = base.parse_init_from(weights)
+    module, variables = hub.load(path, backbone)
+    embed_fn = features_lib.make_backbone_embed_fn(
+      module,
+      variables,
+      batch_size=config.evaluation.batch_size * config.evaluation.num_clips,
+      feature=config.evaluation.feature,
+    )
+    source = f'weights file {weights}'
+    checkpoint = None
+  elif random_init:
     embed_fn = runs.random_init_embed_fn(config, bn_batches=bn_batches)
     source = f'random initialisation (seed {config.seed})'
     checkpoint = None

@@ -192,3 +192,56 @@ def test_load_a_torchvision_state_dict_file(tmp_path):
   torch.save(model.state_dict(), path)
   module, variables = hub.load(path, backbone='mvit_b')
   assert variables['params']['pos_embed_spatial'].shape == (56, 56, 96)
+
+
+def test_evaluate_weights_file_gives_the_runs_linear_probe(tiny_run, tmp_path, monkeypatch):
+  """`jaxvssl evaluate --weights FILE` embeds with the exported-then-reloaded backbone: the same
+  features as the run's own evaluation, hence the same linear probe (fitted here on both)."""
+  from jaxvssl import evaluate  # pylint: disable=g-import-not-at-top
+  from jaxvssl.evaluation import linear_probe  # pylint: disable=g-import-not-at-top
+
+  out = str(tmp_path / 'backbone.npz')
+  assert cli.main(['export', f'--workdir={tiny_run}', f'--out={out}']) == 0
+  seen = {}
+
+  def frozen(embed_fn, *args, **kwargs):
+    seen['embed_fn'] = embed_fn
+    return {'retrieval/R@1': 0.0}
+
+  monkeypatch.setattr(evaluate.suite, 'evaluate_frozen', frozen)
+  monkeypatch.setattr(evaluate, 'gallery_plot', lambda *a, **k: None)
+  monkeypatch.setattr(evaluate, '_class_names', lambda cfg: None)
+  (tmp_path / 'e').mkdir()  # evaluate_frozen, stubbed here, makes it
+  assert (
+    cli.main(['evaluate', f'--workdir={tiny_run}', f'--weights={out}', f'--out={tmp_path / "e"}'])
+    == 0
+  )
+  summary = json.loads((tmp_path / 'e' / 'summary.json').read_text())
+  assert summary['source'] == f'weights file {out}'
+
+  run = runs.load_run(tiny_run)
+  run_embed = runs.embed_fn_from_state(run.config, run.method, run.params, run.state)
+  rng = np.random.default_rng(0)
+
+  def features(embed, clips, labels):
+    # extract_features' layout: [V videos, N clips, D], one label and id per video.
+    feats = np.asarray(embed(clips)).reshape(len(labels), 2, -1)
+    return {'features': feats, 'labels': labels, 'video_ids': np.arange(len(labels)).astype(str)}
+
+  splits = {}
+  for split, n in (('train', 24), ('test', 12)):
+    clips = rng.normal(size=(2 * n, 4, 16, 16, 3)).astype(np.float32)
+    labels = np.arange(n) % 3
+    splits[split] = (features(seen['embed_fn'], clips, labels), features(run_embed, clips, labels))
+  np.testing.assert_array_equal(splits['train'][0]['features'], splits['train'][1]['features'])
+  cfg = {'num_steps': 20, 'learning_rates': (0.1,), 'weight_decays': (0.0, 1e-3)}
+  from_file, _ = linear_probe.evaluate_linear_probe(splits['train'][0], splits['test'][0], cfg)
+  from_run, _ = linear_probe.evaluate_linear_probe(splits['train'][1], splits['test'][1], cfg)
+  assert from_file == from_run and set(from_run) >= {'linear_probe/clip_top1'}
+
+
+def test_evaluate_weights_refuses_other_sources(tiny_run, tmp_path, capsys):
+  with pytest.raises(SystemExit) as e:
+    cli.main(['evaluate', f'--workdir={tiny_run}', '--weights=x.npz', '--random_init'])
+  assert e.value.code == 2
+  assert '--weights cannot be combined' in capsys.readouterr().err
