@@ -72,7 +72,11 @@ def export_run(
 
   bare = weight_files.bare(variables, meta['input_mode'])
   torch_lib.save_state_dict(out, bare, meta['backbone'])
-  return out, weight_files.write_sidecar(out, dict(meta, format='torch'))
+  # A partial conversion (mvit_b_scvrl) names the torchvision keys the file lacks.
+  missing = list(torch_lib.not_converted(meta['backbone']))
+  if missing:
+    print(f'[jaxvssl] {out} lacks {missing}: {torch_lib.PARTIAL[meta["backbone"]][2]}', flush=True)
+  return out, weight_files.write_sidecar(out, dict(meta, format='torch', not_converted=missing))
 
 
 def build_module(meta: dict[str, Any]) -> nn.Module:

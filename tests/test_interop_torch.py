@@ -101,10 +101,38 @@ def test_to_torchvision_names_missing_and_unexpected_jaxvssl_variables():
 
 
 def test_backbones_without_a_mapping_raise_a_clear_error():
-  with pytest.raises(PretrainedWeightsError, match='mvit_b_scvrl: the SCVRL kt=2 cube'):
-    interop_torch.to_torchvision({}, 'mvit_b_scvrl')
-  with pytest.raises(PretrainedWeightsError, match='no torchvision counterpart'):
+  with pytest.raises(PretrainedWeightsError, match="'c3d' has no torchvision counterpart"):
     interop_torch.from_torchvision({}, 'c3d')
+
+
+def test_scvrl_mvit_converts_all_but_the_cube_embedding():
+  """mvit_b_scvrl = mvit_v1_b with a 2x7x7 cube embedding: every other tensor converts; the
+  embedding's kernel is left out both ways (and a full mvit_v1_b state dict is accepted)."""
+  module = models.get_backbone('mvit_b_scvrl')
+  shapes = jax.eval_shape(
+    lambda: module.init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 224, 224, 3)), train=False)
+  )
+  rng = np.random.default_rng(0)
+  variables = jax.tree_util.tree_map(lambda x: rng.normal(size=x.shape).astype(np.float32), shapes)
+  assert interop_torch.not_converted('mvit_b_scvrl') == ('conv_proj.weight',)
+  sd = interop_torch.to_torchvision(variables, 'mvit_b_scvrl')
+  spec = interop_torch.torchvision_spec()['mvit_b']
+  assert list(sd) == [k for k in spec if k != 'conv_proj.weight']
+  back = interop_torch.from_torchvision(sd, 'mvit_b_scvrl')
+  assert 'kernel' not in back['params']['patch_embed']
+  expected = jax.tree_util.tree_map(np.asarray, variables)
+  del expected['params']['patch_embed']['kernel']
+  jax.tree_util.tree_map(np.testing.assert_array_equal, back, expected)
+  # A full torchvision mvit_v1_b state dict (3x7x7 embedding) gives the same variables.
+  full = dict(sd, **{'conv_proj.weight': np.zeros(spec['conv_proj.weight'], np.float32)})
+  jax.tree_util.tree_map(
+    np.testing.assert_array_equal, interop_torch.from_torchvision(full, 'mvit_b_scvrl'), expected
+  )
+  del sd['blocks.0.norm1.weight']
+  with pytest.raises(
+    PretrainedWeightsError, match=r"mvit_b: missing key 'blocks\.0\.norm1\.weight'"
+  ):
+    interop_torch.from_torchvision(sd, 'mvit_b_scvrl')
 
 
 # --- against torchvision itself --------------------------------------------------------------

@@ -6,7 +6,10 @@
 Supported: 'r3d18' <-> `torchvision.models.video.r3d_18`, 'r2plus1d18' <-> `r2plus1d_18`
 (torchvision widths, stem 'torchvision', stem_temporal (3, 1)), 'mvit_b' <-> `mvit_v1_b` (16x4,
 224 px: torchvision's position embeddings are for its 8 x 56 x 56 token grid). 'mvit_b_scvrl'
-(kt=2 cube embedding) raises `PretrainedWeightsError`: torchvision has no such embedding.
+(SCVRL's kt=2 cube embedding) converts partially, as `mvit_v1_b` without the cube embedding's
+kernel (`PARTIAL`): torchvision has no 2x7x7 embedding. `to_torchvision` leaves `conv_proj.weight`
+out (load with `strict=False`); `from_torchvision` returns every variable but
+`params/patch_embed/kernel` (start a run from it with `init_from_partial=True`).
 
 Layouts: jaxvssl runs NDHWC with conv kernels DHWIO ([kt, kh, kw, in, out]); torch runs NCDHW
 with kernels OIDHW. BatchNorm: scale/bias <-> weight/bias, batch_stats mean/var <->
@@ -36,9 +39,15 @@ from jaxvssl.errors import PretrainedWeightsError
 
 # jaxvssl backbone name -> torchvision constructor name.
 TORCHVISION_NAMES = {'r3d18': 'r3d_18', 'r2plus1d18': 'r2plus1d_18', 'mvit_b': 'mvit_v1_b'}
-# Not convertible: asked for, they raise with this reason.
-NOT_CONVERTIBLE = {
-  'mvit_b_scvrl': 'the SCVRL kt=2 cube embedding (kernel 2x7x7) has no torchvision counterpart',
+# Convertible but for some tensors: jaxvssl backbone -> (its torchvision twin in TORCHVISION_NAMES,
+# the twin's keys that are never converted, why).
+PARTIAL = {
+  'mvit_b_scvrl': (
+    'mvit_b',
+    ('conv_proj.weight',),
+    "SCVRL's kt=2 cube embedding (kernel 2x7x7) has no counterpart in torchvision's mvit_v1_b "
+    '(3x7x7)',
+  ),
 }
 # torchvision's classifiers (R3D/R(2+1)D `fc`, MViT `head`): no jaxvssl counterpart.
 CLASSIFIER_PREFIXES = ('fc.', 'head.')
@@ -47,12 +56,16 @@ _STAGE_SIZES = (2, 2, 2, 2)
 
 
 def _check_backbone(backbone: str) -> None:
-  if backbone in NOT_CONVERTIBLE:
-    raise PretrainedWeightsError(f'{backbone}: {NOT_CONVERTIBLE[backbone]}')
-  if backbone not in TORCHVISION_NAMES:
+  if backbone not in TORCHVISION_NAMES and backbone not in PARTIAL:
     raise PretrainedWeightsError(
-      f'{backbone!r} has no torchvision counterpart; convertible: {sorted(TORCHVISION_NAMES)}'
+      f'{backbone!r} has no torchvision counterpart; convertible: {sorted(TORCHVISION_NAMES)}, '
+      f'partially: {sorted(PARTIAL)}'
     )
+
+
+def not_converted(backbone: str) -> tuple[str, ...]:
+  """The torchvision keys of `backbone`'s twin that the conversion leaves out (usually none)."""
+  return PARTIAL[backbone][1] if backbone in PARTIAL else ()
 
 
 def _conv_bn_pairs(backbone: str) -> Iterator[tuple[tuple[str, ...], str, str]]:
@@ -107,7 +120,7 @@ def to_torchvision(
   Args:
     variables: {'params', 'batch_stats'} of `models.get_backbone(backbone)` (input mode 'rgb',
       width 1; the tree `module.apply` takes).
-    backbone: 'r3d18' or 'r2plus1d18'.
+    backbone: 'r3d18', 'r2plus1d18', 'mvit_b' or 'mvit_b_scvrl' (partial: `not_converted`).
     as_torch: torch tensors instead of NumPy arrays (imports torch).
   Returns:
     {torchvision key: value}, conv weights [O, I, kT, kH, kW].
@@ -116,9 +129,10 @@ def to_torchvision(
     shape for `backbone`.
   """
   _check_backbone(backbone)
-  if backbone == 'mvit_b':
-    out = _mvit_to_torchvision(variables)
-    check_against_spec(out, backbone)
+  if backbone in ('mvit_b', 'mvit_b_scvrl'):
+    omit = not_converted(backbone)
+    out = _mvit_to_torchvision(variables, omit)
+    check_against_spec(out, 'mvit_b', omit)
     return _as_torch(out) if as_torch else out
   params, stats = variables.get('params', {}), variables.get('batch_stats', {})
   out: dict[str, Any] = {}
@@ -167,10 +181,13 @@ def _conv_bn_paths(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> set
   return paths
 
 
-def check_against_spec(state_dict: Mapping[str, Any], backbone: str) -> None:
+def check_against_spec(
+  state_dict: Mapping[str, Any], backbone: str, omit: tuple[str, ...] = ()
+) -> None:
   """Raises naming the first key (in torchvision's order) that is missing, unexpected or of
-  another shape than torchvision's `backbone` has (`fc.*` is ignored)."""
-  spec = torchvision_spec()[backbone]
+  another shape than torchvision's `backbone` has (`fc.*` is ignored; `omit`: keys that must be
+  absent, those a partial conversion leaves out)."""
+  spec = {k: v for k, v in torchvision_spec()[backbone].items() if k not in omit}
   for key, shape in spec.items():
     if key not in state_dict:
       raise PretrainedWeightsError(f'{backbone}: missing key {key!r} (torchvision shape {shape})')
@@ -198,9 +215,13 @@ def from_torchvision(state_dict: Mapping[str, Any], backbone: str) -> dict[str, 
   """
   _check_backbone(backbone)
   sd = {k.removeprefix('module.'): v for k, v in state_dict.items()}
+  if backbone in ('mvit_b', 'mvit_b_scvrl'):
+    # A partial backbone takes a full torchvision state dict or one without the omitted keys.
+    omit = not_converted(backbone)
+    sd = {k: v for k, v in sd.items() if k not in omit}
+    check_against_spec(sd, 'mvit_b', omit)
+    return _mvit_from_torchvision(sd, omit)
   check_against_spec(sd, backbone)
-  if backbone == 'mvit_b':
-    return _mvit_from_torchvision(sd)
   params: dict[str, Any] = {}
   stats: dict[str, Any] = {}
 
@@ -273,11 +294,16 @@ def _mvit_rules(key: str) -> tuple[tuple[str, ...], str] | None:
   return (block,) + path + (jax_leaf,), kind
 
 
-def _mvit_to_torchvision(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def _mvit_to_torchvision(
+  variables: Mapping[str, Any], omit: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
   params = variables.get('params', {})
   out: dict[str, np.ndarray] = {}
   used: set[tuple[str, ...]] = set()
   for key in torchvision_spec()['mvit_b']:
+    if key in omit:  # its jaxvssl variable exists but has no torchvision shape
+      used.add(_mvit_rules(key)[0])
+      continue
     if key.endswith(('attn.qkv.weight', 'attn.qkv.bias')):
       block, leaf = f'block{key.split(".")[1]}', key.rsplit('.', 1)[1]
       jax_leaf = 'kernel' if leaf == 'weight' else 'bias'
@@ -311,7 +337,7 @@ def _mvit_to_torchvision(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
   return out
 
 
-def _mvit_from_torchvision(sd: Mapping[str, Any]) -> dict[str, Any]:
+def _mvit_from_torchvision(sd: Mapping[str, Any], omit: tuple[str, ...] = ()) -> dict[str, Any]:
   params: dict[str, Any] = {}
 
   def put(path: tuple[str, ...], value: np.ndarray) -> None:
@@ -322,6 +348,8 @@ def _mvit_from_torchvision(sd: Mapping[str, Any]) -> dict[str, Any]:
 
   spec = torchvision_spec()['mvit_b']
   for key in spec:
+    if key in omit:
+      continue
     x = _numpy(sd[key])
     if key.endswith(('attn.qkv.weight', 'attn.qkv.bias')):
       block, leaf = f'block{key.split(".")[1]}', key.rsplit('.', 1)[1]
