@@ -28,6 +28,10 @@ Sizes:
 The released code's differences (lr 0.01, wd 1e-4, SDP weight 0.0, 'independent' positives)
 are one override away: --config.optim.base_learning_rate=0.01 --config.optim.weight_decay=1e-4
 --config.cacl.sdp_weight=0 --config.cacl.positive_aggregation=independent.
+
+Accelerator options (configs/common.py, docs/configs.md), appended with '+' to any variant, e.g.
+`--config=configs/cacl.py:sdp_vmoco_t.r3d18+bf16`: bf16 (bfloat16 compute, float32 parameters, losses and
+statistics), remat (every backbone stage rematerialised), device_input (uint8 transfer, augmentation on the device).
 """
 
 from configs import common
@@ -58,6 +62,7 @@ PAPER_EPOCHS = 300
 
 
 def get_config(arg: str = 'sdp_vmoco_t.tiny'):
+  arg, options = common.split_options(arg)  # '+bf16', '+remat', ... (configs/common.py)
   row, _, size = arg.partition('.')
   if row not in ROWS or size not in SIZES:
     raise ValueError(
@@ -71,7 +76,7 @@ def get_config(arg: str = 'sdp_vmoco_t.tiny'):
     paper(config, size)
   for key, value in ROWS[row].items():
     config.cacl[key] = value
-  return config
+  return common.apply_options(config, options)
 
 
 def paper(config, backbone: str):

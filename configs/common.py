@@ -48,3 +48,50 @@ def cpu_tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.finetune.batch_size = 32
   config.finetune.learning_rate = 0.05
   return config
+
+
+# Accelerator options, appended to any variant with '+': `--config=configs/moco.py:r3d18+bf16`.
+# They change how a step is computed, not what it computes (docs/configs.md, "Accelerator
+# options"): bf16 changes the rounding; remat and the device input path change no loss beyond
+# float rounding (uint8 transfer: the pixels' rounding to 1/255).
+OPTIONS = ('bf16', 'remat', 'device_input', 'cudnn')
+
+
+def split_options(arg: str) -> tuple[str, tuple[str, ...]]:
+  """'r3d18+bf16+remat' -> ('r3d18', ('bf16', 'remat')); an unknown option is a ValueError."""
+  variant, *options = arg.split('+')
+  unknown = [o for o in options if o not in OPTIONS]
+  if unknown:
+    raise ValueError(f'unknown config option(s) {unknown} in {arg!r}; known: {OPTIONS}')
+  return variant, tuple(options)
+
+
+def apply_options(
+  config: ml_collections.ConfigDict, options: tuple[str, ...]
+) -> ml_collections.ConfigDict:
+  """Applies `split_options`' options to a finished variant.
+
+  bf16          model.dtype='bfloat16': activations and matmuls/convs in bfloat16; parameters,
+                optimizer state, BatchNorm statistics, losses, softmax and Sinkhorn stay float32.
+  remat         model.kwargs.remat_stages=(1, 2, 3, 4): every stage of the video backbone is
+                rematerialised (activation memory for recomputation in the backward pass).
+  device_input  uint8 transfer, augmentation and normalisation on the device, 2 batches put
+                ahead; decode_and_crop_jpeg where the crop is known before decoding.
+  cudnn         model.kwargs.attention_impl='cudnn' (MViT only; NVIDIA GPU with bf16).
+  """
+  if 'bf16' in options:
+    config.model.dtype = 'bfloat16'
+  if 'remat' in options:
+    if config.method == 'frames':
+      raise ValueError('option remat: the frames method trains a 2D frame encoder (no stages)')
+    config.model.kwargs.remat_stages = (1, 2, 3, 4)
+  if 'device_input' in options:
+    config.data.transfer_dtype = 'uint8'
+    config.data.device_augment = True
+    config.data.device_prefetch = 2
+    config.data.decode_crop = config.data.resize_short_side is None
+  if 'cudnn' in options:
+    if not config.model.backbone.startswith('mvit'):
+      raise ValueError(f'option cudnn: {config.model.backbone} has no attention (MViT only)')
+    config.model.kwargs.attention_impl = 'cudnn'
+  return config

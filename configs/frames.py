@@ -11,6 +11,10 @@ Variants (`--config=configs/frames.py:<variant>`):
             112 px crops (the resolution cacl feeds it).
   tiny      CPU: resnet10 x0.25 on every 10th frame of synthetic_motion (800 videos x 5 frames),
             32 px crops (cacl's tiny crop), batch 64, 200 steps.
+
+Accelerator options (configs/common.py, docs/configs.md), appended with '+' to any variant, e.g.
+`--config=configs/frames.py:resnet50+bf16`: bf16 (bfloat16 compute, float32 parameters, losses and
+statistics), device_input (uint8 transfer, augmentation on the device).
 """
 
 from configs import common
@@ -20,6 +24,7 @@ UCF101_SPLIT1_FRAMES = 180_000  # CACL paper, Sec. 4.1: "approximately 180k fram
 
 
 def get_config(arg: str = 'tiny'):
+  arg, options = common.split_options(arg)  # '+bf16', '+remat', ... (configs/common.py)
   config = config_lib.base_config('frames')
   if arg == 'resnet50':
     config.data.name = 'ucf101/split1'
@@ -66,4 +71,4 @@ def get_config(arg: str = 'tiny'):
     f.momentum = 0.99
   else:
     raise ValueError(f'unknown variant {arg!r} of configs/frames.py; choose resnet50 or tiny')
-  return config
+  return common.apply_options(config, options)

@@ -12,6 +12,10 @@ Variants (`--config=configs/mlfo.py:<variant>`):
              stem, 16-frame clips of a 32-frame window at stride 1 (the 48-frame synthetic videos
              hold it), 32 px, batch 32, K = 32, queue 128 from step 10, Adam as the paper.
   tiny_code  `tiny` with the released code's variant (`released_code`).
+
+Accelerator options (configs/common.py, docs/configs.md), appended with '+' to any variant, e.g.
+`--config=configs/mlfo.py:r3d18+bf16`: bf16 (bfloat16 compute, float32 parameters, losses and
+statistics), remat (every backbone stage rematerialised), device_input (uint8 transfer, augmentation on the device).
 """
 
 from configs import common
@@ -22,6 +26,7 @@ K400_STEPS_PER_EPOCH = 240_000 // 256  # 937
 
 
 def get_config(arg: str = 'tiny'):
+  arg, options = common.split_options(arg)  # '+bf16', '+remat', ... (configs/common.py)
   config = config_lib.base_config('mlfo')
   if arg == 'r3d18':
     r3d18(config)
@@ -40,7 +45,7 @@ def get_config(arg: str = 'tiny'):
       f'unknown variant {arg!r} of configs/mlfo.py; choose r3d18, r3d18_k400, s3d, tiny or '
       'tiny_code'
     )
-  return config
+  return common.apply_options(config, options)
 
 
 def paper_optimizer(config, epochs: int, decay_epoch: int, steps_per_epoch: int):

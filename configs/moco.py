@@ -5,6 +5,10 @@ Variants (`--config=configs/moco.py:<variant>`):
          of UCF101 split 1 (9,537 videos -> 149 steps/epoch -> 44,700 steps).
   tiny   CPU: an R3D-10 at 1/8 width on synthetic_motion (64x64 videos, 8 frames, 32 px crops),
          300 steps at a constant learning rate, about 1.5 min of training on 2 cores.
+
+Accelerator options (configs/common.py, docs/configs.md), appended with '+' to any variant, e.g.
+`--config=configs/moco.py:r3d18+bf16`: bf16 (bfloat16 compute, float32 parameters, losses and
+statistics), remat (every backbone stage rematerialised), device_input (uint8 transfer, augmentation on the device).
 """
 
 from configs import common
@@ -12,6 +16,7 @@ from jaxvssl import config as config_lib
 
 
 def get_config(arg: str = 'tiny'):
+  arg, options = common.split_options(arg)  # '+bf16', '+remat', ... (configs/common.py)
   config = config_lib.base_config('moco')
   if arg == 'r3d18':
     config.data.name = 'ucf101/split1'
@@ -35,7 +40,7 @@ def get_config(arg: str = 'tiny'):
     tiny(config)
   else:
     raise ValueError(f'unknown variant {arg!r} of configs/moco.py; choose r3d18 or tiny')
-  return config
+  return common.apply_options(config, options)
 
 
 def tiny(config):

@@ -10,6 +10,10 @@ Variants (`--config=configs/scvrl.py:<variant>`):
   tiny_mvit  `tiny` with the 128-d `mvit_tiny` (kt=2 cube embedding) and AdamW: for the MViT-only
              ablations (Table 8d, 8e). A supervised probe from random init stays at chance with
              it at this budget (docs/methods/scvrl.md), so it is not the tiny default.
+
+Accelerator options (configs/common.py, docs/configs.md), appended with '+' to any variant, e.g.
+`--config=configs/scvrl.py:mvit_b+bf16`: bf16 (bfloat16 compute, float32 parameters, losses and
+statistics), remat (every backbone stage rematerialised), device_input (uint8 transfer, augmentation on the device) (+cudnn: MViT attention through cuDNN).
 """
 
 from configs import common
@@ -19,6 +23,7 @@ PAPER_LR = 1e-4
 
 
 def get_config(arg: str = 'tiny'):
+  arg, options = common.split_options(arg)  # '+bf16', '+remat', ... (configs/common.py)
   config = config_lib.base_config('scvrl')
   if arg == 'mvit_b':
     mvit_b(config)
@@ -30,7 +35,7 @@ def get_config(arg: str = 'tiny'):
     raise ValueError(
       f'unknown variant {arg!r} of configs/scvrl.py; choose mvit_b, tiny or tiny_mvit'
     )
-  return config
+  return common.apply_options(config, options)
 
 
 def mvit_b(config):

@@ -4,6 +4,9 @@ A checkpoint holds the whole `TrainState` (params, optimizer state, and the meth
 momentum encoders, BatchNorm statistics, queues and pointers, frozen networks), the step and the
 RNG. The data position needs no extra record: the input pipeline is a pure function of
 (seed, step), so restoring `step` restores it.
+
+Paths are `etils.epath` paths (`jaxvssl.workdir.resolve`), so a workdir on an object store
+(`gs://bucket/run`, shared by the hosts of a pod) works like a local one.
 """
 
 from __future__ import annotations
@@ -14,23 +17,31 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 from jax.sharding import Mesh
 
 from jaxvssl import errors, parallel
+from jaxvssl import workdir as workdir_lib
+
+CHECKPOINTS_DIR = 'checkpoints'
+
+
+def checkpoint_dir(workdir: str | os.PathLike) -> epath.Path:
+  """`<workdir>/checkpoints`: absolute for a local workdir, untouched for `gs://...`."""
+  return workdir_lib.resolve(workdir) / CHECKPOINTS_DIR
 
 
 def make_manager(
-  workdir: str, keep: int, every_steps: int, async_save: bool = True
+  workdir: str | os.PathLike, keep: int, every_steps: int, async_save: bool = True
 ) -> ocp.CheckpointManager:
+  """An orbax manager of `<workdir>/checkpoints` (created if missing), keeping `keep` steps."""
   options = ocp.CheckpointManagerOptions(
     max_to_keep=keep,
     save_interval_steps=every_steps,
     enable_async_checkpointing=async_save,
     create=True,
   )
-  return ocp.CheckpointManager(
-    os.path.join(os.path.abspath(workdir), 'checkpoints'), options=options
-  )
+  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
 
 
 def abstract_like(tree: Any, mesh: Mesh) -> Any:
@@ -78,17 +89,17 @@ def restore_newest_intact(
 
 def set_aside(manager: ocp.CheckpointManager, step: int) -> str:
   """Renames a checkpoint that failed to restore to `corrupt-<step>-<n>` (kept, never deleted)."""
-  source = os.path.join(str(manager.directory), str(step))
+  directory = epath.Path(manager.directory)
   n = 0
-  while os.path.exists(target := os.path.join(str(manager.directory), f'corrupt-{step}-{n}')):
+  while (target := directory / f'corrupt-{step}-{n}').exists():
     n += 1
-  os.rename(source, target)
+  (directory / str(step)).rename(target)
   manager.reload()
-  return target
+  return os.fspath(target)
 
 
 def checkpoint_path(manager: ocp.CheckpointManager, step: int | None) -> str:
   """A human-readable name of a checkpoint for messages."""
   if step is None:
     return 'none (no checkpoint was saved yet)'
-  return os.path.join(str(manager.directory), str(step))
+  return os.fspath(epath.Path(manager.directory) / str(step))

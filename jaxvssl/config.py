@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import ml_collections
+from etils import epath
 
 from jaxvssl import methods as methods_lib
 from jaxvssl import models
@@ -131,6 +132,7 @@ def base_config(method: str) -> ConfigDict:
       weight_decay=5e-4,
       dropout=0.5,
       optimizer='sgd',  # 'sgd' | 'adamw'
+      checkpoint_every_steps=0,  # 0: once per epoch; a rerun resumes from the newest
     )
   )
   setattr(c, method, method_class.defaults())
@@ -291,6 +293,12 @@ def check_values(config: ConfigDict) -> None:
     f'must be one of {finetune_lib.OPTIMIZERS}',
   )
   _require(
+    config.finetune.checkpoint_every_steps >= 0,
+    'finetune.checkpoint_every_steps',
+    config.finetune.checkpoint_every_steps,
+    'must be >= 0 (0: once per epoch)',
+  )
+  _require(
     e.recompute_bn_batches >= 0,
     'evaluation.recompute_bn_batches',
     e.recompute_bn_batches,
@@ -418,13 +426,15 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
     raise ConfigError(f'{path}{":" + arg if arg else ""}: {e}') from None
 
 
-def save_config(config: ConfigDict, workdir: str) -> str:
-  """Writes the resolved config into the workdir (config.json) and returns its path."""
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, 'config.json')
-  with open(path, 'w') as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  return path
+def save_config(config: ConfigDict, workdir: str | os.PathLike) -> str:
+  """Writes the resolved config into the workdir (config.json) and returns its path.
+
+  `workdir` may be on an object store (`gs://...`, through `etils.epath`).
+  """
+  path = epath.Path(workdir) / 'config.json'
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+  return os.fspath(path)
 
 
 def _flatten(node: Any, prefix: str = '') -> dict[str, Any]:
@@ -478,10 +488,9 @@ def _fill_new_keys(node: ConfigDict, schema: Mapping[str, Any], prefix: str) -> 
   return added
 
 
-def config_from_json(path: str) -> ConfigDict:
+def config_from_json(path: str | os.PathLike) -> ConfigDict:
   """Reads a config written by `save_config` (tuples come back as tuples) and validates it."""
-  with open(path) as f:
-    raw = json.load(f)
+  raw = json.loads(epath.Path(path).read_text())
 
   def to_config(node: Any, schema: Any) -> Any:
     if isinstance(node, dict):

@@ -10,6 +10,10 @@ dropped), then runs
   finetune (optional)  whole network from the pretrained weights         -> OUT/finetune/
 and draws the embedding plot and a retrieval gallery. Each protocol writes results.json and
 results.md; `compare` merges them into one table (rows = runs).
+
+Feature extraction and finetuning run on every device (a mesh with one 'data' axis, as in
+pretraining; `devices=` narrows it); with `config.multihost` every host of a pod takes part and
+process 0 writes. The run directory and the output directory may be `gs://` paths.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import ml_collections
 import numpy as np
+from etils import epath
 
 from jaxvssl import config as config_lib
-from jaxvssl import errors, hub, runs
+from jaxvssl import errors, hub, parallel, runs
+from jaxvssl import workdir as workdir_lib
 from jaxvssl.evaluation import features as features_lib
 from jaxvssl.evaluation import finetune as finetune_lib
 from jaxvssl.evaluation import plots, reports, suite
@@ -76,8 +83,7 @@ def gallery_plot(
   config: ml_collections.ConfigDict, out_dir: str, class_names: Sequence[str] | None
 ) -> str:
   """Query clips and their top-3 train neighbours, from `retrieval/retrieval_per_query.json`."""
-  with open(os.path.join(out_dir, 'retrieval', 'retrieval_per_query.json')) as f:
-    rows = json.load(f)
+  rows = json.loads((epath.Path(out_dir) / 'retrieval' / 'retrieval_per_query.json').read_text())
   # Evenly spread queries over the test set, so several classes show up.
   picks = [
     rows[i] for i in np.linspace(0, len(rows) - 1, min(GALLERY_QUERIES, len(rows))).astype(int)
@@ -114,6 +120,7 @@ def evaluate_run(
   overrides: Sequence[str] = (),
   run_name: str | None = None,
   weights: str | None = None,
+  devices: Sequence[jax.Device] | None = None,
 ) -> dict[str, float]:
   """Runs every configured protocol on a run's backbone (or its random initialisation).
 
@@ -128,11 +135,12 @@ def evaluate_run(
     weights: `FILE[:backbone]`, an exported weights file (`jaxvssl export`, or a torchvision
       state dict) whose backbone is evaluated instead of the run's checkpoint, with the run's
       data and protocols (e.g. to check that an exported backbone gives the run's numbers).
+    devices: the devices feature extraction and finetuning are sharded over (default: all).
   Returns:
     All metrics, merged.
   """
-  config_path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(config_path):
+  config_path = epath.Path(workdir) / 'config.json'
+  if not config_path.exists():
     raise errors.DataNotFoundError(
       f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?'
     )
@@ -140,6 +148,9 @@ def evaluate_run(
   if overrides:
     config.unlock()
     config = config_lib.validate(config_lib.apply_overrides(config, overrides))
+  parallel.maybe_initialize_distributed(config.multihost)  # before any other JAX call
+  mesh = parallel.make_mesh(None if devices is None else list(devices))
+  is_main = jax.process_index() == 0
   # evaluation.recompute_bn_batches > 0: BatchNorm statistics re-estimated on natural clips first.
   bn_batches = runs.natural_clip_batches(config) if config.evaluation.recompute_bn_batches else None
   if weights:
@@ -150,18 +161,19 @@ def evaluate_run(
       variables,
       batch_size=config.evaluation.batch_size * config.evaluation.num_clips,
       feature=config.evaluation.feature,
+      mesh=mesh,
     )
     source = f'weights file {weights}'
     checkpoint = None
   elif random_init:
-    embed_fn = runs.random_init_embed_fn(config, bn_batches=bn_batches)
+    embed_fn = runs.random_init_embed_fn(config, bn_batches=bn_batches, mesh=mesh)
     source = f'random initialisation (seed {config.seed})'
     checkpoint = None
   else:
     run = runs.load_run(workdir, step)
     step = run.step
     embed_fn = runs.embed_fn_from_state(
-      config, run.method, run.params, run.state, bn_batches=bn_batches
+      config, run.method, run.params, run.state, bn_batches=bn_batches, mesh=mesh
     )
     source = f'checkpoint step {step}'
     checkpoint = os.path.join(workdir, 'checkpoints', str(step))
@@ -196,22 +208,20 @@ def evaluate_run(
         step=step,
         run_name=run_name,
         finetune_config=config.finetune.to_dict(),
+        mesh=mesh,
       )
     )
-  gallery_plot(config, out_dir, _class_names(config))
-  with open(os.path.join(out_dir, 'summary.json'), 'w') as f:
-    json.dump(
-      {
-        'run': run_name,
-        'workdir': os.path.abspath(workdir),
-        'source': source,
-        'metrics': results,
-        'seconds': time.perf_counter() - t0,
-      },
-      f,
-      indent=2,
-    )
-  print(reports.comparison_table([(run_name, results)]), flush=True)
+  if is_main:  # the other processes computed the same numbers
+    gallery_plot(config, out_dir, _class_names(config))
+    summary = {
+      'run': run_name,
+      'workdir': os.fspath(workdir_lib.resolve(workdir)),
+      'source': source,
+      'metrics': results,
+      'seconds': time.perf_counter() - t0,
+    }
+    (epath.Path(out_dir) / 'summary.json').write_text(json.dumps(summary, indent=2))
+    print(reports.comparison_table([(run_name, results)]), flush=True)
   return results
 
 
@@ -225,12 +235,14 @@ def finetune_run(
   run_name: str | None = None,
   finetune_config: finetune_lib.FinetuneConfig | Mapping[str, Any] | None = None,
   num_classes: int | None = None,
+  mesh: Any = None,
 ) -> dict[str, float]:
   """Finetunes the backbone of a pretraining run (or its random initialisation) on its data set.
 
   Train data: `make_train_dataset(config.data, [ViewSpec(FINETUNE_VIEW, config.data.num_frames,
-  config.data.stride)], global_batch_size=batch_size, seed=config.seed)` (random resized crop and
-  the usual augmentation, drop_remainder); steps_per_epoch = train videos // batch_size.
+  config.data.stride)], global_batch_size=batch_size, seed=config.seed, start_step=s)` (random
+  resized crop and the usual augmentation, drop_remainder; this process's share, from the step
+  a resumed finetuning continues at); steps_per_epoch = train videos // batch_size.
   Eval data: `make_eval_dataset(config.data, config.data.eval_split,
   num_clips=config.evaluation.num_clips)` (uniform clips, center crop, no video dropped).
   The protocol itself is `jaxvssl.evaluation.finetune.finetune`.
@@ -238,12 +250,14 @@ def finetune_run(
   Args:
     workdir: the pretraining run (config.json + checkpoints/).
     config: its (possibly overridden) config.
-    out_dir: receives metrics.jsonl, results.json, results.md.
+    out_dir: receives metrics.jsonl, checkpoints/ (a rerun resumes from them), results.json,
+      results.md.
     random_init: start from the run's architecture at random initialisation instead.
     step: checkpoint step (default latest).
     finetune_config: `FinetuneConfig` or a dict of its fields (default: the paper protocol);
       `num_train_examples` and `input_key` are filled in here.
     num_classes: default: the data set's ClassLabel size (TFDS data set info).
+    mesh: the devices to shard over (`jaxvssl.parallel.make_mesh`; default all).
   """
   if random_init:
     method, params, state = runs.random_init(config)
@@ -262,6 +276,7 @@ def finetune_run(
     if unknown:
       raise KeyError(f'finetune_run: unknown FinetuneConfig keys {unknown}')
   fields['input_key'] = finetune_lib.FINETUNE_VIEW
+  fields.setdefault('progress_bar', config.progress_bar)
   fields['num_train_examples'] = pipeline.local_split(
     config.data, config.data.train_split
   ).num_examples
@@ -275,9 +290,18 @@ def finetune_run(
   view = pipeline.ViewSpec(
     finetune_lib.FINETUNE_VIEW, num_frames=config.data.num_frames, stride=config.data.stride
   )
-  train = pipeline.make_train_dataset(
-    config.data, [view], global_batch_size=cfg.batch_size, seed=config.seed
-  ).as_numpy_iterator()
+
+  def train(start_step: int):
+    return pipeline.make_train_dataset(
+      config.data,
+      [view],
+      global_batch_size=cfg.batch_size,
+      seed=config.seed,
+      process_index=jax.process_index(),
+      process_count=jax.process_count(),
+      start_step=start_step,
+    ).as_numpy_iterator()
+
   evaluation = pipeline.make_eval_dataset(
     config.data,
     config.data.eval_split,
@@ -287,22 +311,29 @@ def finetune_run(
     stride=config.data.stride,
   ).as_numpy_iterator()
   metrics, _, _ = finetune_lib.finetune(
-    backbone, backbone_variables, train, evaluation, num_classes, cfg, out_dir, run_name=run_name
+    backbone,
+    backbone_variables,
+    train,
+    evaluation,
+    num_classes,
+    cfg,
+    out_dir,
+    run_name=run_name,
+    mesh=mesh,
   )
   return metrics
 
 
 def compare_runs(paths: Sequence[str], out_dir: str, names: Sequence[str] | None = None) -> str:
   """One table of several evaluations (markdown, also written to OUT/comparison.md) + R@k plot."""
-  os.makedirs(out_dir, exist_ok=True)
+  epath.Path(out_dir).mkdir(parents=True, exist_ok=True)
   collected = [reports.collect_run(p) for p in paths]
   if names:
     if len(names) != len(collected):
       raise ValueError(f'--names has {len(names)} names for {len(collected)} runs')
     collected = [(n, m) for n, (_, m) in zip(names, collected)]
   table = reports.comparison_table(collected)
-  with open(os.path.join(out_dir, 'comparison.md'), 'w') as f:
-    f.write(table)
+  (epath.Path(out_dir) / 'comparison.md').write_text(table)
   recalls = {n: {k: v for k, v in m.items() if k.startswith('retrieval/R@')} for n, m in collected}
   if any(recalls.values()):
     plots.plot_recall_curves(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from clu import metric_writers
+from etils import epath
 
 
 class JsonlWriter(metric_writers.MetricWriter):
@@ -20,17 +21,19 @@ class JsonlWriter(metric_writers.MetricWriter):
   `jaxvssl.evaluation.plots` read it. On resume, lines of steps > the resumed step are dropped
   first so the file never holds two records of one step (the checkpoint at the resumed step
   saw every record up to it). A run that starts from scratch (step 0) drops every old line, e.g.
-  those of an attempt killed before its first checkpoint.
+  those of an attempt killed before its first checkpoint. `path` may be on an object store
+  (`gs://...`, through `etils.epath`).
   """
 
-  def __init__(self, path: str, resume_step: int = 0):
-    self._path = path
-    if os.path.exists(path):
-      with open(path) as f:
-        kept = [line for line in f if line.strip() and json.loads(line)['step'] <= resume_step]
-      with open(path, 'w') as f:
-        f.writelines(kept)
-    self._file = open(path, 'a')
+  def __init__(self, path: str | os.PathLike, resume_step: int = 0):
+    self._path = epath.Path(path)
+    if self._path.exists():
+      lines = self._path.read_text().splitlines(keepends=True)
+      kept = [line for line in lines if line.strip() and json.loads(line)['step'] <= resume_step]
+      self._path.write_text(''.join(kept))
+    else:
+      self._path.parent.mkdir(parents=True, exist_ok=True)
+    self._file = self._path.open('a')
 
   def write_summaries(self, step, values, metadata=None):
     del step, values, metadata
@@ -67,15 +70,15 @@ class JsonlWriter(metric_writers.MetricWriter):
 
 
 def create_writer(
-  workdir: str, is_main_process: bool, resume_step: int = 0
+  workdir: str | os.PathLike, is_main_process: bool, resume_step: int = 0
 ) -> metric_writers.MetricWriter:
   """TensorBoard + logging + metrics.jsonl on process 0; logging only elsewhere."""
   if not is_main_process:
-    return metric_writers.create_default_writer(workdir, just_logging=True)
+    return metric_writers.create_default_writer(os.fspath(workdir), just_logging=True)
   return metric_writers.MultiWriter(
     [
-      metric_writers.create_default_writer(workdir, asynchronous=False),
-      JsonlWriter(os.path.join(workdir, 'metrics.jsonl'), resume_step),
+      metric_writers.create_default_writer(os.fspath(workdir), asynchronous=False),
+      JsonlWriter(epath.Path(workdir) / 'metrics.jsonl', resume_step),
     ]
   )
 

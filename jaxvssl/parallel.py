@@ -16,8 +16,13 @@ DATA_AXIS = 'data'
 
 
 def maybe_initialize_distributed(enabled: bool) -> None:
-  """`jax.distributed.initialize()` for multi-host runs (cluster settings from the environment)."""
-  if enabled:
+  """`jax.distributed.initialize()` for multi-host runs (cluster settings from the environment).
+
+  With no arguments JAX detects a Cloud TPU pod slice, SLURM or Open MPI by itself. Called once
+  per process: a second call (e.g. evaluation after training in one process) does nothing.
+  """
+  is_initialized = getattr(jax.distributed, 'is_initialized', lambda: False)
+  if enabled and not is_initialized():
     jax.distributed.initialize()
 
 

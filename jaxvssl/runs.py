@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from etils import epath
 
 from jaxvssl import checkpointing, errors, optim, parallel, state as state_lib
 from jaxvssl import config as config_lib
@@ -36,10 +37,10 @@ def load_run(workdir: str, step: int | None = None) -> RestoredRun:
     jaxvssl.errors.DataNotFoundError: no config.json, no checkpoint, or not checkpoint `step`.
     jaxvssl.errors.ConfigError: its config.json is not a valid config.
   """
-  config_path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(config_path):
+  config_path = epath.Path(workdir) / 'config.json'  # also gs://
+  if not config_path.exists():
     raise errors.DataNotFoundError(
-      f'{config_path} does not exist: is {workdir!r} a jaxvssl run directory?'
+      f'{config_path} does not exist: is {os.fspath(workdir)!r} a jaxvssl run directory?'
     )
   config = config_lib.config_from_json(config_path)
   mesh = parallel.make_mesh(jax.devices()[:1])
@@ -50,7 +51,7 @@ def load_run(workdir: str, step: int | None = None) -> RestoredRun:
   steps = sorted(manager.all_steps())
   if not steps:
     raise errors.DataNotFoundError(
-      f'no checkpoint in {os.path.join(workdir, "checkpoints")}: train the run first'
+      f'no checkpoint in {checkpointing.checkpoint_dir(workdir)}: train the run first'
     )
   step = steps[-1] if step is None else step
   if step not in steps:
@@ -78,12 +79,14 @@ def embed_fn_from_state(
   state: Any,
   feature: str | None = None,
   bn_batches: Iterable[np.ndarray] | None = None,
+  mesh: Any = None,
 ) -> EmbedFn:
   """The embedding of the method's downstream backbone, in chunks of one evaluation batch.
 
   `bn_batches` (clips `[B, T, H, W, C]`): when given, the backbone's BatchNorm running statistics
   are first re-estimated on them (`recompute_batch_stats`); `evaluate_run` passes
   `natural_clip_batches(config)` when `config.evaluation.recompute_bn_batches > 0`.
+  `mesh`: each chunk is split over its 'data' axis (`features.sharded_apply`); None: one device.
   """
   e = config.evaluation
   variables = method.backbone_variables(params, state)
@@ -94,6 +97,7 @@ def embed_fn_from_state(
     variables,
     batch_size=e.batch_size * e.num_clips,
     feature=feature or e.feature,
+    mesh=mesh,
   )
 
 
@@ -101,10 +105,12 @@ def random_init_embed_fn(
   config: ml_collections.ConfigDict,
   seed: int | None = None,
   bn_batches: Iterable[np.ndarray] | None = None,
+  mesh: Any = None,
 ) -> EmbedFn:
-  """The same backbone as `config`, randomly initialised (`bn_batches`: `embed_fn_from_state`)."""
+  """The same backbone as `config`, randomly initialised (`bn_batches`, `mesh`:
+  `embed_fn_from_state`)."""
   method, params, state = random_init(config, seed)
-  return embed_fn_from_state(config, method, params, state, bn_batches=bn_batches)
+  return embed_fn_from_state(config, method, params, state, bn_batches=bn_batches, mesh=mesh)
 
 
 def recompute_batch_stats(

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
+from etils import epath
 
 from jaxvssl import checkpointing, errors, optim, parallel, runs
 from jaxvssl import config as config_lib
@@ -30,16 +31,26 @@ from jaxvssl import methods as methods_lib
 from jaxvssl import state as state_lib
 from jaxvssl import workdir as workdir_lib
 from jaxvssl.evaluation import monitor as monitor_lib
+from jaxvssl.inputs import device as input_device
 from jaxvssl.inputs import pipeline
 from jaxvssl.state import TrainState
 
 
 def make_train_step(
-  method: methods_lib.Method, tx: optax.GradientTransformation, schedule: optax.Schedule
+  method: methods_lib.Method,
+  tx: optax.GradientTransformation,
+  schedule: optax.Schedule,
+  prepare: Callable[[dict[str, jax.Array]], dict[str, jax.Array]] | None = None,
 ) -> Callable:
-  """The pure step: (TrainState, batch) -> (TrainState, metrics)."""
+  """The pure step: (TrainState, batch) -> (TrainState, metrics).
+
+  `prepare` (e.g. `input_device.prepare_batch` bound to config.data) turns the transferred batch
+  into the one the method sees, on the device: uint8 pixels normalised, device augmentation.
+  """
 
   def train_step(ts: TrainState, batch: dict[str, jax.Array]):
+    if prepare is not None:
+      batch = prepare(batch)
     # Folding the step into the run's key makes every step's randomness a pure function of
     # (seed, step), which is what makes an interrupted-and-resumed run equal an uninterrupted one.
     rng = jax.random.fold_in(ts.rng, ts.step)
@@ -79,7 +90,7 @@ def check_data_exists(data: ml_collections.ConfigDict) -> None:
   """Fails before any work if the configured TFDS data set was never built or prepared."""
   data_dir = data.data_dir or os.path.expanduser(os.path.join('~', 'tensorflow_datasets'))
   name = data.name.split(':')[0]  # 'name/config[:version]'
-  if not os.path.isdir(os.path.join(data_dir, *name.split('/'))):
+  if not epath.Path(data_dir).joinpath(*name.split('/')).is_dir():  # also gs:// data dirs
     raise errors.DataNotFoundError(
       f'config.data.name={data.name!r}: no such data set in {data_dir!r} '
       '(config.data.data_dir). Build synthetic_motion with `jaxvssl build-data --data_dir '
@@ -92,7 +103,7 @@ def _check_pretrained_runs(method: methods_lib.Method) -> None:
   """Fails before any data is read if a run that `load_pretrained` needs does not exist."""
   methods_lib.base.check_init_from(method.config)
   for key, path in method.pretrained_runs().items():
-    if not os.path.exists(os.path.join(path, 'config.json')):
+    if not (epath.Path(path) / 'config.json').exists():
       raise errors.PretrainedWeightsError(
         f'config.{key}={path!r}: not a jaxvssl run directory ({path}/config.json does not '
         'exist); train that run first (docs/methods) or point the key at it'
@@ -103,11 +114,12 @@ def _check_config_change(
   config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool
 ) -> list[str]:
   """The keys in which `config` differs from the run's config.json; refused unless allowed."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / 'config.json'
+  if not path.exists():
     return []
-  with open(path) as f:
-    changed = config_lib.config_diff(json.load(f), json.loads(config.to_json_best_effort()))
+  changed = config_lib.config_diff(
+    json.loads(path.read_text()), json.loads(config.to_json_best_effort())
+  )
   if changed and not allow_config_change:
     raise errors.ResumeMismatchError(
       f'{workdir} holds a run started with another config. Config keys that differ from '
@@ -182,7 +194,7 @@ def _append_history(workdir: str, start_step: int, changed: list[str], config) -
     'changed': changed,
     'config': json.loads(config.to_json_best_effort()),
   }
-  with open(os.path.join(workdir, 'config_history.jsonl'), 'a') as f:
+  with (epath.Path(workdir) / 'config_history.jsonl').open('a') as f:
     f.write(json.dumps(record) + '\n')
 
 
@@ -274,14 +286,22 @@ def train_and_evaluate(
       print(
         f'[jaxvssl] resumed from {checkpointing.checkpoint_path(manager, start_step)}', flush=True
       )
+    # Global batches, `config.data.device_prefetch` of them put on the devices ahead; the timer
+    # sees what the step waits for (host pipeline and the start of the transfer).
     batches = pipeline.TimedIterator(
-      make_batches(config, method, start_step, source)
-      if batches_fn is None
-      else batches_fn(start_step)
+      input_device.prefetch(
+        make_batches(config, method, start_step, source)
+        if batches_fn is None
+        else batches_fn(start_step),
+        config.data.device_prefetch,
+        lambda local: parallel.global_batch(local, mesh),
+      )
     )
-    first_global = parallel.global_batch(next(batches), mesh)
+    # uint8 pixels and device augmentation become normalised views inside jit (input_device).
+    prepare = functools.partial(input_device.prepare_batch, data_cfg=config.data)
+    first_global = next(batches)
     if ts is None:
-      ts = jax.jit(init_fn, out_shardings=state_sharding)(first_global)
+      ts = jax.jit(lambda b: init_fn(prepare(b)), out_shardings=state_sharding)(first_global)
       # Pretrained weights (e.g. CACL's frozen frame encoder) enter here, after init and outside
       # jit, as big_vision's `model_init` does; a resumed run has them in its checkpoint already.
       ts = state_lib.load_pretrained(method, tx, ts, runs.load_run)
@@ -297,7 +317,7 @@ def train_and_evaluate(
     # --- Compiled step ----------------------------------------------------------------------------
     batch_sharding = jax.tree_util.tree_map(lambda _: parallel.data_sharding(mesh), first_global)
     step_fn = jax.jit(
-      make_train_step(method, tx, schedule),
+      make_train_step(method, tx, schedule, prepare),
       in_shardings=(state_sharding, batch_sharding),
       out_shardings=(state_sharding, replicated),
       donate_argnums=(0,),
@@ -398,7 +418,7 @@ def train_and_evaluate(
         )
 
       if step < end_step:
-        batch_global = parallel.global_batch(next(batches), mesh)
+        batch_global = next(batches)
 
     # --- Done -----------------------------------------------------------------------------------
     manager.wait_until_finished()

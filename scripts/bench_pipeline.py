@@ -16,11 +16,27 @@ clips/s counts every augmented clip produced (one per view per example);
 videos/s counts examples; clips_per_cpu_s divides by the CPU time the
 process used instead of wall time (meaningful on a shared machine). The first `--warmup` batches (tracing, buffer
 fill) are excluded.
+
+Input modes (`--modes`, comma-separated; docs/input_pipeline.md, "Accelerator input"):
+  host            the default path: decode, crop, full augmentation and normalisation on the
+                  host, float32 batches.
+  uint8           the same augmentation on the host, uint8 batches (normalised on the device).
+  device_augment  the host decodes and crops only; uint8 batches plus the augmentation
+                  parameters; flip, jitter, grayscale, blur and normalisation on the device.
+  device_augment_decode_crop  `device_augment` decoding only each crop window
+                  (tf.image.decode_and_crop_jpeg).
+Every mode reports host clips/s, clips per CPU-second and bytes per clip sent to the device;
+`--device_time` also times the device half (`jaxvssl.inputs.device.prepare_batch`, jitted, on
+JAX's default backend: the CPU here, the accelerator on a GPU machine) per batch.
+
+    .venv/bin/python scripts/bench_pipeline.py --modes host,uint8,device_augment --device_time
+    .venv/bin/python scripts/bench_pipeline.py --tiny   # seconds: the smoke test's run
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -94,7 +110,71 @@ def _cpu_seconds() -> float:
   return usage.ru_utime + usage.ru_stime
 
 
-def main():
+MODES = {
+  'host': {},
+  'uint8': dict(transfer_dtype='uint8'),
+  'device_augment': dict(transfer_dtype='uint8', device_augment=True),
+  'device_augment_decode_crop': dict(transfer_dtype='uint8', device_augment=True, decode_crop=True),
+}
+
+
+def _device_ms(cfg, batch, repeats: int) -> float:
+  """Median ms of the jitted device half (`prepare_batch`) of one batch on JAX's default backend."""
+  import jax  # only here: the host measurement never starts JAX
+
+  from jaxvssl.inputs import device
+
+  fn = jax.jit(lambda b: device.prepare_batch(b, cfg))
+  on_device = jax.device_put(batch)
+  jax.block_until_ready(fn(on_device))  # compile
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(on_device))
+    times.append(time.perf_counter() - t0)
+  return 1e3 * float(np.median(times))
+
+
+def measure(cfg, views, source, args, mode: str) -> dict:
+  """Host throughput of one input mode (module docstring) over `args.steps` batches."""
+  cfg = copy.deepcopy(cfg)
+  for key, value in MODES[mode].items():
+    cfg[key] = value
+  pipeline.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
+  ds = pipeline.make_train_dataset(
+    cfg, views, global_batch_size=args.batch_size, seed=0, source=source, device_transfer=True
+  )
+  batches = pipeline.TimedIterator(ds.as_numpy_iterator())
+  for _ in range(args.warmup):
+    batch = next(batches)
+  batches.pop_wait()
+  t0, cpu0 = time.perf_counter(), _cpu_seconds()
+  for _ in range(args.steps):
+    batch = next(batches)
+  elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+  videos = args.steps * args.batch_size
+  clips = videos * len(views)
+  view_bytes = sum(batch[v.name].nbytes for v in views)
+  param_bytes = sum(v.nbytes for k, v in batch.items() if k.startswith('augment/'))
+  result = {
+    'mode': mode,
+    'videos_per_s': round(videos / elapsed, 2),
+    'clips_per_s': round(clips / elapsed, 2),
+    # Load-independent: clips per second of CPU time used by this process
+    # (on a shared machine clips_per_s mostly measures the other tenants).
+    'clips_per_cpu_s': round(clips / cpu, 2),
+    'cpu_cores_busy': round(cpu / elapsed, 2),
+    'bytes_per_clip': int((view_bytes + param_bytes) // (args.batch_size * len(views))),
+    'frames_decoded_upper_bound_per_s': round(
+      videos * sum(v.num_frames for v in views) / elapsed, 1
+    ),
+  }
+  if args.device_time:
+    result['device_ms_per_batch'] = round(_device_ms(cfg, batch, args.device_repeats), 2)
+  return result
+
+
+def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   p.add_argument('--preset', default='cacl', choices=['cacl', 'moco', 'mlfo'])
   p.add_argument('--num_frames', type=int, default=16)
@@ -115,8 +195,22 @@ def main():
   p.add_argument('--data_dir', default=None, help='read a TFDS data set instead')
   p.add_argument('--name', default='synthetic_motion')
   p.add_argument('--split', default='train')
+  p.add_argument('--modes', default='host', help=f'comma-separated subset of {tuple(MODES)}')
+  p.add_argument('--device_time', action='store_true', help='also time the device half')
+  p.add_argument('--device_repeats', type=int, default=5)
+  p.add_argument(
+    '--tiny', action='store_true', help='seconds: 4 videos, 8x32 px clips, 2 steps (smoke test)'
+  )
   p.add_argument('--json', default=None, help='also write the result here')
-  args = p.parse_args()
+  args = p.parse_args(argv)
+  if args.tiny:
+    args.num_videos, args.video_length, args.height, args.width = 4, 24, 48, 64
+    args.num_frames, args.stride, args.crop_size = 8, 2, 32
+    args.batch_size, args.steps, args.warmup, args.device_repeats = 2, 2, 1, 1
+  modes = [m for m in args.modes.split(',') if m]
+  unknown = sorted(set(modes) - set(MODES))
+  if unknown:
+    p.error(f'unknown modes {unknown}; choose from {tuple(MODES)}')
 
   cfg = pipeline.default_data_config()
   cfg.crop_size, cfg.num_frames, cfg.stride = args.crop_size, args.num_frames, args.stride
@@ -138,20 +232,7 @@ def main():
       f'{args.height}x{args.width} JPEG q{args.jpeg_quality} '
       f'(built in {time.perf_counter() - t0:.1f}s)'
     )
-  pipeline.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
   views = presets(args.num_frames, args.stride)[args.preset]
-  ds = pipeline.make_train_dataset(
-    cfg, views, global_batch_size=args.batch_size, seed=0, source=source
-  )
-  batches = pipeline.TimedIterator(ds.as_numpy_iterator())
-  for _ in range(args.warmup):
-    next(batches)
-  batches.pop_wait()
-  t0, cpu0 = time.perf_counter(), _cpu_seconds()
-  for _ in range(args.steps):
-    next(batches)
-  elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
-  videos = args.steps * args.batch_size
   result = {
     'source': where,
     'preset': args.preset,
@@ -162,20 +243,13 @@ def main():
     'photometric': not args.no_photometric,
     'cpu_count': os.cpu_count(),
     'load_avg_1m': round(os.getloadavg()[0], 2),
-    'videos_per_s': round(videos / elapsed, 2),
-    'clips_per_s': round(videos * len(views) / elapsed, 2),
-    # Load-independent: clips per second of CPU time used by this process
-    # (on a shared machine clips_per_s mostly measures the other tenants).
-    'clips_per_cpu_s': round(videos * len(views) / cpu, 2),
-    'cpu_cores_busy': round(cpu / elapsed, 2),
-    'frames_decoded_upper_bound_per_s': round(
-      videos * sum(v.num_frames for v in views) / elapsed, 1
-    ),
+    'modes': [measure(cfg, views, source, args, mode) for mode in modes],
   }
   print(json.dumps(result, indent=1))
   if args.json:
     with open(args.json, 'w') as f:
       json.dump(result, f, indent=1)
+  return result
 
 
 if __name__ == '__main__':

@@ -18,7 +18,20 @@ compare them):
           with forward hooks); the first layer differentiates the kernel only, as in training.
   large   torchvision-layout R3D-18 and R(2+1)D-18 forward+backward at batch 8 x 16x112x112.
 
+`--paper`: the PyTorch side of scripts/bench_step.py's accelerator benchmark, same rows and JSON
+fields: C3D, R3D-18, R(2+1)D-18 at 16x112x112 and CACL's transformer (768-d, 6 layers, 6 heads,
+pre-norm, on 32 x 2048 features) forward+backward in train mode, and the MoCo R3D-18 train step of
+configs/moco.py:r3d18 (batch 64, queue 65,536, 2048-d hidden head, tau 0.07), in float32 and
+bf16 (`torch.autocast`, AMP: parameters and optimizer in float32), channels-last 3D
+(`torch.channels_last_3d`) for the conv nets, `--compile` for `torch.compile`. S3D-G, MViT-B and
+the other methods' steps have no PyTorch reference here (torchvision and pytorchvideo are not
+installed); their rows say `skipped` with the reason. FLOPs from `torch.utils.flop_counter`,
+MFU against bench_step's `PEAK_FLOPS`, peak memory from `torch.cuda.max_memory_allocated` (GPU
+only). `--tiny` shrinks every network (seconds on a CPU: the smoke test).
+
 Usage:
+  .venv/bin/python scripts/bench_torch_reference.py --paper --tiny
+  .venv/bin/python scripts/bench_torch_reference.py --paper --compile --json torch.json
   .venv/bin/python scripts/bench_torch_reference.py --parts=step,layers
   .venv/bin/python scripts/bench_torch_reference.py --parts=large --large_repeats 2
 """
@@ -30,7 +43,10 @@ import copy
 import json
 import os
 import sys
+import time
 from typing import Any, Callable
+
+import numpy as np
 
 
 # Idle OpenMP threads sleep instead of spinning. On a loaded machine (other processes on the
@@ -49,7 +65,17 @@ except ImportError as e:  # pragma: no cover - optional extra
   ) from e
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import LARGE, PARTS, fmt, layer_key, print_layers, time_calls  # noqa: E402
+from bench_step import (  # noqa: E402
+  LARGE,
+  PAPER_BACKBONES,
+  PARTS,
+  fmt,
+  format_paper_row,
+  layer_key,
+  peak_flops,
+  print_layers,
+  time_calls,
+)
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 # configs/moco.py:tiny (configs/common.py cpu_tiny + the moco section).
@@ -279,6 +305,282 @@ def large_fn(name: str, batch: int) -> Callable[[], None]:
   return fwd_bwd
 
 
+# ------------------------------------------------------------------------------------------------
+# The accelerator benchmark (`--paper`).
+
+# configs/moco.py:r3d18 (the paper MoCo step).
+PAPER_MOCO = dict(
+  batch=64,
+  frames=16,
+  crop=112,
+  width=1.0,
+  stage_sizes=(2, 2, 2, 2),
+  embed=128,
+  hidden=2048,
+  queue=65_536,
+  tau=0.07,
+  ema=0.999,
+  lr=0.01,
+  momentum=0.9,
+  weight_decay=5e-4,
+)
+SKIPPED = {
+  's3d': 'no hand-written S3D-G in the PyTorch reference (torchvision is not installed)',
+  'mvit_b_scvrl': 'no MViT-B in the PyTorch reference (needs pytorchvideo / torchvision)',
+}
+PAPER_METHODS_TORCH = ('moco',)
+
+
+class C3D(nn.Module):
+  """C3D with BN (jaxvssl/models/c3d.py layout): 8 convs 3x3x3, 5 max-pools, mean pool."""
+
+  LAYOUT = (((64,), (1, 2, 2), (0, 0, 0)), ((128,), (2, 2, 2), (0, 0, 0)))
+  LAYOUT += (((256, 256), (2, 2, 2), (0, 0, 0)), ((512, 512), (2, 2, 2), (0, 0, 0)))
+  LAYOUT += (((512, 512), (2, 2, 2), (0, 1, 1)),)
+
+  def __init__(self, width: float = 1.0):
+    super().__init__()
+    layers, cin = [], 3
+    for widths, window, pad in self.LAYOUT:
+      for c in widths:
+        layers.append(conv_bn(cin, scaled(c, width), (3, 3, 3), (1, 1, 1)))
+        cin = scaled(c, width)
+      layers.append(nn.MaxPool3d(window, window, pad, ceil_mode=False))
+    self.net = nn.Sequential(*layers)
+
+  def forward(self, x):
+    return self.net(x).mean(dim=(2, 3, 4))
+
+
+class CACLTransformer(nn.Module):
+  """Linear 2048 -> d, CLS token, learned positions, pre-norm encoder, final LN, CLS out."""
+
+  def __init__(self, features: int, tokens: int, d: int = 768, layers: int = 6, heads: int = 6):
+    super().__init__()
+    self.embed = nn.Linear(features, d)
+    self.cls = nn.Parameter(torch.zeros(1, 1, d))
+    self.pos = nn.Parameter(torch.zeros(1, tokens + 1, d))
+    layer = nn.TransformerEncoderLayer(
+      d, heads, 4 * d, dropout=0.0, activation='gelu', batch_first=True, norm_first=True
+    )
+    self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+    self.norm = nn.LayerNorm(d, eps=1e-6)
+
+  def forward(self, x):
+    x = self.embed(x)
+    x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+    return self.norm(self.encoder(x))[:, 0]
+
+
+def _device() -> torch.device:
+  return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+def _device_kind(device: torch.device) -> str:
+  return torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
+
+
+def _autocast(device: torch.device, dtype: str):
+  enabled = dtype == 'bfloat16'
+  return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _paper_backbone(name: str, batch: int, tiny: bool):
+  """(network, input) of one backbone row, NCDHW (or [B, S, F] for the transformer)."""
+  frames, side = PAPER_BACKBONES[name]
+  if name == 'cacl_transformer':
+    if tiny:
+      return CACLTransformer(64, 8, d=32, layers=2, heads=2), torch.randn(batch, 8, 64)
+    return CACLTransformer(side, frames), torch.randn(batch, frames, side)
+  width = 1 / 16 if tiny else 1.0
+  # Tiny C3D needs 16 frames: PyTorch's pools (unlike jaxvssl's, which skip a window larger
+  # than the map) cannot pool 4 frames four times.
+  tiny_frames = 16 if name == 'c3d' else 4
+  shape = (batch, 3, tiny_frames, 32, 32) if tiny else (batch, 3, frames, side, side)
+  if name == 'c3d':
+    net = C3D(width)
+  else:
+    net = VideoResNet((2, 2, 2, 2), '3d' if name == 'r3d18' else '2plus1d', width)
+  return net, torch.randn(shape)
+
+
+def _measure(step, warmup: int, repeats: int, device: torch.device) -> list[float]:
+  sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+  for _ in range(warmup):
+    step()
+  sync()
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    step()
+    sync()
+    times.append(1e3 * (time.perf_counter() - t0))
+  return times
+
+
+def _flops(step) -> float | None:
+  """FLOPs of one call of `step` (forward + backward) from torch's flop counter."""
+  from torch.utils.flop_counter import FlopCounterMode
+
+  counter = FlopCounterMode(display=False)
+  with counter:
+    step()
+  total = counter.get_total_flops()
+  return float(total) if total else None
+
+
+def _paper_row(kind, name, dtype, clips, times, flops, device, extra) -> dict[str, Any]:
+  step_s = float(np.median(times)) / 1e3
+  achieved = flops / step_s if flops else None
+  peak = peak_flops(_device_kind(device), dtype)
+  memory = torch.cuda.max_memory_allocated(device) if device.type == 'cuda' else None
+  return dict(
+    kind=kind,
+    name=name,
+    dtype=dtype,
+    clips=clips,
+    step_ms=float(np.median(times)),
+    clips_per_s=clips / step_s,
+    flops=flops,
+    achieved_flops_per_s=achieved,
+    mfu=achieved / peak if achieved and peak else None,
+    compiled_memory_bytes=None,
+    device_peak_bytes=memory,
+    data_wait=None,
+    device=_device_kind(device),
+    **extra,
+  )
+
+
+def bench_paper_backbone(name, dtype, batch, tiny, compile_, warmup, repeats) -> dict[str, Any]:
+  device = _device()
+  if name in SKIPPED:
+    return dict(kind='backbone', name=name, dtype=dtype, skipped=SKIPPED[name])
+  net, x = _paper_backbone(name, batch, tiny)
+  channels_last = x.ndim == 5
+  net, x = net.to(device), x.to(device)
+  if channels_last:  # NDHWC in memory: the layout cuDNN's fast 3D convolutions want
+    net, x = (
+      net.to(memory_format=torch.channels_last_3d),
+      x.to(memory_format=torch.channels_last_3d),
+    )
+  opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+  forward = torch.compile(net) if compile_ else net
+
+  def step():
+    opt.zero_grad(set_to_none=True)
+    with _autocast(device, dtype):
+      loss = forward(x).float().square().mean()
+    loss.backward()
+    opt.step()
+
+  if device.type == 'cuda':
+    torch.cuda.reset_peak_memory_stats(device)
+  times = _measure(step, warmup, repeats, device)
+  extra = dict(input=list(x.shape), channels_last=channels_last, compiled=compile_)
+  return _paper_row('backbone', name, dtype, batch, times, _flops(step), device, extra)
+
+
+def moco_step_fn(t: dict[str, Any], device: torch.device, dtype: str, compile_: bool):
+  """The MoCo step of `t` (TINY or PAPER_MOCO) on `device`, AMP bf16 when dtype says so."""
+  torch.manual_seed(0)
+
+  class Encoder(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.backbone = VideoResNet(t['stage_sizes'], '3d', t['width'])
+      feat = scaled(512, t['width'])
+      self.head = nn.Sequential(
+        nn.Linear(feat, t['hidden']), nn.ReLU(inplace=True), nn.Linear(t['hidden'], t['embed'])
+      )
+
+    def forward(self, x):
+      return self.head(self.backbone(x))
+
+  fmt_ = torch.channels_last_3d
+  query_enc = Encoder().to(device, memory_format=fmt_)
+  key_enc = copy.deepcopy(query_enc)
+  for p in key_enc.parameters():
+    p.requires_grad_(False)
+  q_fn = torch.compile(query_enc) if compile_ else query_enc
+  k_fn = torch.compile(key_enc) if compile_ else key_enc
+  decay = [p for p in query_enc.parameters() if p.ndim > 1]
+  no_decay = [p for p in query_enc.parameters() if p.ndim <= 1]
+  opt = torch.optim.SGD(
+    [dict(params=decay, weight_decay=t['weight_decay']), dict(params=no_decay, weight_decay=0.0)],
+    lr=t['lr'],
+    momentum=t['momentum'],
+  )
+  shape = (t['batch'], 3, t['frames'], t['crop'], t['crop'])
+  xq = torch.randn(shape, device=device).to(memory_format=fmt_)
+  xk = torch.randn(shape, device=device).to(memory_format=fmt_)
+  state = dict(ptr=0, queue=F.normalize(torch.randn(t['queue'], t['embed'], device=device), dim=1))
+  labels = torch.zeros(t['batch'], dtype=torch.long, device=device)
+
+  def step():
+    with _autocast(device, dtype):
+      q = F.normalize(q_fn(xq).float(), dim=1)
+      with torch.no_grad():
+        k = F.normalize(k_fn(xk).float(), dim=1)
+    logits = torch.cat([(q * k).sum(1, keepdim=True), q @ state['queue'].t()], 1) / t['tau']
+    loss = F.cross_entropy(logits, labels)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+      torch._foreach_lerp_(list(key_enc.parameters()), list(query_enc.parameters()), 1 - t['ema'])
+      ptr = state['ptr']
+      state['queue'][ptr : ptr + k.shape[0]] = k
+      state['ptr'] = (ptr + k.shape[0]) % t['queue']
+
+  return step
+
+
+def bench_paper_method(name, dtype, tiny, compile_, warmup, repeats) -> dict[str, Any]:
+  if name not in PAPER_METHODS_TORCH:
+    return dict(
+      kind='method', name=name, dtype=dtype, skipped='no PyTorch reference of this method step'
+    )
+  device = _device()
+  t = dict(TINY, batch=8) if tiny else PAPER_MOCO
+  step = moco_step_fn(t, device, dtype, compile_)
+  if device.type == 'cuda':
+    torch.cuda.reset_peak_memory_stats(device)
+  times = _measure(step, warmup, repeats, device)
+  extra = dict(config='configs/moco.py:tiny on RGB' if tiny else 'configs/moco.py:r3d18')
+  return _paper_row('method', name, dtype, t['batch'], times, _flops(step), device, extra)
+
+
+def run_paper(args) -> dict[str, Any]:
+  rows = []
+  for dtype in args.dtypes:
+    for name in args.backbones:
+      rows.append(
+        bench_paper_backbone(
+          name, dtype, args.paper_batch, args.tiny, args.compile, args.warmup, args.repeats
+        )
+      )
+      row = rows[-1]
+      print(
+        format_paper_row(row)
+        if 'skipped' not in row
+        else f'{name} {dtype}: skipped, {row["skipped"]}',
+        flush=True,
+      )
+    for name in args.methods:
+      rows.append(
+        bench_paper_method(name, dtype, args.tiny, args.compile, args.warmup, args.repeats)
+      )
+      row = rows[-1]
+      print(
+        format_paper_row(row)
+        if 'skipped' not in row
+        else f'{name} {dtype}: skipped, {row["skipped"]}',
+        flush=True,
+      )
+  return dict(paper=rows, tiny=args.tiny, torch=torch.__version__, device=_device_kind(_device()))
+
+
 def main(argv: list[str] | None = None) -> None:
   p = argparse.ArgumentParser(
     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -296,9 +598,31 @@ def main(argv: list[str] | None = None) -> None:
   p.add_argument('--large_repeats', type=int, default=2)
   p.add_argument('--threads', type=int, default=2)
   p.add_argument('--json', default='')
+  p.add_argument('--paper', action='store_true', help='the accelerator benchmark (see above)')
+  p.add_argument('--tiny', action='store_true', help='--paper at smoke-test size (seconds)')
+  p.add_argument('--dtypes', default='float32,bfloat16')
+  p.add_argument('--backbones', default=','.join(PAPER_BACKBONES))
+  p.add_argument('--methods', default='moco,frames,cacl,scvrl,mlfo')
+  p.add_argument('--paper_batch', type=int, default=8)
+  p.add_argument('--compile', action='store_true', help='--paper: torch.compile the networks')
   args = p.parse_args(argv)
   parts = [x for x in args.parts.split(',') if x and not (args.skip_large and x == 'large')]
   torch.set_num_threads(args.threads)
+  if args.paper:
+    split = lambda text: tuple(x for x in text.split(',') if x)
+    args.dtypes, args.backbones, args.methods = (
+      split(args.dtypes),
+      split(args.backbones),
+      split(args.methods),
+    )
+    if args.tiny:
+      args.paper_batch = min(args.paper_batch, 2)
+      args.warmup, args.repeats = min(args.warmup, 1), min(args.repeats, 2)
+    result = run_paper(args)
+    if args.json:
+      with open(args.json, 'w') as fh:
+        json.dump(result, fh)
+    return
   result: dict[str, Any] = dict(impl='torch', torch=torch.__version__, threads=args.threads)
   if 'step' in parts:
     step = tiny_step_fn()

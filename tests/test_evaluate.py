@@ -12,7 +12,12 @@ from tests.helpers import tiny_config
 
 @pytest.mark.slow
 def test_finetune_run_end_to_end_on_synthetic_motion(tmp_path):
-  """finetune_run on a built synthetic_motion/tiny (random init, 1 epoch): ~2-3 min on 2 cores."""
+  """finetune_run on a built synthetic_motion/tiny (random init, 1 epoch, batch split over 4 fake
+  CPU devices): ~2-3 min on 2 cores."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from jaxvssl import parallel  # pylint: disable=g-import-not-at-top
+
   synthetic_motion.build_synthetic_motion(str(tmp_path / 'tfds'), 'tiny', num_workers=0)
   config = tiny_config(
     'moco',
@@ -29,6 +34,7 @@ def test_finetune_run_end_to_end_on_synthetic_motion(tmp_path):
     tmp_path / 'ft',
     random_init=True,
     finetune_config={'epochs': 1, 'batch_size': 4, 'log_every_steps': 1},
+    mesh=parallel.make_mesh(jax.devices()[:4]),
   )
   assert (
     0.0 <= metrics['finetune/clip_top1'] <= 1.0 and 0.0 <= metrics['finetune/video_top1'] <= 1.0
@@ -37,6 +43,7 @@ def test_finetune_run_end_to_end_on_synthetic_motion(tmp_path):
   payload = json.loads((tmp_path / 'ft' / 'results.json').read_text())
   assert payload['details']['total_steps'] == 64 // 4  # synthetic_motion/tiny: 64 train videos
   assert len((tmp_path / 'ft' / 'metrics.jsonl').read_text().splitlines()) == 16
+  assert sorted(p.name for p in (tmp_path / 'ft' / 'checkpoints').iterdir()) == ['16']
 
 
 @pytest.mark.parametrize('batches', [0, 2])
@@ -51,7 +58,7 @@ def test_evaluate_run_recomputes_bn_statistics_only_when_asked(tmp_path, monkeyp
   natural = object()
   monkeypatch.setattr(runs, 'natural_clip_batches', lambda cfg: natural)
 
-  def embed_fn(cfg, seed=None, bn_batches=None):
+  def embed_fn(cfg, seed=None, bn_batches=None, mesh=None):
     seen['bn_batches'] = bn_batches
     return lambda clips: clips
 

@@ -1,6 +1,9 @@
-"""Finetuning a tiny backbone-like flax module improves train accuracy; all weights move."""
+"""Finetuning a tiny backbone-like flax module: it learns, all weights move, it runs sharded over
+1 or 8 (fake CPU) devices with the same result, and a stopped or crashed run resumes from its
+checkpoints to the same end as an uninterrupted one."""
 
 import itertools
+import json
 
 import flax.linen as nn
 import jax
@@ -8,7 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxvssl import errors, parallel
 from jaxvssl.evaluation import finetune as ft
+
+ONE = parallel.make_mesh(jax.devices()[:1])
 
 
 class TinyBackbone(nn.Module):
@@ -106,13 +112,96 @@ def test_finetune_input_errors():
   rng = np.random.default_rng(0)
   clips, labels = _problem(rng, num=8)
   cfg = ft.FinetuneConfig(epochs=2, batch_size=4, steps_per_epoch=2)
+  run = lambda data, mesh=ONE: ft.finetune(TinyBackbone(), {}, data, None, 2, cfg, mesh=mesh)
   with pytest.raises(KeyError, match='input_key'):
-    ft.finetune(TinyBackbone(), {}, [{'view0': clips[:4], 'label': labels[:4]}], None, 2, cfg)
+    run([{'view0': clips[:4], 'label': labels[:4]}])
   with pytest.raises(ValueError, match='batch_size=4'):
-    ft.finetune(TinyBackbone(), {}, [{'clips': clips[:3], 'label': labels[:3]}], None, 2, cfg)
+    run([{'clips': clips[:3], 'label': labels[:3]}])
   with pytest.raises(ValueError, match='ran out at step 0'):
-    ft.finetune(TinyBackbone(), {}, [], None, 2, cfg)
+    run([])
+  with pytest.raises(errors.ConfigError, match='batch_size=4 does not split evenly over 8'):
+    run([{'clips': clips[:4], 'label': labels[:4]}], parallel.make_mesh(jax.devices()[:8]))
   with pytest.raises(ValueError, match="optimizer='adam'"):
     ft.FinetuneConfig(optimizer='adam')
   with pytest.raises(ValueError, match='num_train_examples'):
     ft.FinetuneConfig(batch_size=128, num_train_examples=10).total_steps()
+
+
+def _resume_setup(epochs=3):
+  """A tiny problem whose train stream is a pure function of the step (like the real pipeline)."""
+  clips, labels = _problem(np.random.default_rng(0))
+  backbone = TinyBackbone()
+  pretrained = jax.jit(lambda r, x: backbone.init(r, x, train=False))(
+    jax.random.PRNGKey(0), clips[:2]
+  )
+  cfg = ft.FinetuneConfig(
+    epochs=epochs,
+    batch_size=8,
+    learning_rate=0.1,
+    num_train_examples=16,  # 2 steps per epoch
+    dropout=0.1,
+    log_every_steps=1,
+    checkpoint_every_steps=2,
+    progress_bar=False,
+  )
+  data = lambda start: itertools.islice(_train_iter(clips, labels, 8, 0), start, None)
+  return backbone, pretrained, data, _eval_batches(clips, labels), cfg
+
+
+def _params(variables):
+  return jax.tree.map(np.asarray, variables)
+
+
+def test_stopped_and_crashed_finetuning_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+  backbone, pretrained, data, evaluation, cfg = _resume_setup()
+  run = lambda out, train_data=data, **kw: ft.finetune(
+    backbone, pretrained, train_data, evaluation, 2, cfg, out, **kw
+  )
+  straight, straight_vars, _ = run(tmp_path / 'straight')
+
+  out = tmp_path / 'resumed'
+  stopped, _, history = run(out, stop_after_steps=3)  # checkpoints at steps 2 and 3
+  assert [h['step'] for h in history] == [1, 2, 3] and 'finetune/video_top1' not in stopped
+  assert not (out / 'results.json').exists()
+
+  def crashing(start):  # the process dies while reading the batch of step 5 (after ckpt 4)
+    for step, batch in enumerate(data(start), start):
+      if step == 5:
+        raise RuntimeError('killed')
+      yield batch
+
+  with pytest.raises(RuntimeError, match='killed'):
+    run(out, crashing)
+  metrics, variables, history = run(out)
+  assert [h['step'] for h in history] == [5, 6]  # resumed from the checkpoint of step 4
+  assert 'resumed from step 4 of 6' in capsys.readouterr().out
+  assert metrics == straight
+  jax.tree.map(np.testing.assert_array_equal, _params(variables), _params(straight_vars))
+  rows = lambda d: [json.loads(line) for line in (d / 'metrics.jsonl').read_text().splitlines()]
+  assert rows(out) == rows(tmp_path / 'straight')  # one row per step, none twice
+  assert sorted(int(p.name) for p in (out / 'checkpoints').iterdir() if p.name.isdigit()) == [4, 6]
+
+  # A finished run only re-evaluates; another finetune config is refused, naming the key.
+  again, _, history = run(out)
+  assert again == straight and history == []
+  other = ft.FinetuneConfig(**{**cfg.__dict__, 'learning_rate': 0.2})
+  with pytest.raises(errors.ResumeMismatchError, match=r'learning_rate: 0\.1 -> 0\.2'):
+    ft.finetune(backbone, pretrained, data, evaluation, 2, other, out)
+
+
+def test_finetuning_on_one_and_eight_devices_gives_the_same_result():
+  """Batch sharded over 8 fake CPU devices (BatchNorm over the global batch): the same numbers."""
+  backbone, pretrained, data, evaluation, cfg = _resume_setup(epochs=2)
+  one = ft.finetune(backbone, pretrained, data, evaluation, 2, cfg, mesh=ONE)
+  eight = ft.finetune(
+    backbone, pretrained, data, evaluation, 2, cfg, mesh=parallel.make_mesh(jax.devices()[:8])
+  )
+  assert one[0].keys() == eight[0].keys()
+  for key in one[0]:
+    assert one[0][key] == pytest.approx(eight[0][key], abs=1e-5), key
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+    _params(one[1]),
+    _params(eight[1]),
+  )
+  assert [h['train_top1'] for h in one[2]] == [h['train_top1'] for h in eight[2]]

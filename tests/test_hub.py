@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvssl import cli, hub, methods, runs
+from jaxvssl import cli, hub, methods, parallel, runs
 from jaxvssl.errors import PretrainedWeightsError
 from jaxvssl.interop import files as weight_files
 from jaxvssl.interop import torch as interop_torch
@@ -220,7 +220,9 @@ def test_evaluate_weights_file_gives_the_runs_linear_probe(tiny_run, tmp_path, m
   assert summary['source'] == f'weights file {out}'
 
   run = runs.load_run(tiny_run)
-  run_embed = runs.embed_fn_from_state(run.config, run.method, run.params, run.state)
+  # `evaluate` shards the embedding over every device; the same mesh here, the same computation.
+  mesh = parallel.make_mesh()
+  run_embed = runs.embed_fn_from_state(run.config, run.method, run.params, run.state, mesh=mesh)
   rng = np.random.default_rng(0)
 
   def features(embed, clips, labels):

@@ -439,6 +439,11 @@ BAD_DATA = [
   ({'prefetch': -1}, 'prefetch'),
   ({'cache': 'yes'}, 'cache'),
   ({'num_threads': -1}, 'num_threads'),
+  ({'transfer_dtype': 'float16'}, 'transfer_dtype'),
+  ({'device_augment': 1}, 'device_augment'),
+  ({'decode_crop': 'yes'}, 'decode_crop'),
+  ({'decode_crop': True, 'resize_short_side': 36}, 'decode_crop'),
+  ({'device_prefetch': -1}, 'device_prefetch'),
 ]
 
 

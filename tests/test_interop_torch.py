@@ -34,9 +34,9 @@ def _random_variables(backbone: str, seed: int = 0) -> dict:
   from random normal kernels of its shapes.
   """
   module = models.get_backbone(backbone)
-  if backbone == 'mvit_b':
+  if backbone in ('mvit_b', 'mvit_b_scvrl'):
     variables = jax.eval_shape(
-      lambda: module.init(jax.random.PRNGKey(0), jnp.zeros(CLIP_SHAPES[backbone]), train=False)
+      lambda: module.init(jax.random.PRNGKey(0), jnp.zeros(CLIP_SHAPES['mvit_b']), train=False)
     )
   else:
     variables = jax.jit(lambda r: module.init(r, jnp.zeros((1, 8, 32, 32, 3)), train=False))(
@@ -196,3 +196,26 @@ def test_jaxvssl_to_torchvision_gives_the_same_features(backbone):
   model.load_state_dict(interop_torch.to_torchvision(variables, backbone, as_torch=True))
   clip = np.random.default_rng(5).normal(size=CLIP_SHAPES[backbone]).astype(np.float32)
   _assert_close(_torch_features(model, clip), _jax_features(backbone, variables, clip))
+
+
+@pytest.mark.torch
+def test_scvrl_mvit_partial_export_in_torchvision():
+  """The mvit_b_scvrl export loads into mvit_v1_b with strict=False, which reports exactly the
+  cube embedding's kernel missing. Given SCVRL's 2x7x7 embedding (a Conv3d holding the jaxvssl
+  kernel) in place of conv_proj, the torchvision model gives the jaxvssl features: every other
+  tensor converted right."""
+  torch = pytest.importorskip('torch')
+  model = _torchvision_model('mvit_b', seed=0)
+  variables = _random_variables('mvit_b_scvrl', seed=6)
+  sd = interop_torch.to_torchvision(variables, 'mvit_b_scvrl', as_torch=True)
+  result = model.load_state_dict(sd, strict=False)
+  assert list(result.missing_keys) == list(interop_torch.not_converted('mvit_b_scvrl'))
+  assert list(result.unexpected_keys) == []
+  kernel = np.asarray(variables['params']['patch_embed']['kernel'])  # DHWIO [2, 7, 7, 3, 96]
+  conv = torch.nn.Conv3d(3, kernel.shape[-1], (2, 7, 7), stride=(2, 4, 4), padding=(0, 3, 3))
+  with torch.no_grad():
+    conv.weight.copy_(torch.from_numpy(kernel.transpose(4, 3, 0, 1, 2).copy()))  # OIDHW
+    conv.bias.copy_(model.conv_proj.bias)  # the converted bias
+  model.conv_proj = conv
+  clip = np.random.default_rng(7).normal(size=CLIP_SHAPES['mvit_b']).astype(np.float32)
+  _assert_close(_torch_features(model, clip), _jax_features('mvit_b_scvrl', variables, clip))

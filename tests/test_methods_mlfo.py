@@ -1,12 +1,14 @@
 """MLFO: the combined loss against NumPy, the network's levels and queue, views, options, configs,
 training (1 vs 8 devices, resume) and the paper-size smoke test."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvssl import config as config_lib, methods, objectives
+from jaxvssl import config as config_lib, methods, objectives, parallel
 from jaxvssl.errors import ConfigError
 from jaxvssl.methods import mlfo
 from tests import helpers
@@ -292,6 +294,56 @@ def test_backbone_variables_are_the_evaluated_backbone():
   variables = method.backbone_variables(params, state)
   feature = jax.eval_shape(method.backbone().apply, variables, batch['a'])
   assert feature.shape == (8, method.backbone().feature_dim)
+
+
+@pytest.mark.parametrize(
+  'overrides',
+  [
+    ('mlfo.semantic_head=true',),  # backbone, level heads, semantic head, motion excitation
+    # + the augmented input clips' blocks in the backbone and the high-level head.
+    pytest.param(('mlfo.aug_levels=()', 'mlfo.input_aug=true'), marks=pytest.mark.slow),
+  ],
+  ids=['feature_level', 'input_level'],
+)
+def test_per_device_batchnorm_normalises_each_devices_share_of_every_clip(overrides):
+  """model.bn_mode=per_device on 4 devices: the network's outputs and BatchNorm statistics are
+  those of running it on each device's share of the batch alone (its rows of a, b and long in
+  one call, global statistics there), as a data-parallel run on 4 GPUs computes them. Only
+  'reverse' augments, so the augmentations draw nothing random that depends on the batch size."""
+  config, single, batch = _setup(
+    'model.bn_mode=per_device', 'mlfo.aug_ops=("reverse",)', *overrides
+  )
+  devices = 4
+  grouped = methods.build(config, devices)
+  assert grouped.network().bn_groups == devices and single.network().bn_groups == 1
+  params, state = jax.jit(single.init)(jax.random.PRNGKey(0), batch)
+  variables = {'params': params, 'batch_stats': state['batch_stats']}
+  rng = jax.random.PRNGKey(1)
+
+  def apply(method, variables, batch):
+    return method._apply(variables, batch, rng, True, mutable=['batch_stats'])
+
+  # The loop's layout: every clip sharded contiguously over 'data', variables replicated.
+  mesh = parallel.make_mesh(jax.devices()[:devices])
+  sharded = jax.device_put(batch, parallel.data_sharding(mesh))
+  variables_r = jax.device_put(variables, parallel.replicated_sharding(mesh))
+  out, updates = jax.jit(functools.partial(apply, grouped))(variables_r, sharded)
+
+  share = len(batch['a']) // devices
+  per_device = jax.jit(functools.partial(apply, single))
+  parts = [
+    per_device(variables, {k: v[d * share : (d + 1) * share] for k, v in batch.items()})
+    for d in range(devices)
+  ]
+  want_out = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *(o for o, _ in parts))
+  jax.tree_util.tree_map(
+    functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5), out, want_out
+  )
+  # The running statistics move towards the mean of the devices' statistics.
+  want_stats = jax.tree_util.tree_map(lambda *xs: np.mean(xs, axis=0), *(u for _, u in parts))
+  jax.tree_util.tree_map(
+    functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-6), updates, want_stats
+  )
 
 
 # --- configs ---------------------------------------------------------------------------------

@@ -13,18 +13,31 @@ video-level) and shuffle sensitivity can all be computed from one extraction.
 Cache: `save_features` / `load_features` store the dict as an `.npz`; `feature_fingerprint`
 hashes the checkpoint (path, file names, sizes, modification times) and the evaluation config so
 that a changed checkpoint or config never reuses stale features; `cached_features` ties them
-together (extract once, then load).
+together (extract once, then load). Every path may be on an object store (`gs://`, through
+`etils.epath`).
+
+Sharding: `sharded_apply` runs a network on chunks of clips split over the 'data' axis of a
+`jax.sharding.Mesh` (variables replicated), like the training step. Every process passes the
+same whole chunk (each process reads the whole evaluation split), so the same code runs on one
+device, on several local devices and over the hosts of a pod; the output comes back replicated,
+so every process holds every feature.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import jax
 import numpy as np
+from etils import epath
+
+from jaxvssl import parallel
+from jaxvssl import workdir as workdir_lib
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 Features = dict[str, np.ndarray]
@@ -103,8 +116,61 @@ def extract_features(
   return out
 
 
+def sharded_apply(
+  fn: Callable[[Any, Any], Any],
+  variables: Any,
+  batch_size: int | None = None,
+  mesh: Any = None,
+) -> EmbedFn:
+  """`clips [B, ...] -> fn(variables, clips) [B, D]` as float32 numpy, jitted, in chunks.
+
+  Args:
+    fn: a pure function `(variables, x [b, ...]) -> [b, D]`, row-wise independent (eval mode).
+    variables: its variables; put on the mesh's devices once, replicated.
+    batch_size: if set, clips go through in chunks of this size (bounds device memory) and the
+      last chunk is padded to it so only one shape is ever compiled.
+    mesh: a `jax.sharding.Mesh` with a 'data' axis (`jaxvssl.parallel.make_mesh`): each chunk is
+      split over it (padded to a multiple of its size); None: one device, no sharding.
+  """
+  if mesh is None:
+    apply = jax.jit(fn)
+    data, devices = None, 1
+  else:
+    replicated = parallel.replicated_sharding(mesh)
+    data = parallel.data_sharding(mesh)
+    devices = mesh.devices.size
+    variables = jax.device_put(variables, replicated)
+    # Replicated output: every process can read all of it (`addressable_data(0)`), also on a pod.
+    apply = jax.jit(fn, in_shardings=(replicated, data), out_shardings=replicated)
+
+  def run(chunk: np.ndarray) -> np.ndarray:
+    n = chunk.shape[0]
+    size = -(-max(n, batch_size or 0) // devices) * devices
+    if size > n:
+      chunk = np.concatenate([chunk, np.zeros((size - n,) + chunk.shape[1:], chunk.dtype)])
+    if data is None:
+      return np.asarray(apply(variables, chunk), np.float32)[:n]
+    # Every process holds the whole chunk; each hands over the rows of its own devices.
+    x = jax.make_array_from_callback(chunk.shape, data, lambda index: chunk[index])
+    return np.asarray(apply(variables, x).addressable_data(0), np.float32)[:n]
+
+  def embed(clips: np.ndarray) -> np.ndarray:
+    clips = np.asarray(clips, np.float32)
+    if batch_size is None:
+      return run(clips)
+    return np.concatenate(
+      [run(clips[s : s + batch_size]) for s in range(0, len(clips), batch_size)]
+    )
+
+  return embed
+
+
 def make_backbone_embed_fn(
-  module: Any, variables: Mapping[str, Any], batch_size: int | None = None, feature: str = 'pooled'
+  module: Any,
+  variables: Mapping[str, Any],
+  batch_size: int | None = None,
+  feature: str = 'pooled',
+  mesh: Any = None,
 ) -> EmbedFn:
   """Embedding function from a `jaxvssl.models` backbone, eval mode (BN running statistics).
 
@@ -116,9 +182,8 @@ def make_backbone_embed_fn(
     feature: 'pooled' (the last pooling layer, `[B, D]`) or 'pool5' (the backbone's
       `return_stages=True` 'pool5' output: the spatially max-pooled last conv map, as in
       VCOP/CACL retrieval), flattened to `[B, D']`.
+    mesh: split each chunk over this mesh's 'data' axis (`sharded_apply`); None: one device.
   """
-  import jax  # local: keeps the numpy-only parts importable without JAX initialisation
-
   if feature not in ('pooled', 'pool5'):
     raise ValueError(f"feature={feature!r} must be 'pooled' or 'pool5'")
 
@@ -128,22 +193,7 @@ def make_backbone_embed_fn(
     _, stages = module.apply(v, x, train=False, return_stages=True)
     return stages['pool5'].reshape(x.shape[0], -1)
 
-  apply = jax.jit(forward)
-
-  def embed(clips: np.ndarray) -> np.ndarray:
-    clips = np.asarray(clips, np.float32)
-    if batch_size is None:
-      return np.asarray(apply(variables, clips), np.float32)
-    out = []
-    for s in range(0, clips.shape[0], batch_size):
-      chunk = clips[s : s + batch_size]
-      n = chunk.shape[0]
-      if n < batch_size:
-        chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], chunk.dtype)])
-      out.append(np.asarray(apply(variables, chunk), np.float32)[:n])
-    return np.concatenate(out)
-
-  return embed
+  return sharded_apply(forward, variables, batch_size, mesh)
 
 
 def feature_fingerprint(
@@ -157,7 +207,19 @@ def feature_fingerprint(
   """
   h = hashlib.sha256()
   h.update(f'split={split}\n'.encode())
-  if checkpoint is not None:
+  if checkpoint is not None and not workdir_lib.is_local(checkpoint):
+    ckpt = epath.Path(checkpoint)
+    h.update(f'checkpoint={ckpt}\n'.encode())
+    if ckpt.is_dir():  # an object store: names, sizes and modification times through epath
+      for root, _, files in sorted(ckpt.walk()):
+        for f in sorted(files):
+          st = (epath.Path(root) / f).stat()
+          rel = os.fspath(epath.Path(root) / f)[len(os.fspath(ckpt)) :]
+          h.update(f'{rel}:{st.length}:{st.mtime}\n'.encode())
+    elif ckpt.exists():
+      st = ckpt.stat()
+      h.update(f'{st.length}:{st.mtime}\n'.encode())
+  elif checkpoint is not None:
     ckpt = os.path.abspath(os.fspath(checkpoint))
     h.update(f'checkpoint={ckpt}\n'.encode())
     if os.path.isdir(ckpt):
@@ -179,21 +241,25 @@ def save_features(path: str | os.PathLike, features: Features) -> str:
   path = os.fspath(path)
   if not path.endswith('.npz'):
     path += '.npz'
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path[:-4] + '.tmp.npz'
+  target = epath.Path(path)
+  target.parent.mkdir(parents=True, exist_ok=True)
+  buffer = io.BytesIO()
   np.savez(
-    tmp,
+    buffer,
     features=features['features'],
     labels=features['labels'],
     video_ids=np.asarray(features['video_ids']).astype(str),
   )
-  os.replace(tmp, path)
+  # Written whole under a temporary name, then renamed: a reader never sees half a file.
+  tmp = epath.Path(path[:-4] + '.tmp.npz')
+  tmp.write_bytes(buffer.getvalue())
+  tmp.replace(target)
   return path
 
 
 def load_features(path: str | os.PathLike) -> Features:
   """Reads a file written by `save_features`."""
-  with np.load(os.fspath(path), allow_pickle=False) as z:
+  with epath.Path(path).open('rb') as f, np.load(io.BytesIO(f.read()), allow_pickle=False) as z:
     return {
       'features': z['features'].astype(np.float32),
       'labels': z['labels'].astype(np.int32),
@@ -202,12 +268,20 @@ def load_features(path: str | os.PathLike) -> Features:
 
 
 def cached_features(
-  cache_dir: str | os.PathLike, fingerprint: str, extract: Callable[[], Features]
+  cache_dir: str | os.PathLike,
+  fingerprint: str,
+  extract: Callable[[], Features],
+  save: bool = True,
 ) -> Features:
-  """Loads `<cache_dir>/features_<fingerprint>.npz` or calls `extract()` and saves it there."""
-  path = os.path.join(os.fspath(cache_dir), f'features_{fingerprint}.npz')
-  if os.path.exists(path):
+  """Loads `<cache_dir>/features_<fingerprint>.npz` or calls `extract()` and saves it there.
+
+  `save=False`: extract without writing (the processes of a pod other than process 0; they
+  check for the file at the same point, so all of them extract or none does).
+  """
+  path = epath.Path(cache_dir) / f'features_{fingerprint}.npz'
+  if path.exists():
     return load_features(path)
   feats = extract()
-  save_features(path, feats)
+  if save:
+    save_features(path, feats)
   return feats

@@ -6,14 +6,18 @@ backend switch), so plotting is safe in headless jobs and threads.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
 
 import matplotlib
 import numpy as np
+from etils import epath
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from jaxvssl import workdir as workdir_lib
 from jaxvssl.evaluation.retrieval import video_embeddings
 
 DPI = 100
@@ -23,17 +27,20 @@ BORDER_WIDTH = 4
 
 
 def _save(fig: Figure, out_path: str | os.PathLike) -> str:
-  out_path = os.fspath(out_path)
-  os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+  """Writes `fig` as a PNG to `out_path` (local or `gs://`: matplotlib writes to a file object)."""
+  path = epath.Path(out_path)
+  path.parent.mkdir(parents=True, exist_ok=True)
   FigureCanvasAgg(fig)
-  fig.savefig(out_path, dpi=DPI, format='png')
-  return out_path
+  buffer = io.BytesIO()
+  fig.savefig(buffer, dpi=DPI, format='png')
+  path.write_bytes(buffer.getvalue())
+  return os.fspath(out_path)
 
 
 def read_metrics_jsonl(path: str | os.PathLike) -> list[dict]:
   """Rows of a metrics.jsonl (one JSON object per line, each with 'step'); blank lines skipped."""
   rows = []
-  with open(path) as f:
+  with epath.Path(path).open() as f:
     for n, line in enumerate(f, 1):
       if line.strip():
         row = json.loads(line)
@@ -55,9 +62,7 @@ def plot_loss_curves(
     keys: scalar keys to plot; default every key containing 'loss' found in any file.
   """
   if not isinstance(metrics_files, Mapping):
-    metrics_files = {
-      os.path.basename(os.path.dirname(os.path.abspath(p))) or str(p): p for p in metrics_files
-    }
+    metrics_files = {workdir_lib.resolve(p).parent.name or str(p): p for p in metrics_files}
   runs = {name: read_metrics_jsonl(p) for name, p in metrics_files.items()}
   if keys is None:
     keys = sorted(

@@ -12,15 +12,18 @@ HMDB51 splits 1-3) into a results.json of its own.
 `compare(paths, out_path)` reads several runs (a run = a directory searched recursively for
 `results.json`, or a `results.json` file) and renders one markdown table shaped like the papers'
 ablation tables: one row per run, columns `COLUMNS`, missing cells '-'.
+
+Every path may be on an object store (`gs://bucket/...`, through `etils.epath`).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from etils import epath
 
 # (metric name in results.json, column header in the comparison table)
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -70,30 +73,27 @@ def write_results(
   details: Mapping[str, Any] | None = None,
 ) -> tuple[str, str]:
   """Writes `results.json` and `results.md` into `out_dir`; returns their paths."""
-  out_dir = os.fspath(out_dir)
-  os.makedirs(out_dir, exist_ok=True)
-  run = run_name or os.path.basename(os.path.normpath(out_dir))
+  out = epath.Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  run = run_name or out.name
   payload = {
     'run': run,
     'protocol': protocol,
     'metrics': {k: float(v) for k, v in metrics.items()},
     'details': dict(details or {}),
   }
-  json_path = os.path.join(out_dir, 'results.json')
-  with open(json_path, 'w') as f:
-    json.dump(payload, f, indent=2, sort_keys=True, default=repr)
+  json_path = out / 'results.json'
+  json_path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=repr))
   lines = [f'## {protocol}: {run}', '', '| metric | value (%) |', '|---|---|']
   lines += [f'| {k} | {_fmt(v)} |' for k, v in payload['metrics'].items()]
-  md_path = os.path.join(out_dir, 'results.md')
-  with open(md_path, 'w') as f:
-    f.write('\n'.join(lines) + '\n')
-  return json_path, md_path
+  md_path = out / 'results.md'
+  md_path.write_text('\n'.join(lines) + '\n')
+  return os.fspath(json_path), os.fspath(md_path)
 
 
 def read_results(path: str | os.PathLike) -> dict[str, Any]:
   """Parses one `results.json`, checking its schema."""
-  with open(path) as f:
-    payload = json.load(f)
+  payload = json.loads(epath.Path(path).read_text())
   if not isinstance(payload, dict) or not isinstance(payload.get('metrics'), dict):
     raise ValueError(f"{path}: not a results.json (needs a 'metrics' object)")
   return payload
@@ -108,15 +108,14 @@ def collect_run(path: str | os.PathLike) -> tuple[str, dict[str, float]]:
     `(run name, merged metrics)`; the run name is the directory's basename (for a file, the
     `run` field of the file).
   """
-  path = os.fspath(path)
-  if os.path.isfile(path):
+  path = epath.Path(path)
+  if path.is_file():
     payload = read_results(path)
-    return str(payload.get('run') or os.path.basename(os.path.dirname(path))), dict(
-      payload['metrics']
-    )
-  if not os.path.isdir(path):
+    return str(payload.get('run') or path.parent.name), dict(payload['metrics'])
+  if not path.is_dir():
     raise FileNotFoundError(f'compare: {path} is neither a results.json nor a directory')
-  files = sorted(glob.glob(os.path.join(path, '**', 'results.json'), recursive=True))
+  # walk, not glob('**'): epath's glob does not recurse on every backend.
+  files = sorted(root / 'results.json' for root, _, names in path.walk() if 'results.json' in names)
   if not files:
     raise FileNotFoundError(f'compare: no results.json under {path}')
   merged: dict[str, float] = {}
@@ -126,7 +125,7 @@ def collect_run(path: str | os.PathLike) -> tuple[str, dict[str, float]]:
       if k in merged and merged[k] != v:
         raise ValueError(f'compare: metric {k} differs between {origin[k]} and {f}')
       merged[k], origin[k] = v, f
-  return os.path.basename(os.path.normpath(path)), merged
+  return path.name, merged
 
 
 def comparison_table(
@@ -156,9 +155,9 @@ def compare(
   runs = [collect_run(p) for p in paths]
   table = comparison_table(runs, columns)
   if out_path is not None:
-    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(out_path))), exist_ok=True)
-    with open(out_path, 'w') as f:
-      f.write(table)
+    out = epath.Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
   return table
 
 

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from etils import epath
+
 from jaxvssl.evaluation import reports
 
 RECALL_KS: tuple[int, ...] = (1, 5, 10, 20, 50)
@@ -261,12 +263,12 @@ def evaluate_retrieval(
   )
   metrics = {f'retrieval/R@{k}': v for k, v in res.recall.items()}
   if out_dir is not None:
-    os.makedirs(out_dir, exist_ok=True)
+    out = epath.Path(out_dir)  # also gs://
+    out.mkdir(parents=True, exist_ok=True)
     rows = per_query_records(
       res, test.get('video_ids'), np.asarray(test['labels']), train.get('video_ids')
     )
-    with open(os.path.join(out_dir, 'retrieval_per_query.json'), 'w') as f:
-      json.dump(rows, f)
+    (out / 'retrieval_per_query.json').write_text(json.dumps(rows))
     reports.write_results(
       out_dir,
       metrics,

@@ -6,6 +6,9 @@ splits once, then runs the requested protocols on them, each into its own sub-di
 draws the R@k curve and a PCA plot of the test embeddings, and writes `summary.md`: the
 `reports.compare` row of this run. Finetuning trains the network, so it is a separate call
 (`finetune.finetune`) that writes into `out_dir/finetune/`; `compare` picks it up from there.
+
+On several hosts every process runs all of this (feature extraction is one sharded computation
+over all devices, `features.sharded_apply`), and only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+import jax
 
 from jaxvssl.evaluation import features as F
 from jaxvssl.evaluation import linear_probe as lp
@@ -57,21 +62,24 @@ def evaluate_frozen(
     raise ValueError(f'evaluate_frozen: unknown protocols {unknown}; known {PROTOCOLS}')
   out_dir = os.fspath(out_dir)
   run_name = run_name or os.path.basename(os.path.normpath(out_dir))
+  is_main = jax.process_index() == 0
+  # Process 0 writes; the others compute the same numbers (they take part in the extraction).
+  out = lambda sub: os.path.join(out_dir, sub) if is_main else None
+  make_plots = make_plots and is_main
 
   def get(split: str, data: DataSource, fn: F.EmbedFn, extra: Mapping[str, Any] | None = None):
     extract = lambda: F.extract_features(fn, _fresh(data))
     if cache_dir is None:
       return extract()
     cfg = {**dict(eval_config or {}), **dict(extra or {})}
-    return F.cached_features(cache_dir, F.feature_fingerprint(checkpoint, cfg, split), extract)
+    fingerprint = F.feature_fingerprint(checkpoint, cfg, split)
+    return F.cached_features(cache_dir, fingerprint, extract, save=is_main)
 
   train = get('train', train_data, embed_fn)
   test = get('test', test_data, embed_fn)
   metrics: dict[str, float] = {}
   if 'retrieval' in protocols:
-    m = retrieval.evaluate_retrieval(
-      train, test, os.path.join(out_dir, 'retrieval'), ks=recall_ks, run_name=run_name
-    )
+    m = retrieval.evaluate_retrieval(train, test, out('retrieval'), ks=recall_ks, run_name=run_name)
     metrics.update(m)
     if make_plots:
       plots.plot_recall_curves(
@@ -84,7 +92,7 @@ def evaluate_frozen(
     )
   if 'linear_probe' in protocols or 'shuffle' in protocols:
     m, probe = lp.evaluate_linear_probe(
-      train, test, linear_probe_config, os.path.join(out_dir, 'linear_probe'), run_name=run_name
+      train, test, linear_probe_config, out('linear_probe'), run_name=run_name
     )
     metrics.update(m)
     if 'shuffle' in protocols:
@@ -99,10 +107,11 @@ def evaluate_frozen(
           probe,
           test,
           shuffled,
-          os.path.join(out_dir, 'shuffle'),
+          out('shuffle'),
           run_name=run_name,
           details={'seed': shuffle_seed, 'group_size': shuffle_group_size},
         )
       )
-  reports.compare([out_dir], os.path.join(out_dir, 'summary.md'))
+  if is_main:
+    reports.compare([out_dir], os.path.join(out_dir, 'summary.md'))
   return metrics

@@ -66,6 +66,7 @@ from jaxvssl.tf_setup import import_tensorflow
 tf = import_tensorflow()
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from jaxvssl.inputs import device as device_keys  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxvssl.inputs import ops  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxvssl.inputs import views as views_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -76,6 +77,10 @@ EVAL_CROPS = {'center': 1, 'three_crop': 3}
 # Training crops: 'random_resized' (Inception-style: area and aspect jitter, resized to the
 # output size) | 'random' (a plain crop of the output size, no resampling: C3D/CACL style).
 TRAIN_CROPS = ('random_resized', 'random')
+# What training views cross to the device as (`default_data_config`, transfer_dtype).
+TRANSFER_DTYPES = ('float32', 'uint8')
+# How far the host augments a training view (`_augment`, `host_stage`).
+AUGMENT_STAGES = ('normalized', 'unit', 'crop')
 # Label of the padding rows of an evaluation batch (valid=False).
 PAD_LABEL = -1
 
@@ -128,6 +133,19 @@ def default_data_config() -> ml_collections.ConfigDict:
     cache                   cache the skip-decoded examples in memory (small
                             data sets such as synthetic_motion).
     num_threads             private thread pool size (0 = TF's default pool).
+  Host -> device (docs/input_pipeline.md, "Accelerator input"; the defaults are the
+  original host-only path):
+    transfer_dtype          'float32' (the host normalises) | 'uint8' (training views
+                            cross as uint8 pixels, normalised on the device inside the
+                            jitted step: a quarter of the bytes).
+    device_augment          True: the host decodes and crops only; flip, colour jitter,
+                            grayscale, blur and normalisation run on the device with
+                            parameters drawn on the host from the same seeds.
+    decode_crop             True: decode only the crop window of each frame
+                            (tf.image.decode_and_crop_jpeg) where the crop is known
+                            before decoding (resize_short_side None).
+    device_prefetch         batches put on the device ahead of the step (0: each batch
+                            is put when the step before it has been dispatched).
 
   `check_data_config` checks every value (when a config loads); the functions of this module
   assume a checked section.
@@ -176,6 +194,11 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.prefetch = 2
   c.cache = False
   c.num_threads = 0
+
+  c.transfer_dtype = 'float32'
+  c.device_augment = False
+  c.decode_crop = False
+  c.device_prefetch = 0
   return c
 
 
@@ -289,6 +312,16 @@ _DATA_CHECKS: tuple[tuple[str, Callable[[Any, ml_collections.ConfigDict], bool],
   ('prefetch', _int_at_least(0), 'use an integer >= 0'),
   ('cache', _flag, 'use True or False'),
   ('num_threads', _int_at_least(0), "use an integer >= 0 (0: TF's default thread pool)"),
+  ('transfer_dtype', lambda v, d: v in TRANSFER_DTYPES, f'use one of {TRANSFER_DTYPES}'),
+  ('device_augment', _flag, 'use True or False'),
+  ('decode_crop', _flag, 'use True or False'),
+  (
+    'decode_crop',
+    lambda v, d: not v or d.resize_short_side is None,
+    'decode_crop needs config.data.resize_short_side=None (the crop window must be known in '
+    'the stored frame before decoding); set one of them off',
+  ),
+  ('device_prefetch', _int_at_least(0), 'use an integer >= 0 (0: no batches ahead)'),
 )
 
 
@@ -699,14 +732,27 @@ def _parallel(cfg: ml_collections.ConfigDict) -> int:
 
 
 def _augment(
-  frames: tf.Tensor, seed: tf.Tensor, cfg: ml_collections.ConfigDict, crop_size: int
+  frames: tf.Tensor,
+  seed: tf.Tensor,
+  cfg: ml_collections.ConfigDict,
+  crop_size: int,
+  stage: str = 'normalized',
+  cropped: bool = False,
 ) -> tf.Tensor:
   """Training spatial augmentation of `[T, H, W, 3]` float [0, 1], one draw per clip.
 
-  Returns normalised float32 `[T, crop_size, crop_size, 3]`.
+  cropped=True: `frames` are the crop already (`_decode_crop`, the same draw), resized to
+  `crop_size`; the rest of the augmentation is the same.
+
+  stage: how far the host goes (`AUGMENT_STAGES`): 'normalized' (everything, then mean/std: the
+  default path), 'unit' (everything but the normalisation: [0, 1] pixels for uint8 transfer) or
+  'crop' (the crop only; the device applies the rest with `augment_parameters`).
+  Returns float32 `[T, crop_size, crop_size, 3]`.
   """
   crop_seed, flip_seed, color_seed, gray_seed, blur_seed = tf.unstack(ops.split_seed(seed, 5))
-  if cfg.crop == 'random':
+  if cropped:
+    x = frames
+  elif cfg.crop == 'random':
     x = ops.random_crop(frames, crop_seed, crop_size)
   else:
     x = ops.random_resized_crop(
@@ -717,6 +763,8 @@ def _augment(
       (cfg.min_aspect_ratio, cfg.max_aspect_ratio),
       cfg.crop_max_attempts,
     )
+  if stage == 'crop':
+    return x
   x = ops.random_flip(x, flip_seed, cfg.flip_prob)
   x = ops.color_jitter(
     x,
@@ -729,7 +777,68 @@ def _augment(
   x = ops.random_gaussian_blur(
     x, blur_seed, cfg.blur_prob, tuple(cfg.blur_sigma), cfg.blur_truncate
   )
+  if stage == 'unit':
+    return x
   return ops.normalize(x, cfg.mean, cfg.std)
+
+
+def augment_parameters(seed: tf.Tensor, cfg: ml_collections.ConfigDict) -> tf.Tensor:
+  """The draws of `_augment` after its crop, as float32 `[device.NUM_PARAMS]`.
+
+  Every value comes from the same stateless seeds, split the same way, as in `_augment` and the
+  ops it calls (`ops.random_flip`, `ops.color_jitter`, `ops.random_grayscale`,
+  `ops.random_gaussian_blur`), so the device applying them (`jaxvssl.inputs.device.augment`)
+  reproduces the host's augmentation of the same example. Columns: `device.PARAM_NAMES`.
+  """
+  _, flip_seed, color_seed, gray_seed, blur_seed = tf.unstack(ops.split_seed(seed, 5))
+  false = tf.constant(False)
+  flip = ops._bernoulli(flip_seed, cfg.flip_prob) if cfg.flip_prob > 0 else false
+  b, c, sat, h = (float(v) for v in cfg.color_jitter_strength)
+  apply_seed, order_seed, b_seed, c_seed, s_seed, h_seed = tf.unstack(ops.split_seed(color_seed, 6))
+  factor = lambda sd, v: ops._uniform(sd, max(0.0, 1.0 - v), 1.0 + v)
+  jitter = false
+  if cfg.color_jitter_prob > 0 and any((b, c, sat, h)):
+    jitter = ops._bernoulli(apply_seed, cfg.color_jitter_prob)
+  if cfg.color_jitter_random_order:
+    order = ops.random_permutation(4, order_seed)
+  else:
+    order = tf.range(4, dtype=tf.int32)
+  gray = ops._bernoulli(gray_seed, cfg.grayscale_prob) if cfg.grayscale_prob > 0 else false
+  blur_apply_seed, sigma_seed = tf.unstack(ops.split_seed(blur_seed, 2))
+  sigma = ops._uniform(sigma_seed, float(cfg.blur_sigma[0]), float(cfg.blur_sigma[1]))
+  blur = ops._bernoulli(blur_apply_seed, cfg.blur_prob) if cfg.blur_prob > 0 else false
+  as_float = lambda v: tf.cast(v, tf.float32)
+  values = [
+    as_float(flip),
+    as_float(jitter),
+    factor(b_seed, b),
+    factor(c_seed, c),
+    factor(s_seed, sat),
+    ops._uniform(h_seed, -h, h) if h > 0 else tf.constant(0.0),
+  ]
+  values += [as_float(order[i]) for i in range(4)]
+  values += [as_float(gray), as_float(blur), sigma]
+  return tf.stack(values)
+
+
+def to_transfer_dtype(x: tf.Tensor, cfg: ml_collections.ConfigDict) -> tf.Tensor:
+  """[0, 1] pixels in the dtype that crosses to the device: uint8 rounds to the nearest 1/255."""
+  if cfg.transfer_dtype == 'uint8':
+    return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
+  return x
+
+
+def host_stage(cfg: ml_collections.ConfigDict, device_transfer: bool = True) -> str:
+  """How far the host augments (`_augment`'s stage) for `cfg`'s transfer settings.
+
+  device_transfer=False: always 'normalized' (a consumer that does not run
+  `jaxvssl.inputs.device.prepare_batch`, e.g. BatchNorm re-estimation or finetuning).
+  """
+  if not device_transfer:
+    return 'normalized'
+  if cfg.device_augment:
+    return 'crop'
+  return 'unit' if cfg.transfer_dtype == 'uint8' else 'normalized'
 
 
 class _Augmenter:
@@ -740,21 +849,77 @@ class _Augmenter:
   views; the computation is the same.
   """
 
-  def __init__(self, cfg: ml_collections.ConfigDict):
+  def __init__(self, cfg: ml_collections.ConfigDict, stage: str = 'normalized'):
     self._cfg = cfg
+    self._stage = stage
     self._fns = {}
 
-  def __call__(self, frames: tf.Tensor, seed: tf.Tensor, crop_size: int) -> tf.Tensor:
-    if crop_size not in self._fns:
-      self._fns[crop_size] = tf.function(
-        lambda x, s: _augment(x, s, self._cfg, crop_size),
+  def __call__(
+    self, frames: tf.Tensor, seed: tf.Tensor, crop_size: int, cropped: bool = False
+  ) -> tf.Tensor:
+    key = (crop_size, cropped)
+    if key not in self._fns:
+      self._fns[key] = tf.function(
+        lambda x, s: _augment(x, s, self._cfg, crop_size, self._stage, cropped),
         input_signature=[
           tf.TensorSpec([None, None, None, 3], tf.float32),
           tf.TensorSpec([2], tf.int64),
         ],
         autograph=False,
       )
-    return self._fns[crop_size](frames, tf.cast(seed, tf.int64))
+    return self._fns[key](frames, tf.cast(seed, tf.int64))
+
+
+def _decode_crop(
+  video: tf.Tensor,
+  indices: tf.Tensor,
+  seed: tf.Tensor,
+  cfg: ml_collections.ConfigDict,
+  crop_size: int,
+) -> tf.Tensor:
+  """The training crop of `video[indices]`, decoding only its window of each JPEG.
+
+  The window is the one `_augment` draws from the same seed (`ops.random_crop` /
+  `ops.random_resized_crop` need only the frame size, read from the first frame's JPEG header),
+  so the pixels equal decode-then-crop (tested). A 'random' crop needs frames at least
+  crop_size on both sides (`_decode_crop_or_full` checks).
+
+  Returns:
+    float32 [0, 1] `[T, crop_size, crop_size, 3]`.
+  """
+  crop_seed = tf.unstack(ops.split_seed(tf.cast(seed, tf.int64), 5))[0]
+  picked = tf.gather(video, indices)
+  shape = tf.io.extract_jpeg_shape(picked[0])  # [H, W, C]
+  if cfg.crop == 'random':
+    y_seed, x_seed = tf.unstack(ops.split_seed(crop_seed, 2))
+    y = tf.random.stateless_uniform(
+      [], y_seed, minval=0, maxval=shape[0] - crop_size + 1, dtype=tf.int32
+    )
+    x = tf.random.stateless_uniform(
+      [], x_seed, minval=0, maxval=shape[1] - crop_size + 1, dtype=tf.int32
+    )
+    window = tf.stack([y, x, crop_size, crop_size])
+  else:
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      image_size=tf.concat([shape[:2], [3]], 0),
+      bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+      seed=crop_seed,
+      min_object_covered=float(cfg.min_area),
+      aspect_ratio_range=[cfg.min_aspect_ratio, cfg.max_aspect_ratio],
+      area_range=[cfg.min_area, cfg.max_area],
+      max_attempts=cfg.crop_max_attempts,
+      use_image_if_no_bounding_boxes=True,
+    )
+    window = tf.stack([begin[0], begin[1], size[0], size[1]])
+  frames = tf.map_fn(
+    lambda jpeg: tf.image.decode_and_crop_jpeg(jpeg, window, channels=3),
+    picked,
+    fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+  )
+  frames = ops.to_float(frames)
+  if cfg.crop != 'random':
+    frames = tf.image.resize(frames, [crop_size, crop_size])
+  return tf.ensure_shape(frames, [None, crop_size, crop_size, 3])
 
 
 def _decode(video: tf.Tensor, indices: tf.Tensor, resize_short_side: int | None) -> tf.Tensor:
@@ -764,6 +929,29 @@ def _decode(video: tf.Tensor, indices: tf.Tensor, resize_short_side: int | None)
   if resize_short_side:
     frames = ops.resize_smallest(frames, resize_short_side)
   return tf.gather(frames, inverse)
+
+
+def _decode_crop_or_full(
+  video: tf.Tensor,
+  indices: tf.Tensor,
+  seed: tf.Tensor,
+  cfg: ml_collections.ConfigDict,
+  crop_size: int,
+  augment: _Augmenter,
+) -> tf.Tensor:
+  """`augment` of `video[indices]` decoding only the crop window where it can (`_decode_crop`).
+
+  A 'random' crop larger than the frames falls back to whole frames (upsampled by the crop).
+  """
+  with_window = lambda: augment(
+    _decode_crop(video, indices, seed, cfg, crop_size), seed, crop_size, cropped=True
+  )
+  if cfg.crop != 'random':
+    return with_window()
+  shape = tf.io.extract_jpeg_shape(tf.gather(video, indices[:1])[0])
+  fits = tf.minimum(shape[0], shape[1]) >= crop_size
+  whole = lambda: augment(_decode(video, indices, None), seed, crop_size)
+  return tf.cond(fits, with_window, whole)
 
 
 def _group_start(group: views_lib.TemporalGroup, example, num_available, seed, cfg):
@@ -782,10 +970,13 @@ def _group_start(group: views_lib.TemporalGroup, example, num_available, seed, c
   )
 
 
-def make_train_example_fn(data_cfg: ml_collections.ConfigDict, plan: views_lib.ViewPlan):
+def make_train_example_fn(
+  data_cfg: ml_collections.ConfigDict, plan: views_lib.ViewPlan, device_transfer: bool = False
+):
   """`fn(example, seed) -> batch row` for one training example (see module doc)."""
   cfg = data_cfg
-  augment = _Augmenter(cfg)
+  stage = host_stage(cfg, device_transfer)
+  augment = _Augmenter(cfg, stage)
 
   def fn(example, seed):
     video = _require(example, 'video', 'decoding')
@@ -815,13 +1006,25 @@ def make_train_example_fn(data_cfg: ml_collections.ConfigDict, plan: views_lib.V
       indices[v.name] = ops.wrap_indices(idx, n, cfg.pad_mode)
 
     names = [v.name for v in plan.views]
-    frames = _decode(video, tf.concat([indices[k] for k in names], 0), cfg.resize_short_side)
+    if cfg.decode_crop:
+      frames = None  # each view decodes its own crop window (_decode_crop)
+    else:
+      frames = _decode(video, tf.concat([indices[k] for k in names], 0), cfg.resize_short_side)
     begin = 0
     for v in plan.views:
-      clip = frames[begin : begin + v.num_frames]
-      begin += v.num_frames
       size = v.crop_size or cfg.crop_size
-      clip = augment(clip, views_lib.named_seed(seed, 'aug:' + v.augment_key), size)
+      aug_seed = views_lib.named_seed(seed, 'aug:' + v.augment_key)
+      if frames is None:
+        clip = _decode_crop_or_full(video, indices[v.name], aug_seed, cfg, size, augment)
+      else:
+        clip = augment(frames[begin : begin + v.num_frames], aug_seed, size)
+      begin += v.num_frames
+      if stage != 'normalized':  # pixels for the device (jaxvssl/inputs/device.py)
+        clip = to_transfer_dtype(clip, cfg)
+      if stage == 'crop':
+        out[device_keys.AUGMENT_PREFIX + v.name] = augment_parameters(
+          tf.cast(aug_seed, tf.int64), cfg
+        )
       out[v.name] = tf.ensure_shape(clip, [v.num_frames, size, size, 3])
     out['label'] = tf.cast(_require(example, 'label', 'the label'), tf.int32)
     out['index'] = tf.cast(example['index'], tf.int32)
@@ -845,6 +1048,7 @@ def make_train_dataset(
   start_step: int = 0,
   source: tf.data.Dataset | None = None,
   extras: Sequence[Extra] = (),
+  device_transfer: bool = False,
 ) -> tf.data.Dataset:
   """Endless training batches of this process.
 
@@ -859,9 +1063,15 @@ def make_train_dataset(
     source: in-memory examples (TFDS format, SkipDecoding) instead of TFDS
       `data_cfg.name` / `data_cfg.train_split`.
     extras: per-example TF functions, see `views.Extra`.
+    device_transfer: honour data_cfg.transfer_dtype / device_augment (the caller runs
+      `jaxvssl.inputs.device.prepare_batch` on the device, as the training loop does);
+      False: normalised float32 views whatever they say.
   Returns:
     Dataset of dicts, B = global_batch_size // process_count:
-      view.name: float32 [B, T, S, S, 3] (normalised) for every view;
+      view.name: float32 [B, T, S, S, 3] (normalised) for every view; with
+        data_cfg.transfer_dtype='uint8' uint8 pixels, with data_cfg.device_augment the crop
+        only plus 'augment/<view>' float32 [B, NUM_PARAMS] (`jaxvssl.inputs.device`, whose
+        `prepare_batch` turns them into the normalised views on the device);
       'label': int32 [B]; 'index': int32 [B] (position in the split);
       every extra key: [B, ...].
   """
@@ -901,7 +1111,7 @@ def make_train_dataset(
     shuffle_buffer=data_cfg.shuffle_buffer,
   )
   ds = ds.map(
-    _graph_fn(make_train_example_fn(data_cfg, plan)),
+    _graph_fn(make_train_example_fn(data_cfg, plan, device_transfer)),
     num_parallel_calls=_parallel(data_cfg),
     deterministic=True,
   )
@@ -1082,6 +1292,7 @@ def make_frame_dataset(
   start_step: int = 0,
   source: tf.data.Dataset | None = None,
   difference_stride: int = 0,
+  device_transfer: bool = False,
 ) -> tf.data.Dataset:
   """Endless batches of single frames with two augmentations (image MoCo).
 
@@ -1096,9 +1307,13 @@ def make_frame_dataset(
   subtracted, as a residual-input backbone sees its clip), for the frames t
   with t + s inside the video: a frame encoder for residual clips.
 
+  device_transfer: as in `make_train_dataset` (difference images stay float32 regardless).
+
   Returns:
     Dataset of dicts, B = global_batch_size // process_count:
-      'query', 'key': float32 [B, S, S, 3], two independent augmentations;
+      'query', 'key': float32 [B, S, S, 3], two independent augmentations (uint8 pixels with
+        transfer_dtype='uint8', plus 'augment/query', 'augment/key' with device_augment,
+        unless difference_stride > 0: `jaxvssl.inputs.device.prepare_batch`);
       'label': int32 [B] (the video's); 'index': int32 [B] (the video's
       position in the split); 'frame_index': int32 [B].
   """
@@ -1172,11 +1387,16 @@ def make_frame_dataset(
     shuffle_buffer=data_cfg.frame_shuffle_buffer,
   )
   cfg = data_cfg
-  augment = _Augmenter(cfg)
+  # Difference images are signed: they are formed after the full augmentation and leave the
+  # host normalised float32 whatever transfer_dtype / device_augment say (docs/input_pipeline.md).
+  stage = 'normalized' if difference_stride else host_stage(cfg, device_transfer)
+  augment = _Augmenter(cfg, stage)
 
   def image(clip, key, elem_seed):
     """[1 or 2, H, W, 3] decoded frames -> the augmented [S, S, 3] element of view `key`."""
     clip = augment(clip, views_lib.named_seed(elem_seed, 'aug:' + key), size)
+    if stage != 'normalized':
+      clip = to_transfer_dtype(clip, cfg)
     return tf.ensure_shape(clip[-1] - clip[0] if difference_stride else clip[0], [size, size, 3])
 
   def fn(element, elem_seed):
@@ -1187,6 +1407,10 @@ def make_frame_dataset(
     if cfg.resize_short_side:
       frame = ops.resize_smallest(frame, cfg.resize_short_side)
     out = {key: image(frame, key, elem_seed) for key in ('query', 'key')}
+    if stage == 'crop':
+      for key in ('query', 'key'):
+        aug_seed = tf.cast(views_lib.named_seed(elem_seed, 'aug:' + key), tf.int64)
+        out[device_keys.AUGMENT_PREFIX + key] = augment_parameters(aug_seed, cfg)
     out.update(label=element['label'], index=element['index'], frame_index=element['frame_index'])
     return out
 

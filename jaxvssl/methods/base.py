@@ -109,6 +109,8 @@ class Method(abc.ABC):
       start_step=start_step,
       source=source,
       extras=self.extras(),
+      # The loop finishes uint8 / device-augmented views on the device (inputs/device.py).
+      device_transfer=True,
     )
 
   def example_batch(self, batch_size: int) -> dict[str, jax.Array]:

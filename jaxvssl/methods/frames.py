@@ -132,6 +132,7 @@ class Frames(MoCo):
       start_step=start_step,
       source=source,
       difference_stride=self.config.data.stride if self.config.frames.input == 'difference' else 0,
+      device_transfer=True,  # the loop runs inputs/device.py's prepare_batch
     )
 
   def example_batch(self, batch_size: int) -> dict[str, jax.Array]:

@@ -40,7 +40,8 @@ docs/methods/mlfo.md; `configs/mlfo.py` `released_code` sets the released code's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -68,6 +69,26 @@ BACKBONES = ('r3d10', 'r3d18', 'r3d34', 'r2plus1d10', 'r2plus1d18', 's3d')
 AUG_OPS = ('shuffle', 'reverse')
 
 
+def _device_major(x: jax.Array, n: int, groups: int) -> jax.Array:
+  """Rows of per-view blocks reordered device by device: [V n, ...] -> [V n, ...].
+
+  `x` stacks V blocks of n rows (block v = one view or clip kind of the whole batch, e.g.
+  [a; b; long]). The loop shards the batch contiguously over the 'data' axis, so row i of every
+  block belongs to device i // (n / groups). The result holds device 0's rows of every block,
+  then device 1's, ...: its g-th contiguous 1/groups is exactly what `BatchNorm(num_groups=
+  groups)` normalises together, so each device's share of all the blocks gets its own statistics
+  (what a data-parallel PyTorch run sees on one GPU). Undone by `_view_major`.
+  """
+  v = x.shape[0] // n
+  return jnp.swapaxes(x.reshape((v, groups, n // groups) + x.shape[1:]), 0, 1).reshape(x.shape)
+
+
+def _view_major(x: jax.Array, n: int, groups: int) -> jax.Array:
+  """The inverse of `_device_major`: [V n, ...] device by device -> view blocks of n rows."""
+  v = x.shape[0] // n
+  return jnp.swapaxes(x.reshape((groups, v, n // groups) + x.shape[1:]), 0, 1).reshape(x.shape)
+
+
 def _pool_pairs(x: jax.Array) -> jax.Array:
   """Means of consecutive timestep pairs: [B, T, C] -> [B, T / 2, C]."""
   b, t, c = x.shape
@@ -77,8 +98,9 @@ def _pool_pairs(x: jax.Array) -> jax.Array:
 class MLFONetwork(nn.Module):
   """Backbone, per-level heads, prototypes and motion-excitation branches, in one module.
 
-  One call runs the backbone once on [a; b; long] (BatchNorm statistics over all three clips)
-  and returns float32 arrays:
+  One call runs the backbone once on [a; b; long] (BatchNorm statistics over all three clips;
+  with `bn_groups` = #devices, over each device's share of the three, `_per_device`; the heads
+  and motion excitation likewise) and returns float32 arrays:
     'z': {level: (z_a, z_b)} each [B, embed_dim];
     'scores': (s_a, s_b) [B, K], cos(semantic embedding, prototype k);
     'retrieval': {level: (short, long)} each [B, T_r, embed_dim] (see the module docstring);
@@ -97,6 +119,28 @@ class MLFONetwork(nn.Module):
   me_reduction: int
   bn_groups: int = 1
   dtype: Any = jnp.float32
+
+  def _per_device(self, fn: Callable[[jax.Array], Any], x: jax.Array, n: int, train: bool) -> Any:
+    """`fn(x)` with BatchNorm groups = each device's share of every block of n rows of x.
+
+    x [V n, ...] stacks V blocks of n rows (clips a, b, long, augmented clips, ...), and every
+    BatchNorm inside `fn` splits its batch into `bn_groups` contiguous groups. Applied to x
+    directly, a group would be a run of rows of one or two blocks (e.g. with 8 devices group 0
+    of [a; b; long] = 3/8 of clip a: other devices' rows, no b or long). So x goes in device by
+    device and every output leaf [V n, ...] comes back in block order. With one group (global
+    statistics) or at evaluation (running statistics: every row on its own) the order does not
+    matter and `fn(x)` runs unchanged.
+    """
+    g = self.bn_groups
+    if g == 1 or not train:
+      return fn(x)
+    if n % g:
+      raise ConfigError(
+        f'config.batch_size: per-device BatchNorm (model.bn_mode=per_device) splits every clip '
+        f'of the batch ({n}) over {g} devices; use a multiple of {g}'
+      )
+    out = fn(_device_major(x, n, g))
+    return jax.tree_util.tree_map(lambda y: _view_major(y, n, g), out)
 
   def _head(self, width: int, name: str, use_bn: bool = True) -> MLPHead:
     return MLPHead(
@@ -121,7 +165,12 @@ class MLFONetwork(nn.Module):
         jnp.concatenate([a, b]), jax.random.fold_in(aug_rng, len(LEVELS)), self.aug_ops
       )
       clips.append(jnp.swapaxes(augs, 0, 1).reshape((-1,) + a.shape[1:]))
-    _, stages = self.backbone(jnp.concatenate(clips), train=train, return_stages=True)
+    _, stages = self._per_device(
+      functools.partial(self.backbone, train=train, return_stages=True),
+      jnp.concatenate(clips),
+      n,
+      train,
+    )
     first_aug = n * (len(clips) - 1) if self.input_aug else None  # where the augmented clips start
     out: dict[str, Any] = {'z': {}, 'retrieval': {}, 'aug': {}}
     for level in self.head_levels:
@@ -140,7 +189,8 @@ class MLFONetwork(nn.Module):
         inputs += [short, seq[2 * n : 3 * n]]
       if level == 'high' and self.input_aug:
         inputs.append(seq[first_aug:])
-      y = self._head(seq.shape[-1], f'{level}_head')(jnp.concatenate(inputs), train=train)
+      head = self._head(seq.shape[-1], f'{level}_head')
+      y = self._per_device(functools.partial(head, train=train), jnp.concatenate(inputs), n, train)
       y = y.astype(jnp.float32)  # [(2 | 4) B (+ 2AB), T, D]
       out['z'][level] = (jnp.mean(y[:n], axis=1), jnp.mean(y[n : 2 * n], axis=1))
       if level in self.retrieval_levels:
@@ -153,7 +203,8 @@ class MLFONetwork(nn.Module):
     if self.semantic_head:
       # The released code's semantic branch: its own head on the pooled high-level map.
       pooled = jnp.mean(stages[LEVEL_STAGES['high']][: 2 * n], axis=(1, 2, 3))  # [2B, C]
-      sem = self._head(pooled.shape[-1], 'semantic_head')(pooled, train=train)
+      head = self._head(pooled.shape[-1], 'semantic_head')
+      sem = self._per_device(functools.partial(head, train=train), pooled, n, train)
       sem = sem.astype(jnp.float32)
     else:
       sem = jnp.concatenate(out['z']['high'])
@@ -172,9 +223,8 @@ class MLFONetwork(nn.Module):
       fmap = stages[LEVEL_STAGES[level]][: 2 * n]  # [2B, T, H, W, C] of a and b
       augs = objectives.temporal_augmentations(fmap, jax.random.fold_in(aug_rng, i), self.aug_ops)
       x = jnp.concatenate([fmap, jnp.swapaxes(augs, 0, 1).reshape((-1,) + fmap.shape[1:])])
-      x = MotionExcitation(self.me_reduction, self.bn_groups, self.dtype, name=f'{level}_me')(
-        x, train
-      )
+      me = MotionExcitation(self.me_reduction, self.bn_groups, self.dtype, name=f'{level}_me')
+      x = self._per_device(functools.partial(me, train=train), x, n, train)
       e = self._head(x.shape[-1], f'{level}_me_mlp', use_bn=False)(jnp.mean(x, axis=(1, 2, 3)))
       e = e.astype(jnp.float32)
       orig, aug = e[: 2 * n], jnp.swapaxes(e[2 * n :].reshape(num_aug, 2 * n, -1), 0, 1)

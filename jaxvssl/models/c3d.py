@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxvssl.models.attention import check_remat_stages
 from jaxvssl.models.norm import backbone_outputs, conv_bn_factory, max_pool, scaled_width
 
 Dtype = Any
@@ -45,6 +46,8 @@ class C3D(nn.Module):
     width_multiplier: scales every width (rounded, >= 1 channel).
     bn_groups, bn_momentum, bn_epsilon: see `jaxvssl.models.norm.BatchNorm`.
     dtype: computation dtype; param_dtype: parameter dtype.
+    remat_stages: stages (1..4: conv2a, conv3, conv4, conv5) whose conv+BN+ReLU layers are
+      rematerialised (`nn.remat`); same parameters and gradients.
   """
 
   width_multiplier: float = 1.0
@@ -53,6 +56,7 @@ class C3D(nn.Module):
   bn_epsilon: float = 1e-5
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  remat_stages: tuple[int, ...] = ()
 
   @property
   def feature_dim(self) -> int:
@@ -71,10 +75,12 @@ class C3D(nn.Module):
     """
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/c3d.py: input must be [B,T,H,W,C], got {x.shape}.')
-    conv_bn = conv_bn_factory(self, kernel_size=(3, 3, 3))
+    remat = check_remat_stages(self.remat_stages, len(C3D_LAYOUT) - 1, 'jaxvssl/models/c3d.py')
     x = x.astype(self.dtype)
     stages = {}
     for block, (key, widths, window, strides, padding) in enumerate(C3D_LAYOUT):
+      # Layout row `block` is the stem (0) or stage `block`.
+      conv_bn = conv_bn_factory(self, remat=block in remat, kernel_size=(3, 3, 3))
       for j, width in enumerate(widths):
         name = f'conv{block + 1}' + ('a', 'b')[j]
         x = conv_bn(scaled_width(width, self.width_multiplier), name=name)(x, train)

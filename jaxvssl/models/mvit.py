@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
+from jaxvssl.models import attention as attention_lib
 from jaxvssl.models.conv import Conv
 
 Dtype = Any
@@ -168,6 +169,7 @@ class MultiScaleAttention(nn.Module):
   qkv_bias: bool = True
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  attention_impl: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, thw: Shape3):
@@ -190,14 +192,16 @@ class MultiScaleAttention(nn.Module):
     if math.prod(self.kernel) > 1 or math.prod(self.kv_stride) > 1:
       k, _ = pool(stride=self.kv_stride, name='pool_k')(k, thw)
       v, _ = pool(stride=self.kv_stride, name='pool_v')(v, thw)
-    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd**-0.5
-    weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    out = jnp.einsum('bhqk,bkhd->bqhd', weights, v).reshape(b, -1, self.dim)
-    return dense(self.dim, name='proj')(out), q_thw
+    # [B, Tq, heads, hd] x [B, Tk, heads, hd] -> [B, Tq, heads, hd]; Tk < Tq after kv pooling.
+    out = attention_lib.dot_product_attention(q, k, v, self.attention_impl)
+    return dense(self.dim, name='proj')(out.reshape(b, -1, self.dim)), q_thw
 
 
 class MultiScaleBlock(nn.Module):
-  """Pre-norm MViT block: pooled attention + MLP (dim -> dim * mlp_ratio -> dim_out)."""
+  """Pre-norm MViT block: pooled attention + MLP (dim -> dim * mlp_ratio -> dim_out).
+
+  `[B, 1 + T*H*W, dim]` -> `[B, 1 + T'*H'*W', dim_out]`, (T', H', W') = `pooled_grid`.
+  """
 
   spec: BlockSpec
   kernel: Shape3
@@ -205,6 +209,7 @@ class MultiScaleBlock(nn.Module):
   qkv_bias: bool = True
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  attention_impl: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, thw: Shape3, train: bool):
@@ -223,6 +228,7 @@ class MultiScaleBlock(nn.Module):
       self.qkv_bias,
       self.dtype,
       self.param_dtype,
+      self.attention_impl,
       name='attn',
     )(norm(name='norm1')(x), thw)
     if math.prod(s.q_stride) > 1:
@@ -240,7 +246,19 @@ class MultiScaleBlock(nn.Module):
     h = dense(s.dim_out, name='mlp_fc2')(nn.gelu(h, approximate=False))
     if s.dim != s.dim_out:
       x = dense(s.dim_out, name='proj')(x_norm)
-    return x + drop_path(h, deterministic=not train), new_thw
+    # Only arrays leave the block (an nn.remat block may not return Python ints); the caller
+    # gets the new grid from `pooled_grid`, which this checks.
+    if tuple(new_thw) != pooled_grid(thw, self.kernel, s.q_stride):
+      raise AssertionError(f'mvit: grid {new_thw} != pooled_grid {thw} {s.q_stride}')
+    return x + drop_path(h, deterministic=not train)
+
+
+def pooled_grid(thw: Shape3, kernel: Shape3, q_stride: Shape3) -> Shape3:
+  """Token grid after a block with query stride `q_stride`: the output of the pooling conv
+  (kernel `kernel`, padding k // 2) when the stride pools, else `thw`."""
+  if math.prod(q_stride) <= 1:
+    return tuple(thw)
+  return tuple((n + 2 * (k // 2) - k) // s + 1 for n, k, s in zip(thw, kernel, q_stride))
 
 
 def _resize(embed: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -269,6 +287,10 @@ class MViT(nn.Module):
       are the same for both (the CLS token still attends).
     width_multiplier: scales embed_dim (rounded to a multiple of num_heads).
     dtype, param_dtype: computation and parameter dtypes.
+    attention_impl: `jax.nn.dot_product_attention`'s implementation (None/'xla'/'cudnn';
+      `jaxvssl.models.attention`).
+    remat_stages: stages (1..len(depths)) whose blocks are rematerialised (`nn.remat`):
+      activations recomputed in the backward pass; same parameters and gradients.
   """
 
   depths: Sequence[int] = (1, 2, 11, 2)
@@ -289,6 +311,8 @@ class MViT(nn.Module):
   width_multiplier: float = 1.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  attention_impl: Optional[str] = None
+  remat_stages: Sequence[int] = ()
 
   def schedule(self) -> list[BlockSpec]:
     """The static per-block configuration."""
@@ -334,6 +358,10 @@ class MViT(nn.Module):
       raise ValueError(f'jaxvssl/models/mvit.py: input must be [B,T,H,W,C], got {x.shape}.')
     if self.pool not in POOLS:
       raise ValueError(f'jaxvssl/models/mvit.py: pool={self.pool!r} not in {POOLS}.')
+    attention_lib.check_implementation(self.attention_impl, 'jaxvssl/models/mvit.py')
+    remat = attention_lib.check_remat_stages(
+      self.remat_stages, len(self.depths), 'jaxvssl/models/mvit.py'
+    )
     specs = self.schedule()
     embed = specs[0].dim
     padding = self.patch_padding or tuple((k - 1) // 2 for k in self.patch_kernel)
@@ -363,15 +391,19 @@ class MViT(nn.Module):
     x = tokens + pos.astype(self.dtype)[None]
 
     for i, spec in enumerate(specs):
-      x, thw = MultiScaleBlock(
+      # thw (a tuple of ints) and train are Python values the block branches on: static.
+      block = attention_lib.maybe_remat(MultiScaleBlock, spec.stage in remat, (2, 3))
+      x = block(
         spec,
         self.pool_kernel,
         self.mlp_ratio,
         self.qkv_bias,
         self.dtype,
         self.param_dtype,
+        self.attention_impl,
         name=f'block{i}',
       )(x, thw, train)
+      thw = pooled_grid(thw, self.pool_kernel, spec.q_stride)
       if i == len(specs) - 1 or specs[i + 1].stage != spec.stage:
         stages[f'stage{spec.stage}'] = x[:, 1:].reshape((b,) + tuple(thw) + (x.shape[-1],))
     x = nn.LayerNorm(_LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)

@@ -210,14 +210,16 @@ class ConvBN(nn.Module):
     return nn.relu(x) if self.relu else x
 
 
-def conv_bn_factory(cnn: nn.Module, **fixed: Any) -> Callable[..., ConvBN]:
+def conv_bn_factory(cnn: nn.Module, remat: bool = False, **fixed: Any) -> Callable[..., ConvBN]:
   """`ConvBN` with the BatchNorm settings and dtypes of the backbone `cnn` bound.
 
   `cnn` has the fields bn_groups, bn_momentum, bn_epsilon, dtype and param_dtype; `fixed` binds
-  further `ConvBN` arguments (e.g. kernel_size) shared by all of its convolutions.
+  further `ConvBN` arguments (e.g. kernel_size) shared by all of its convolutions. remat=True:
+  each ConvBN is wrapped in `nn.remat` (its activations are recomputed in the backward pass;
+  same parameter paths); it must then be called as `(x, train)`, train positional.
   """
   return functools.partial(
-    ConvBN,
+    nn.remat(ConvBN, static_argnums=(2,)) if remat else ConvBN,
     bn_groups=cnn.bn_groups,
     bn_momentum=cnn.bn_momentum,
     bn_epsilon=cnn.bn_epsilon,

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxvssl.models.attention import check_remat_stages, maybe_remat
 from jaxvssl.models.norm import backbone_outputs, conv_bn_factory, max_pool, scaled_width
 
 Dtype = Any
@@ -83,6 +84,8 @@ class ResNet3D(nn.Module):
     width_multiplier: scales every width (rounded, >= 1 channel).
     bn_groups, bn_momentum, bn_epsilon: see `jaxvssl.models.norm.BatchNorm`.
     dtype: computation dtype (e.g. jnp.bfloat16); param_dtype: parameter dtype.
+    remat_stages: stages (1..4) whose blocks are rematerialised (`nn.remat`): activations are
+      recomputed in the backward pass; same parameters and gradients.
   """
 
   stage_sizes: Sequence[int] = (2, 2, 2, 2)
@@ -95,6 +98,7 @@ class ResNet3D(nn.Module):
   bn_epsilon: float = 1e-5
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  remat_stages: Sequence[int] = ()
 
   @property
   def feature_dim(self) -> int:
@@ -147,13 +151,17 @@ class ResNet3D(nn.Module):
       )
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/resnet3d.py: input must be [B,T,H,W,C], got {x.shape}.')
+    remat = check_remat_stages(
+      self.remat_stages, len(self.stage_sizes), 'jaxvssl/models/resnet3d.py'
+    )
     conv_bn = conv_bn_factory(self)
     x = x.astype(self.dtype)
     stages = {'stem': self._stem(x, conv_bn, train)}
     x = stages['stem']
     for i, (num_blocks, width) in enumerate(zip(self.stage_sizes, STAGE_WIDTHS)):
+      block = maybe_remat(BasicBlock3D, i + 1 in remat, (2,))  # train (positional): static
       for j in range(num_blocks):
-        x = BasicBlock3D(
+        x = block(
           scaled_width(width, self.width_multiplier),
           stride=2 if (i > 0 and j == 0) else 1,
           conv_type=self.conv_type,

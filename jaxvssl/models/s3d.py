@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxvssl.models.attention import check_remat_stages, maybe_remat
 from jaxvssl.models.norm import backbone_outputs, conv_bn_factory, max_pool, scaled_width
 
 Dtype = Any
@@ -119,6 +120,8 @@ class S3D(nn.Module):
     width_multiplier: scales every width (rounded, >= 1 channel).
     bn_groups, bn_momentum, bn_epsilon: see `jaxvssl.models.norm.BatchNorm`.
     dtype: computation dtype; param_dtype: parameter dtype.
+    remat_stages: stages (1: Conv2b/2c, 2: Mixed3, 3: Mixed4, 4: Mixed5) whose conv layers or
+      Inception blocks are rematerialised (`nn.remat`); same parameters and gradients.
   """
 
   gating: bool = True
@@ -128,6 +131,7 @@ class S3D(nn.Module):
   bn_epsilon: float = 1e-5
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  remat_stages: tuple[int, ...] = ()
 
   def _widths(self, name: str) -> tuple[int, ...]:
     return tuple(scaled_width(c, self.width_multiplier) for c in S3D_BLOCKS[name])
@@ -148,14 +152,14 @@ class S3D(nn.Module):
     """
     if x.ndim != 5:
       raise ValueError(f'jaxvssl/models/s3d.py: input must be [B,T,H,W,C], got {x.shape}.')
+    remat = check_remat_stages(self.remat_stages, 4, 'jaxvssl/models/s3d.py')
     conv_bn = conv_bn_factory(self)
-    inception = functools.partial(
-      InceptionBlock3D,
-      gating=self.gating,
-      conv_bn=conv_bn,
-      dtype=self.dtype,
-      param_dtype=self.param_dtype,
-    )
+    conv_bn_stage1 = conv_bn_factory(self, remat=1 in remat)
+
+    def inception(widths, name, stage):
+      block = maybe_remat(InceptionBlock3D, stage in remat, (2,))  # train (positional): static
+      return block(widths, self.gating, conv_bn, self.dtype, self.param_dtype, name=name)
+
     w = lambda c: scaled_width(c, self.width_multiplier)
     pool = functools.partial(max_pool, clamp_to_input=True)
     stages = {}
@@ -164,21 +168,21 @@ class S3D(nn.Module):
     x = conv_bn(w(64), (3, 7, 7), (2, 2, 2), name='conv1a')(x, train)
     stages['stem'] = x
     x = pool(x, (1, 3, 3), (1, 2, 2), ((0, 0), (1, 1), (1, 1)))
-    x = conv_bn(w(64), (1, 1, 1), name='conv2b')(x, train)
-    x = SepConvBN(w(192), 3, conv_bn, name='conv2c')(x, train)
+    x = conv_bn_stage1(w(64), (1, 1, 1), name='conv2b')(x, train)
+    x = SepConvBN(w(192), 3, conv_bn_stage1, name='conv2c')(x, train)
     if self.gating:
       x = SelfGating(self.dtype, self.param_dtype, name='conv2c_gate')(x)
     stages['stage1'] = x
     x = pool(x, (1, 3, 3), (1, 2, 2), ((0, 0), (1, 1), (1, 1)))
     for name in ('mixed3b', 'mixed3c'):
-      x = inception(self._widths(name), name=name)(x, train)
+      x = inception(self._widths(name), name, 2)(x, train)
     stages['stage2'] = x
     x = pool(x, (3, 3, 3), (2, 2, 2), ((1, 1),) * 3)
     for name in ('mixed4b', 'mixed4c', 'mixed4d', 'mixed4e', 'mixed4f'):
-      x = inception(self._widths(name), name=name)(x, train)
+      x = inception(self._widths(name), name, 3)(x, train)
     stages['stage3'] = x
     x = pool(x, (2, 2, 2), (2, 2, 2))
     for name in ('mixed5b', 'mixed5c'):
-      x = inception(self._widths(name), name=name)(x, train)
+      x = inception(self._widths(name), name, 4)(x, train)
     stages['stage4'] = x
     return backbone_outputs(x, stages, return_stages)

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxvssl.models import attention as attention_lib
+
 Dtype = Any
 
 _dense_init = nn.initializers.truncated_normal(0.02)
@@ -24,12 +26,18 @@ _LN_EPS = 1e-6
 
 
 class SelfAttention(nn.Module):
-  """Multi-head self-attention, softmax in float32. `[B, N, D]` -> `[B, N, D]`."""
+  """Multi-head self-attention, softmax in float32. `[B, N, D]` -> `[B, N, D]`.
+
+  Through `jax.nn.dot_product_attention` (`jaxvssl.models.attention`), except when attention
+  dropout is active (train=True and attention_dropout > 0): that function has no dropout on the
+  attention weights, so the weights are then formed explicitly.
+  """
 
   num_heads: int
   attention_dropout: float = 0.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  attention_impl: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -45,10 +53,14 @@ class SelfAttention(nn.Module):
     )(x)
     q, k, v = jnp.split(qkv.reshape(b, n, 3, self.num_heads, hd), 3, axis=2)
     q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]  # [B, N, heads, hd]
-    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd**-0.5
-    weights = jax.nn.softmax(logits, axis=-1)
-    weights = nn.Dropout(self.attention_dropout, deterministic=not train)(weights)
-    out = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v).reshape(b, n, d)
+    if train and self.attention_dropout > 0:
+      logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32) * hd**-0.5
+      weights = jax.nn.softmax(logits, axis=-1)
+      weights = nn.Dropout(self.attention_dropout, deterministic=False)(weights)
+      out = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v)
+    else:
+      out = attention_lib.dot_product_attention(q, k, v, self.attention_impl)
+    out = out.reshape(b, n, d)
     return nn.Dense(
       d, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=_dense_init, name='proj'
     )(out)
@@ -63,6 +75,7 @@ class TransformerBlock(nn.Module):
   attention_dropout: float = 0.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  attention_impl: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -73,7 +86,12 @@ class TransformerBlock(nn.Module):
     )
     drop = nn.Dropout(self.dropout, deterministic=not train)
     y = SelfAttention(
-      self.num_heads, self.attention_dropout, self.dtype, self.param_dtype, name='attn'
+      self.num_heads,
+      self.attention_dropout,
+      self.dtype,
+      self.param_dtype,
+      self.attention_impl,
+      name='attn',
     )(norm(name='norm1')(x), train)
     x = x + drop(y)
     y = dense(int(d * self.mlp_ratio), name='mlp_fc1')(norm(name='norm2')(x))
@@ -100,6 +118,9 @@ class VideoTransformer(nn.Module):
       + its position dominate the small attention updates, so after the final LayerNorm two
       unrelated clips are nearly parallel); the mean of the frame tokens depends on the input
       from the first step. Same parameters either way.
+    attention_impl: `jax.nn.dot_product_attention`'s implementation (None/'xla'/'cudnn').
+    remat_stages: (1,) rematerialises every block (`nn.remat`; the blocks are one stage);
+      () stores their activations. Same parameters and gradients.
   """
 
   token_dim: int = 768
@@ -111,6 +132,8 @@ class VideoTransformer(nn.Module):
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
   pool: str = 'cls'
+  attention_impl: Optional[str] = None
+  remat_stages: tuple[int, ...] = ()
 
   @property
   def feature_dim(self) -> int:
@@ -127,6 +150,9 @@ class VideoTransformer(nn.Module):
       raise ValueError(
         f'jaxvssl/models/video_transformer.py: features must be [B, S, F], got {features.shape}.'
       )
+    where = 'jaxvssl/models/video_transformer.py'
+    attention_lib.check_implementation(self.attention_impl, where)
+    remat = bool(attention_lib.check_remat_stages(self.remat_stages, 1, where))
     b, s, _ = features.shape
     d = self.token_dim
     x = nn.Dense(
@@ -145,14 +171,16 @@ class VideoTransformer(nn.Module):
       )
     x = jnp.concatenate([jnp.broadcast_to(cls_token.astype(self.dtype), (b, 1, d)), x], axis=1)
     x = nn.Dropout(self.dropout, deterministic=not train)(x + pos.astype(self.dtype))
+    block = attention_lib.maybe_remat(TransformerBlock, remat, (2,))  # train: static
     for i in range(self.num_layers):
-      x = TransformerBlock(
+      x = block(
         self.num_heads,
         self.mlp_ratio,
         self.dropout,
         self.attention_dropout,
         self.dtype,
         self.param_dtype,
+        self.attention_impl,
         name=f'block{i}',
       )(x, train)
     x = nn.LayerNorm(_LN_EPS, dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)
