@@ -126,3 +126,40 @@ def test_shuffle_distance_gradients_finite_at_zero_distance():
   g = jax.grad(lambda a: logits_fn(a, x, 3, 0.1).sum())(x)
   assert np.all(np.isfinite(g))
   np.testing.assert_allclose(np.diag(logits_fn(x, x, 3, 0.1)), 0.0, atol=1e-4)
+
+
+def test_squared_shuffle_distance_sums_squared_parts_of_the_same_matching():
+  """`squared=True`: the matching of Algorithm 1 (it depends only on the order of the entries),
+  summing the squared part distances; for unit vectors 2 - 2 cos of the part-aligned vectors."""
+  k = 3
+  x, y, keys = _rand(10, 4, 12), _rand(11, 4, 12), _rand(12, 5, 12)
+
+  def ref_squared(a, b):
+    xs, ys = np.split(np.asarray(a, np.float64), k), np.split(np.asarray(b, np.float64), k)
+    dmat = np.array([[np.linalg.norm(p - q) for q in ys] for p in xs])
+    rows, cols, total = set(), set(), 0.0
+    for _ in range(k):
+      m, n = min(
+        ((m, n) for m in range(k) for n in range(k) if m not in rows and n not in cols),
+        key=lambda mn: dmat[mn],
+      )
+      total += dmat[m, n] ** 2
+      rows.add(m)
+      cols.add(n)
+    return total
+
+  got = objectives.shuffle_distance(x, y, k, squared=True)
+  np.testing.assert_allclose(got, [ref_squared(a, b) for a, b in zip(x, y)], rtol=1e-5)
+  pairwise = objectives.pairwise_shuffle_distance(x, keys, k, squared=True)
+  expected = [[ref_squared(a, b) for b in keys] for a in x]
+  np.testing.assert_allclose(pairwise, expected, rtol=1e-4, atol=1e-5)
+  # Unit vectors whose parts are a permutation of each other: distance 0; otherwise 2 - 2 cos of
+  # the aligned vectors (here the identity alignment wins: y is a small perturbation of x).
+  u = x[0] / np.linalg.norm(x[0])
+  moved = np.concatenate(np.split(u, k)[::-1])
+  np.testing.assert_allclose(objectives.shuffle_distance(u, moved, k, squared=True), 0, atol=1e-6)
+  v = u + 0.01 * y[0]
+  v /= np.linalg.norm(v)
+  np.testing.assert_allclose(
+    objectives.shuffle_distance(u, v, k, squared=True), 2 - 2 * float(u @ v), rtol=2e-3
+  )

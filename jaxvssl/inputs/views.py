@@ -365,7 +365,8 @@ def segment_clip_extra(*, name: str = 'segments', **segment_kwargs) -> Extra:
 
   Wraps `jaxvssl.inputs.segments.sample_segments_tf` (its docstring has the
   sampling rules; `segment_kwargs` are its static arguments: clip_length,
-  num_segments, rate_range, min_segment_length, num_candidates). A view reads
+  num_segments, rate_range, min_segment_length, num_candidates, rate_draw,
+  length_multiple). A view reads
   the frames with
       ViewSpec('query', num_frames=clip_length, sampler='extra',
                indices_key=f'{name}_indices').

@@ -30,7 +30,7 @@ import ml_collections
 import numpy as np
 
 from jaxvssl import models
-from jaxvssl.errors import PretrainedWeightsError
+from jaxvssl.errors import ConfigError, PretrainedWeightsError
 from jaxvssl.interop import files as weight_files
 from jaxvssl.inputs import pipeline
 from jaxvssl.objectives import l2_normalize
@@ -248,6 +248,44 @@ def _leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
   """'path' -> shape of every leaf (arrays or ShapeDtypeStructs)."""
   flat = jax.tree_util.tree_flatten_with_path(tree)[0]
   return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
+
+
+def load_stage_run(
+  load_run: LoadRun,
+  workdir: str,
+  step: int | None,
+  *,
+  method: str,
+  config_file: str,
+  where: str,
+) -> RestoredRun:
+  """The run of an earlier stage (CACL's `frames`, rate_order's `view_synthesis`).
+
+  Args:
+    load_run: the loop's run loader (`jaxvssl.runs.load_run`).
+    workdir: the stage's run directory. step: a checkpoint step (None: the latest).
+    method: the method that stage must have run. config_file: its config, for the hint.
+    where: how error messages name the directory and the config key that points at it.
+  Raises:
+    PretrainedWeightsError naming `where` and what to do: no directory given, no run or checkpoint
+    there, a checkpoint that does not restore, a run of another method.
+  """
+  if not workdir:
+    raise PretrainedWeightsError(f'{where}: no directory given; run the {method} stage first')
+  try:
+    run = load_run(workdir, step)
+  except (FileNotFoundError, ConfigError) as e:
+    raise PretrainedWeightsError(
+      f'{where}: {e}. Run the {method} stage first, e.g. '
+      f'`jaxvssl train --config={config_file}:<variant> --workdir={workdir}`.'
+    ) from e
+  except (ValueError, KeyError) as e:  # orbax: a checkpoint that does not match its config
+    raise PretrainedWeightsError(
+      f'{where}: could not restore checkpoint step {step or "latest"}: {e}'
+    ) from e
+  if run.config.method != method:
+    raise PretrainedWeightsError(f'{where}: it is a {run.config.method!r} run, not a {method} run')
+  return run
 
 
 def describe_mismatch(expected: Any, found: Any, limit: int = 5) -> str:

@@ -198,21 +198,9 @@ def load_frame_encoder(
     silent partial load.
   """
   where = f'frame-encoder run {workdir!r} (config.cacl.frame_encoder_workdir)'
-  if not workdir:
-    raise PretrainedWeightsError(f'{where}: no directory given; run the frames stage first')
-  try:
-    run = load_run(workdir, step)
-  except (FileNotFoundError, ConfigError) as e:
-    raise PretrainedWeightsError(
-      f'{where}: {e}. Run the frames stage first, e.g. '
-      f'`jaxvssl train --config=configs/frames.py:<variant> --workdir={workdir}`.'
-    ) from e
-  except (ValueError, KeyError) as e:  # orbax: a checkpoint that does not match its config
-    raise PretrainedWeightsError(
-      f'{where}: could not restore checkpoint step {step or "latest"}: {e}'
-    ) from e
-  if run.config.method != 'frames':
-    raise PretrainedWeightsError(f'{where}: it is a {run.config.method!r} run, not a frames run')
+  run = base.load_stage_run(
+    load_run, workdir, step, method='frames', config_file='configs/frames.py', where=where
+  )
   found = (run.config.frames.encoder, float(run.config.frames.width_multiplier))
   wanted = (encoder, float(width_multiplier))
   if found != wanted:

@@ -9,8 +9,8 @@ The re-exports below are grouped by the method that uses them. Four papers are r
     CVPRW 2022);
   * MLFO: "Enhancing Self-supervised Video Representation Learning via Multi-level Feature
     Optimization" (Qian et al., ICCV 2021);
-plus the MoCo baseline (`moco`, `frames`). `moco`, `frames`, `cacl`, `scvrl` and `mlfo` are
-implemented as methods so far; the rate_order objectives are here ahead of their method.
+plus the MoCo baseline (`moco`, `frames`). Every one is a method: `moco`, `frames`, `cacl`,
+`rate_order` (with its `view_synthesis` stage), `scvrl` and `mlfo`.
 Formulas and paper equations: docs/objectives.md.
 """
 

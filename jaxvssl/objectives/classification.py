@@ -3,8 +3,7 @@
 Used by CACL ("Cross-Architecture Self-supervised Video Representation Learning", Guo et al.,
 CVPR 2022: shuffle-degree prediction with `softmax_cross_entropy`) and by rate_order (IEEE TCSVT
 2021, DOI 10.1109/TCSVT.2021.3114209: order prediction with `softmax_cross_entropy`, sampling-rate
-prediction with `rate_regression_loss` / `rate_classification_loss`). rate_order is not yet a
-method: its losses are here ahead of time.
+prediction with `rate_regression_loss` / `rate_classification_loss`; method `rate_order`).
 """
 
 from __future__ import annotations

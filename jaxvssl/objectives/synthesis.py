@@ -1,7 +1,7 @@
 """View-synthesis objectives of rate_order.
 
-Used by rate_order (IEEE TCSVT 2021, DOI 10.1109/TCSVT.2021.3114209, Sec. G, eq. 13-16), which is
-not yet a method: these losses are here ahead of time.
+Used by rate_order's view-synthesis stage (IEEE TCSVT 2021, DOI 10.1109/TCSVT.2021.3114209,
+Sec. G, eq. 13-16; method `view_synthesis`, jaxvssl/methods/view_synthesis.py).
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ def infomin_loss(original_embedding: jax.Array, synthetic_embedding: jax.Array) 
 
   Implemented exactly as eq. 16 writes it (see docs/objectives.md). Note that minimising -cos maximises the
   similarity, while the paper's text says the mutual information is MINIMISED to suppress
-  appearance dependence; a method wanting the text's intent flips the sign of its weight.
+  appearance dependence; `view_synthesis` (`infomin_form='text'`, its default) minimises +cos,
+  i.e. the negative of this loss.
 
   Args:
     original_embedding: [B, D] f(x) (stop-gradient).

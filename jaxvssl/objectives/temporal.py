@@ -2,8 +2,8 @@
 
 Used by MLFO ("Enhancing Self-supervised Video Representation Learning via Multi-level Feature
 Optimization", Qian et al., ICCV 2021: `timestamp_retrieval_loss`) and rate_order (IEEE TCSVT 2021,
-DOI 10.1109/TCSVT.2021.3114209: the shuffle distance and its contrastive logits). MLFO is method
-`mlfo`; rate_order is not a method yet: its functions are here ahead of time.
+DOI 10.1109/TCSVT.2021.3114209: the shuffle distance and its contrastive logits). Methods `mlfo`
+and `rate_order`.
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def _part_size(fn_name: str, dim_x: int, dim_y: int, num_segments: int) -> int:
   return dim_x // num_segments
 
 
-def shuffle_distance(x: jax.Array, y: jax.Array, num_segments: int) -> jax.Array:
+def shuffle_distance(
+  x: jax.Array, y: jax.Array, num_segments: int, squared: bool = False
+) -> jax.Array:
   """Shuffle distance of rate_order (TCSVT 2021 Sec. F, eq. 9-12, Algorithm 1).
 
   Both D-dim vectors are split into k = num_segments equal parts, the k x k matrix of
@@ -91,6 +93,9 @@ def shuffle_distance(x: jax.Array, y: jax.Array, num_segments: int) -> jax.Array
   Args:
     x, y: [..., D] with broadcast-compatible leading axes; D divisible by num_segments.
     num_segments: k, static.
+    squared: sum the SQUARED distances of the matched parts (the matching is the same: it depends
+      only on the order of the entries). For unit vectors this is ||x - y_aligned||^2 =
+      2 - 2 cos(x, y_aligned), y_aligned = y with its parts moved to their matches.
   Returns:
     float32 [...] distance (0 iff y's parts are a permutation of x's parts).
   """
@@ -98,10 +103,14 @@ def shuffle_distance(x: jax.Array, y: jax.Array, num_segments: int) -> jax.Array
   part = _part_size('shuffle_distance', x.shape[-1], y.shape[-1], num_segments)
   xp = x.reshape(x.shape[:-1] + (num_segments, 1, part))
   yp = y.reshape(y.shape[:-1] + (1, num_segments, part))
+  if squared:
+    return _greedy_min_matching(jnp.sum((xp - yp) ** 2, axis=-1))
   return _greedy_min_matching(safe_norm(xp - yp, axis=-1))
 
 
-def pairwise_shuffle_distance(query: jax.Array, keys: jax.Array, num_segments: int) -> jax.Array:
+def pairwise_shuffle_distance(
+  query: jax.Array, keys: jax.Array, num_segments: int, squared: bool = False
+) -> jax.Array:
   """Shuffle distance between every query and every key (e.g. MoCo queue negatives).
 
   Memory O(B N k^2) instead of O(B N D): part distances come from squared norms and one
@@ -109,6 +118,7 @@ def pairwise_shuffle_distance(query: jax.Array, keys: jax.Array, num_segments: i
 
   Args:
     query: [B, D]. keys: [N, D]. num_segments: k, divides D.
+    squared: sum the squared distances of the matched parts (see `shuffle_distance`).
   Returns:
     float32 [B, N].
   """
@@ -121,7 +131,8 @@ def pairwise_shuffle_distance(query: jax.Array, keys: jax.Array, num_segments: i
     + jnp.sum(kp * kp, -1)[None, :, None, :]
     - 2.0 * jnp.einsum('bid,njd->bnij', qp, kp, precision=HIGHEST)
   )  # [B, N, k, k]
-  return _greedy_min_matching(safe_sqrt(jnp.maximum(sq, 0.0)))
+  sq = jnp.maximum(sq, 0.0)
+  return _greedy_min_matching(sq if squared else safe_sqrt(sq))
 
 
 def shuffle_similarity_logits(
