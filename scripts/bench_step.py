@@ -311,6 +311,10 @@ PAPER_METHODS = {
   'cacl': 'configs/cacl.py:sdp_vmoco_t.r3d18',
   'scvrl': 'configs/scvrl.py:mvit_b',
   'mlfo': 'configs/mlfo.py:r3d18',
+  # The generator is benchmarked at its initialisation (the step's cost does not depend on the
+  # view_synthesis run it would load).
+  'rate_order': 'configs/rate_order.py:r2plus1d18',
+  'view_synthesis': 'configs/view_synthesis.py:paper',
 }
 TINY_METHODS = {
   'moco': 'configs/moco.py:tiny',
@@ -318,6 +322,8 @@ TINY_METHODS = {
   'cacl': 'configs/cacl.py:sdp_vmoco_t.tiny',
   'scvrl': 'configs/scvrl.py:tiny_mvit',
   'mlfo': 'configs/mlfo.py:tiny',
+  'rate_order': 'configs/rate_order.py:tiny',
+  'view_synthesis': 'configs/view_synthesis.py:tiny',
 }
 
 
