@@ -941,6 +941,8 @@ def collect(
     }
     rows_out[name] = row
   status = 'complete'
+  if any(task.key not in outcomes for task in tasks):
+    status = 'running'  # rewritten after every finished pair: the rest is still to come
   if any(o.status in ('interrupted', 'not_run') for o in outcomes.values()):
     status = 'interrupted'
   if failures:

@@ -210,6 +210,24 @@ def test_full_run_aggregates_every_metric_over_seeds(tmp_path):
 # --- resume ------------------------------------------------------------------------------------
 
 
+def test_results_written_mid_run_say_running_not_complete(tmp_path):
+  """results.json is rewritten after every finished pair; until the last, its status is running."""
+  path = two_rows(tmp_path)
+  fake = FakeJaxvssl()
+  seen = []
+
+  def spy(argv, log):
+    on_disk = tmp_path / 'out' / 'results.json'
+    if argv[3] == 'train' and on_disk.exists():
+      seen.append(json.loads(on_disk.read_text())['status'])
+    return fake(argv, log)
+
+  results = run(path, spy)
+  assert seen and set(seen) == {'running'}
+  assert results['status'] == 'complete'
+  assert json.loads((tmp_path / 'out' / 'results.json').read_text())['status'] == 'complete'
+
+
 def test_resume_skips_finished_pairs_without_calling_the_runner(tmp_path):
   path = two_rows(tmp_path)
   first = FakeJaxvssl()
