@@ -23,9 +23,10 @@ fields: C3D, R3D-18, R(2+1)D-18 at 16x112x112 and CACL's transformer (768-d, 6 l
 pre-norm, on 32 x 2048 features) forward+backward in train mode, and the MoCo R3D-18 train step of
 configs/moco.py:r3d18 (batch 64, queue 65,536, 2048-d hidden head, tau 0.07), in float32 and
 bf16 (`torch.autocast`, AMP: parameters and optimizer in float32), channels-last 3D
-(`torch.channels_last_3d`) for the conv nets, `--compile` for `torch.compile`. S3D-G, MViT-B and
-the other methods' steps have no PyTorch reference here (torchvision and pytorchvideo are not
-installed); their rows say `skipped` with the reason. FLOPs from `torch.utils.flop_counter`,
+(`torch.channels_last_3d`) for the conv nets, `--compile` for `torch.compile`.
+S3D-G and MViT-B (torchvision's `s3d`, `mvit_v1_b`; paper size only) run when torchvision is
+installed; the other methods' steps have no PyTorch reference here; such rows say `skipped` with
+the reason. FLOPs from `torch.utils.flop_counter`,
 MFU against bench_step's `PEAK_FLOPS`, peak memory from `torch.cuda.max_memory_allocated` (GPU
 only). `--tiny` shrinks every network (seconds on a CPU: the smoke test).
 
@@ -324,10 +325,34 @@ PAPER_MOCO = dict(
   momentum=0.9,
   weight_decay=5e-4,
 )
+# S3D-G and MViT-B come from torchvision when it is installed (paper size only: they have no
+# width option for --tiny); otherwise these rows are skipped with this reason.
+TORCHVISION_BACKBONES = ('s3d', 'mvit_b_scvrl')
 SKIPPED = {
-  's3d': 'no hand-written S3D-G in the PyTorch reference (torchvision is not installed)',
-  'mvit_b_scvrl': 'no MViT-B in the PyTorch reference (needs pytorchvideo / torchvision)',
+  's3d': 'no hand-written S3D-G in the PyTorch reference and torchvision is not installed',
+  'mvit_b_scvrl': 'no MViT-B in the PyTorch reference and torchvision is not installed',
 }
+
+
+def _torchvision_backbone(name: str) -> nn.Module | None:
+  """torchvision's S3D (features + mean pool) or MViT-B (head removed), None without torchvision.
+
+  torchvision's `mvit_v1_b` embeds 3 x 7 x 7 cubes; SCVRL's kt=2 variant (jaxvssl
+  `mvit_b_scvrl`) embeds 2 x 7 x 7 cubes at temporal stride 2 like it, so the two differ only in
+  that first layer's kernel (1.5x its FLOPs, a small share of the whole network).
+  """
+  try:
+    from torchvision.models import video  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  if name == 's3d':
+    features = video.s3d(weights=None).features
+    return nn.Sequential(features, nn.AdaptiveAvgPool3d(1), nn.Flatten())
+  net = video.mvit_v1_b(weights=None)
+  net.head = nn.Identity()
+  return net
+
+
 PAPER_METHODS_TORCH = ('moco',)
 
 
@@ -454,9 +479,15 @@ def _paper_row(kind, name, dtype, clips, times, flops, device, extra) -> dict[st
 
 def bench_paper_backbone(name, dtype, batch, tiny, compile_, warmup, repeats) -> dict[str, Any]:
   device = _device()
-  if name in SKIPPED:
-    return dict(kind='backbone', name=name, dtype=dtype, skipped=SKIPPED[name])
-  net, x = _paper_backbone(name, batch, tiny)
+  if name in TORCHVISION_BACKBONES:
+    net = None if tiny else _torchvision_backbone(name)
+    if net is None:
+      why = 'torchvision backbones have no --tiny width' if tiny else SKIPPED[name]
+      return dict(kind='backbone', name=name, dtype=dtype, skipped=why)
+    frames, side = PAPER_BACKBONES[name]
+    x = torch.randn(batch, 3, frames, side, side)
+  else:
+    net, x = _paper_backbone(name, batch, tiny)
   channels_last = x.ndim == 5
   net, x = net.to(device), x.to(device)
   if channels_last:  # NDHWC in memory: the layout cuDNN's fast 3D convolutions want
