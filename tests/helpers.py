@@ -97,3 +97,43 @@ def assert_train_states_equal(a, b, rtol=1e-6, atol=1e-7):
       jax.tree_util.tree_leaves(getattr(a, part)), jax.tree_util.tree_leaves(getattr(b, part))
     ):
       np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, err_msg=part)
+
+
+def check_devices_and_resume(
+  config,
+  tmp_path,
+  loss_keys,
+  *,
+  compare='params',
+  rtol=1e-3,
+  atol=1e-4,
+  batches=None,
+):
+  """The slow multi-device test body every method shares: a 3-step run on 1 device and on 8 give
+  the same `loss_keys` at every step and `compare` ('params' or 'state') within rtol / atol
+  (float32 reassociation over 8 shards); interrupted after step 1 and resumed, it equals the
+  straight run in every part a resume restores. Returns (the 1-device final state, its records)
+  for the method's own checks."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  assert jax.device_count() >= 8, 'conftest must fake 8 CPU devices'
+  devices = jax.devices()
+  one = run_training(config, tmp_path / 'one', devices[:1], batches=batches)
+  a = logged_steps(tmp_path / 'one')
+  assert sorted(a) == [1, 2, 3]
+  eight = run_training(config, tmp_path / 'eight', devices[:8], batches=batches)
+  b = logged_steps(tmp_path / 'eight')
+  for step in a:
+    for key in loss_keys:
+      np.testing.assert_allclose(a[step][key], b[step][key], rtol=1e-4, atol=1e-5, err_msg=key)
+  for x, y in zip(
+    jax.tree_util.tree_leaves(getattr(one, compare)),
+    jax.tree_util.tree_leaves(getattr(eight, compare)),
+  ):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, err_msg=compare)
+  run_training(config, tmp_path / 'resumed', devices[:1], stop_after=1, batches=batches)
+  resumed = run_training(config, tmp_path / 'resumed', devices[:1], batches=batches)
+  c = logged_steps(tmp_path / 'resumed')
+  np.testing.assert_allclose([a[s]['loss'] for s in a], [c[s]['loss'] for s in a], rtol=1e-6)
+  assert_train_states_equal(one, resumed)
+  return one, a

@@ -235,25 +235,11 @@ def test_tiny_trains_with_finite_losses(tmp_path):
 @pytest.mark.slow
 def test_8_devices_equal_1_device_and_resume_is_exact(tmp_path):
   """Slow: four train-loop runs (1 device, 8 devices, interrupted + resumed)."""
-  assert jax.device_count() >= 8, 'conftest must fake 8 CPU devices'
   config = vs_config('batch_size=8', 'num_steps=3')
-  one = helpers.run_training(config, tmp_path / 'one', jax.devices()[:1])
-  a = helpers.logged_steps(tmp_path / 'one')
-  assert sorted(a) == [1, 2, 3]
-  eight = helpers.run_training(config, tmp_path / 'eight', jax.devices()[:8])
-  b = helpers.logged_steps(tmp_path / 'eight')
-  for step in a:
-    for key in ('loss', 'photometric_loss', 'kl_loss', 'infomax_loss', 'infomin_loss'):
-      np.testing.assert_allclose(a[step][key], b[step][key], rtol=1e-4, atol=1e-5, err_msg=key)
   # Adam: reassociation noise of near-zero gradients over 8 shards becomes lr-sized steps, so
-  # the parameters are compared loosely; the losses above are the test.
-  for x, y in zip(jax.tree_util.tree_leaves(one.params), jax.tree_util.tree_leaves(eight.params)):
-    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-2, atol=1e-2)
-  helpers.run_training(config, tmp_path / 'resumed', jax.devices()[:1], stop_after=1)
-  resumed = helpers.run_training(config, tmp_path / 'resumed', jax.devices()[:1])
-  c = helpers.logged_steps(tmp_path / 'resumed')
-  np.testing.assert_allclose([a[s]['loss'] for s in a], [c[s]['loss'] for s in a], rtol=1e-6)
-  helpers.assert_train_states_equal(one, resumed)
+  # the parameters are compared loosely; the losses are the test.
+  keys = ('loss', 'photometric_loss', 'kl_loss', 'infomax_loss', 'infomin_loss')
+  helpers.check_devices_and_resume(config, tmp_path, keys, rtol=1e-2, atol=1e-2)
 
 
 @pytest.mark.slow
