@@ -362,14 +362,26 @@ def _device_peak_bytes() -> int | None:
   return int(stats['peak_bytes_in_use']) if stats and 'peak_bytes_in_use' in stats else None
 
 
-def _row(kind, name, dtype, clips, times, costs, data_wait=None, extra=None) -> dict[str, Any]:
-  import jax
-
-  device = jax.devices()[0]
+def paper_row(
+  *,
+  kind: str,
+  name: str,
+  dtype: str,
+  clips: int,
+  times: list[float],
+  flops: float | None,
+  device_kind: str,
+  compiled_memory_bytes: int | None = None,
+  device_peak_bytes: int | None = None,
+  data_wait: float | None = None,
+  extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+  """One `--paper` row from per-step times (ms): throughput, achieved FLOP/s and MFU against the
+  device's peak (`peak_flops`), memory. Shared by this script and bench_torch_reference.py, so
+  both frameworks' rows are computed and printed alike."""
   step_s = float(np.median(times)) / 1e3
-  flops = costs['flops']
   achieved = flops / step_s if flops else None
-  peak = peak_flops(device.device_kind, dtype)
+  peak = peak_flops(device_kind, dtype)
   return dict(
     kind=kind,
     name=name,
@@ -380,11 +392,29 @@ def _row(kind, name, dtype, clips, times, costs, data_wait=None, extra=None) -> 
     flops=flops,
     achieved_flops_per_s=achieved,
     mfu=achieved / peak if achieved and peak else None,
+    compiled_memory_bytes=compiled_memory_bytes,
+    device_peak_bytes=device_peak_bytes,
+    data_wait=data_wait,
+    device=device_kind,
+    **(extra or {}),
+  )
+
+
+def _row(kind, name, dtype, clips, times, costs, data_wait=None, extra=None) -> dict[str, Any]:
+  import jax
+
+  return paper_row(
+    kind=kind,
+    name=name,
+    dtype=dtype,
+    clips=clips,
+    times=times,
+    flops=costs['flops'],
+    device_kind=jax.devices()[0].device_kind,
     compiled_memory_bytes=costs['compiled_memory_bytes'],
     device_peak_bytes=_device_peak_bytes(),
     data_wait=data_wait,
-    device=device.device_kind,
-    **(extra or {}),
+    extra=extra,
   )
 
 

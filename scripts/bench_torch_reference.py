@@ -47,8 +47,6 @@ import sys
 import time
 from typing import Any, Callable
 
-import numpy as np
-
 
 # Idle OpenMP threads sleep instead of spinning. On a loaded machine (other processes on the
 # same 2 cores) torch's default spinning made the tiny step 2.5 s instead of 0.19 s (measured
@@ -73,7 +71,7 @@ from bench_step import (  # noqa: E402
   fmt,
   format_paper_row,
   layer_key,
-  peak_flops,
+  paper_row,
   print_layers,
   time_calls,
 )
@@ -455,25 +453,16 @@ def _flops(step) -> float | None:
 
 
 def _paper_row(kind, name, dtype, clips, times, flops, device, extra) -> dict[str, Any]:
-  step_s = float(np.median(times)) / 1e3
-  achieved = flops / step_s if flops else None
-  peak = peak_flops(_device_kind(device), dtype)
-  memory = torch.cuda.max_memory_allocated(device) if device.type == 'cuda' else None
-  return dict(
+  return paper_row(
     kind=kind,
     name=name,
     dtype=dtype,
     clips=clips,
-    step_ms=float(np.median(times)),
-    clips_per_s=clips / step_s,
+    times=times,
     flops=flops,
-    achieved_flops_per_s=achieved,
-    mfu=achieved / peak if achieved and peak else None,
-    compiled_memory_bytes=None,
-    device_peak_bytes=memory,
-    data_wait=None,
-    device=_device_kind(device),
-    **extra,
+    device_kind=_device_kind(device),
+    device_peak_bytes=torch.cuda.max_memory_allocated(device) if device.type == 'cuda' else None,
+    extra=extra,
   )
 
 
