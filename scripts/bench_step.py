@@ -88,8 +88,11 @@ def time_calls(fn: Callable[[], Any], warmup: int, repeats: int) -> dict[str, An
 # JAX parts (imported lazily: the driver itself never imports JAX).
 
 
-def bench_step(warmup: int, repeats: int, config_spec: str) -> dict[str, Any]:
-  """The tiny MoCo train step, built as `jaxvssl.train.train_and_evaluate` builds it."""
+def bench_step(
+  warmup: int, repeats: int, config_spec: str, overrides: tuple[str, ...] = ()
+) -> dict[str, Any]:
+  """The config's train step (default: tiny MoCo), built as `jaxvssl.train` builds it, with
+  its FLOPs from XLA's cost analysis (`--set key=value` overrides the config)."""
   import jax
 
   from jaxvssl import config as config_lib
@@ -98,7 +101,7 @@ def bench_step(warmup: int, repeats: int, config_spec: str) -> dict[str, Any]:
   from jaxvssl import state as state_lib
   from jaxvssl import train
 
-  config = config_lib.load_config(config_spec)
+  config = config_lib.load_config(config_spec, overrides)
   mesh = parallel.make_mesh()
   num_devices = mesh.devices.size
   method = methods_lib.build(config, num_devices)
@@ -123,16 +126,17 @@ def bench_step(warmup: int, repeats: int, config_spec: str) -> dict[str, Any]:
     donate_argnums=(0,),
   )
   holder = [ts]
+  t0 = time.perf_counter()
+  compiled = step_fn.lower(ts, batch).compile()
+  compile_s = time.perf_counter() - t0
 
   def one_step():
-    holder[0], metrics = step_fn(holder[0], batch)
+    holder[0], metrics = compiled(holder[0], batch)
     jax.block_until_ready((holder[0], metrics))
 
-  t0 = time.perf_counter()
-  one_step()
-  compile_s = time.perf_counter() - t0
-  result = time_calls(one_step, max(warmup - 1, 0), repeats)
-  result['first_call_s'] = compile_s
+  result = time_calls(one_step, warmup, repeats)
+  result['compile_s'] = compile_s
+  result['gflops'] = (compiled_costs(compiled)['flops'] or 0.0) / 1e9
   result['devices'] = num_devices
   result['batch'] = {k: list(v.shape) for k, v in local.items()}
   return result
@@ -264,8 +268,10 @@ def run_jax(args: argparse.Namespace) -> dict[str, Any]:
     impl=args.impl, jax=jax.__version__, backend=jax.default_backend(), parts=args.parts
   )
   if 'step' in args.parts:
-    result['step'] = bench_step(args.warmup, args.repeats, args.config)
-    print(f'step ({args.config}, impl={args.impl}): {fmt(result["step"])} ms', flush=True)
+    result['step'] = bench_step(args.warmup, args.repeats, args.config, args.set)
+    flops = f', {result["step"]["gflops"]:.2f} GFLOPs' if result['step']['gflops'] else ''
+    what = ' '.join((args.config,) + args.set)
+    print(f'step ({what}, impl={args.impl}): {fmt(result["step"])} ms{flops}', flush=True)
   if 'layers' in args.parts:
     result['layers'] = bench_layers(tiny_conv_layers(args.config), args.warmup, args.repeats)
     print_layers({f'jax {args.impl}': result['layers']})
@@ -758,6 +764,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   p.add_argument('--parts', default=','.join(PARTS), help=f'comma-separated subset of {PARTS}')
   p.add_argument('--skip_large', action='store_true', help='leave out the slow 112 px networks')
   p.add_argument('--config', default='configs/moco.py:tiny')
+  p.add_argument(
+    '--set', action='append', default=[], metavar='KEY=VALUE', help='step: a config override'
+  )
   p.add_argument('--warmup', type=int, default=2)
   p.add_argument('--repeats', type=int, default=10)
   p.add_argument('--large_batch', type=int, default=8)
@@ -786,6 +795,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     split(args.methods),
   )
   args.options = split(args.options)
+  args.set = tuple(args.set)
   if args.tiny:
     args.paper_batch = min(args.paper_batch, 2)
     args.method_batch = args.method_batch or 8

@@ -348,28 +348,50 @@ def test_synthetic_key_is_the_generator_view_of_the_query(vs_run):
   rng = jax.random.PRNGKey(9)
   _, (metrics, new_state) = jax.jit(method.loss_fn)(params, state, batch, rng, 0)
   assert float(metrics['synthetic_key_fraction']) == 1.0
-  _, _, latent_rng = jax.random.split(rng, 3)
-  synthetic = method.synthetic_views(state['generator'], batch['query'], latent_rng)
+  _, choice_rng, latent_rng = jax.random.split(rng, 3)
+  # 'subset' with p = 1: G on the batch in the order of the draw, each view back in its place.
+  order = np.asarray(jax.random.permutation(choice_rng, 4))
+  drawn = method.synthetic_views(state['generator'], batch['query'][order], latent_rng)
+  synthetic = np.empty_like(np.asarray(drawn))
+  synthetic[order] = drawn
   assert synthetic.shape == batch['query'].shape
   assert not np.allclose(synthetic, batch['query'])
   np.testing.assert_allclose(
     np.asarray(new_state['queue'].keys[:4]), _keys(method, state, synthetic), atol=1e-5
   )
-  # A mix: the fraction is a Bernoulli draw per sample, and the keys follow it.
-  mixed = methods.build(
-    ro_config(vs_dir, 'rate_order.similarity=cosine', 'batch_size=16', 'rate_order.queue_size=32'),
-    1,
+
+
+@pytest.mark.parametrize('draw', ['subset', 'bernoulli'])
+def test_synthetic_keys_mix(vs_run, draw):
+  """p = 0.5: 'subset' makes exactly half of the keys G's views, 'bernoulli' about half; the
+  chosen keys are G(query) (without the latent noise, so independent of the draw order) and the
+  others the other clip."""
+  vs_dir, _ = vs_run
+  config = ro_config(
+    vs_dir,
+    'rate_order.similarity=cosine',
+    'rate_order.synthetic_sample=False',
+    f'rate_order.synthetic_key_draw={draw}',
   )
-  assert mixed.settings.synthetic_key_prob == 0.5
-  fractions = [
-    float(
-      jax.jit(mixed.loss_fn)(params, state, _tile(batch, 4), jax.random.PRNGKey(s), 0)[1][0][
-        'synthetic_key_fraction'
-      ]
-    )
-    for s in range(3)
-  ]
-  assert 0.0 < np.mean(fractions) < 1.0
+  method, _, state, batch = setup(config, vs_dir)
+  assert method.settings.synthetic_key_prob == 0.5
+  query, other = _tile(batch, 4)['query'], _tile(batch, 4)['key'] + 1.0  # 16 clips, key != query
+  views = np.asarray(method.synthetic_views(state['generator'], query, None))
+  mix = jax.jit(method.mix_synthetic_keys)
+  counts = []
+  for s in range(4):
+    choice_rng, latent_rng = jax.random.split(jax.random.PRNGKey(s))
+    keys, use = jax.device_get(mix(state['generator'], query, other, choice_rng, latent_rng))
+    assert use.shape == (16,) and use.dtype == bool
+    np.testing.assert_allclose(keys[use], views[use], atol=1e-5)
+    np.testing.assert_array_equal(keys[~use], np.asarray(other)[~use])
+    counts.append(int(use.sum()))
+  if draw == 'subset':
+    assert counts == [8] * 4
+  else:
+    assert 0 < np.mean(counts) < 16 and len(set(counts)) > 1  # Binomial(16, 0.5) draws
+  with pytest.raises(errors.ConfigError, match=r'rate_order\.synthetic_key_draw'):
+    methods.build(ro_config(vs_dir, 'rate_order.synthetic_key_draw=half'), 1)
 
 
 def _tile(batch, times):

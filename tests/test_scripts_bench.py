@@ -59,6 +59,21 @@ def test_bench_step_paper_tiny(tmp_path):
   assert all(r['compiled_memory_bytes'] > 0 for r in rows)
 
 
+def test_bench_step_step_part_with_overrides(tmp_path):
+  """The CPU step part on the default tiny MoCo config with `--set` applied, and its FLOPs."""
+  result = _run(
+    'bench_step.py',
+    '--parts=step',
+    '--warmup=0',
+    '--repeats=1',
+    '--set=batch_size=8',
+    tmp_path=tmp_path,
+  )
+  step = result['step']
+  assert step['batch'] and all(shape[0] == 8 for shape in step['batch'].values()), step
+  assert step['median'] > 0 and step['gflops'] > 0 and step['compile_s'] > 0
+
+
 def test_bench_pipeline_tiny_modes(tmp_path):
   result = _run(
     'bench_pipeline.py',
