@@ -473,6 +473,8 @@ def test_variants():
   assert (r.order_weight, r.rate_weight, r.contrastive_weight) == (1.0, 0.3, 1.0)
   assert all(r.embed_dim % n == 0 for n in (2, 3, 4, 5))
   assert (tiny.model.input_mode, tiny.model.input_group_size) == ('group_residual', 2)
+  assert (tiny.optim.name, tiny.optim.base_learning_rate, tiny.num_steps) == ('adam', 1e-3, 6000)
+  assert r.synthetic_key_draw == 'subset'
   assert r.segment_length_multiple == 2 and tiny.optim.schedule == 'constant'
   assert r.view_synthesis_workdir == 'runs/view_synthesis/tiny'
   for backbone in ('r2plus1d18', 'c3d', 'r3d18'):
@@ -482,6 +484,7 @@ def test_variants():
     assert (paper.data.num_frames, paper.data.crop_size, paper.batch_size) == (16, 112, 16)
     assert (p.num_segments, p.min_segment_length, p.rate_min, p.rate_max) == (3, 3, 1, 8)
     assert all(p.embed_dim % n == 0 for n in (2, 3, 4, 5)) and p.similarity == 'shuffle'
+    assert p.synthetic_key_draw == 'subset'
     o = paper.optim
     assert (o.name, o.base_learning_rate, o.momentum, o.weight_decay) == ('sgd', 1e-3, 0.9, 5e-4)
     schedule = optim.make_schedule(paper)

@@ -20,8 +20,9 @@ Momentum copy (state) of backbone + contrast head: the key encoder (eq. 18), a q
 Key: the synthetic view G(query) of the frozen view-synthesis generator
 (`methods/view_synthesis.py`, loaded from its stage run) for a random `synthetic_key_prob` of the
 batch, else the other clip (Fig. 2a: "randomly select a sample from the candidates as the key").
-`synthetic_key_draw='subset'` takes exactly round(p B) samples at random positions and runs G on
-those only; 'bernoulli' draws each sample independently and runs G on the whole batch. Either way
+`synthetic_key_draw='subset'` (configs/rate_order.py) takes exactly round(p B) samples at random
+positions and runs G on those only; 'bernoulli' draws each sample independently and runs G on the
+whole batch. Either way
 each sample's key is synthetic with probability p; 'subset' halves G's cost at p = 0.5, which
 matters because G is the step's largest network at the tiny scale (9.1 of 13.1 GFLOPs a step).
 
@@ -136,7 +137,9 @@ class RateOrder(base.Method):
         shuffle_bn=True,  # effective with model.bn_mode='per_device'
         # View synthesis: the key is G(query) with this probability, else the other clip.
         synthetic_key_prob=0.5,  # 0: no view synthesis
-        synthetic_key_draw='subset',  # 'subset': exactly round(p B) keys | 'bernoulli': per sample
+        # 'subset': exactly round(p B) keys, G on those only (configs/rate_order.py) |
+        # 'bernoulli': per sample, G on all (the default: runs older than this key did that).
+        synthetic_key_draw='bernoulli',
         synthetic_sample=True,  # G samples its latent (the VAE's Gaussian noise) per key
         view_synthesis_workdir='',  # the view_synthesis stage's run directory
         view_synthesis_step=-1,  # -1: its latest checkpoint
