@@ -59,6 +59,10 @@ DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 LAST_N_LOGGED_STEPS = 5
 DIAGNOSTIC_PREFIX = 'train/'
 EXCLUDED_DIAGNOSTICS = ('perf/',)
+# Held-out pretext diagnostics, from eval/summary.json (`jaxvssl evaluate`, evaluation/pretext.py):
+# raw numbers like the training ones, shown next to them.
+HELD_OUT_PREFIX = 'pretext/'
+RAW_PREFIXES = (DIAGNOSTIC_PREFIX, HELD_OUT_PREFIX)
 # The main table's columns: the evaluation metrics of `jaxvssl compare` (fractions, shown in
 # percent); a column no row has is left out.
 MAIN_COLUMNS: tuple[tuple[str, str], ...] = reports.COLUMNS
@@ -984,7 +988,7 @@ def format_cell(key: str, stats: Mapping[str, Any] | None, row_n: int) -> str | 
   `(n=k)` when fewer seeds than the row's have it. None when the row has no value."""
   if stats is None:
     return None
-  if key.startswith(DIAGNOSTIC_PREFIX):
+  if key.startswith(RAW_PREFIXES):
     cell = f'{stats["mean"]:{DIAGNOSTIC_FORMAT}}'
     if stats['std'] is not None:
       cell += f' ± {stats["std"]:{DIAGNOSTIC_FORMAT}}'
@@ -1060,22 +1064,31 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         )
       per_seed.append((row['display'], cells))
   lines += [reports.comparison_table(per_seed, [('seed', 'seed'), ('status', 'status'), *columns])]
-  diagnostics = sorted(k for k in present if k.startswith(DIAGNOSTIC_PREFIX))
+  # The training diagnostics first, then the held-out ones.
+  diagnostics = sorted(
+    (k for k in present if k.startswith(RAW_PREFIXES)),
+    key=lambda k: (not k.startswith(DIAGNOSTIC_PREFIX), k),
+  )
   if diagnostics:
     lines += [
-      f'## Pretext diagnostics (mean of the last {LAST_N_LOGGED_STEPS} logged training steps; '
-      'mean ± std over seeds)',
+      f'## Pretext diagnostics (`train/`: mean of the last {LAST_N_LOGGED_STEPS} logged training '
+      f'steps; `{HELD_OUT_PREFIX}`: on held-out test clips, `jaxvssl evaluate`; mean ± std over '
+      'seeds)',
       '',
     ]
     table = [
       (row['display'], {k: format_cell(k, row['metrics'].get(k), row['n']) for k in diagnostics})
-      for name, row in rows.items()
-      if name != RANDOM_INIT
+      for row in rows.values()
+      if any(k in row['metrics'] for k in diagnostics)  # random init: held-out ones only
     ]
-    lines += [
-      reports.comparison_table(table, [(k, k[len(DIAGNOSTIC_PREFIX) :]) for k in diagnostics])
-    ]
+    lines += [reports.comparison_table(table, [(k, _diagnostic_header(k)) for k in diagnostics])]
   return '\n'.join(lines).rstrip('\n') + '\n'
+
+
+def _diagnostic_header(key: str) -> str:
+  """A training diagnostic's column is its key (`train/loss` -> `loss`); a held-out one keeps
+  its `pretext/` prefix, so both can stand side by side."""
+  return key[len(DIAGNOSTIC_PREFIX) :] if key.startswith(DIAGNOSTIC_PREFIX) else key
 
 
 def write_results(out: str, results: Mapping[str, Any]) -> tuple[str, str]:

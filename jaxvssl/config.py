@@ -121,6 +121,9 @@ def base_config(method: str) -> ConfigDict:
       # > 0: before extracting features, re-estimate the backbone's BatchNorm running statistics
       # as the mean batch statistics of this many batches of natural (unshuffled) training clips.
       recompute_bn_batches=0,
+      # Pretext diagnostics on held-out clips (evaluation/pretext.py): this many training-size
+      # batches of the method's own views of test videos through its loss (0: off).
+      pretext_batches=10,
     )
   )
   c.finetune = ConfigDict(
@@ -297,6 +300,12 @@ def check_values(config: ConfigDict) -> None:
     'finetune.checkpoint_every_steps',
     config.finetune.checkpoint_every_steps,
     'must be >= 0 (0: once per epoch)',
+  )
+  _require(
+    e.pretext_batches >= 0,
+    'evaluation.pretext_batches',
+    e.pretext_batches,
+    'must be >= 0 (0: no pretext diagnostics on held-out clips)',
   )
   _require(
     e.recompute_bn_batches >= 0,

@@ -7,6 +7,7 @@ dropped), then runs
   retrieval            test queries, train gallery, R@1/5/10/20/50        -> OUT/retrieval/
   linear probe         grid chosen on a train-carved validation split     -> OUT/linear_probe/
   shuffle sensitivity  the same probe on temporally shuffled test clips  -> OUT/shuffle/
+  pretext diagnostics  the method's loss metrics on its views of test videos -> OUT/pretext/
   finetune (optional)  whole network from the pretrained weights         -> OUT/finetune/
 and draws the embedding plot and a retrieval gallery. Each protocol writes results.json and
 results.md; `compare` merges them into one table (rows = runs).
@@ -36,6 +37,7 @@ from jaxvssl import workdir as workdir_lib
 from jaxvssl.evaluation import features as features_lib
 from jaxvssl.evaluation import finetune as finetune_lib
 from jaxvssl.evaluation import plots, reports, suite
+from jaxvssl.evaluation import pretext as pretext_lib
 from jaxvssl.inputs import pipeline
 from jaxvssl.methods import base
 from jaxvssl.tf_setup import import_tensorflow
@@ -165,10 +167,12 @@ def evaluate_run(
     )
     source = f'weights file {weights}'
     checkpoint = None
+    networks = None  # an exported backbone has no pretext heads
   elif random_init:
     embed_fn = runs.random_init_embed_fn(config, bn_batches=bn_batches, mesh=mesh)
     source = f'random initialisation (seed {config.seed})'
     checkpoint = None
+    networks = (*runs.random_init(config), 0)
   else:
     run = runs.load_run(workdir, step)
     step = run.step
@@ -177,6 +181,7 @@ def evaluate_run(
     )
     source = f'checkpoint step {step}'
     checkpoint = os.path.join(workdir, 'checkpoints', str(step))
+    networks = (run.method, run.params, run.state, step)
   out_dir = out_dir or os.path.join(workdir, 'eval_random_init' if random_init else 'eval')
   run_name = run_name or os.path.basename(os.path.normpath(out_dir))
   e = config.evaluation
@@ -198,6 +203,15 @@ def evaluate_run(
     checkpoint=checkpoint,
     eval_config={'data': config.data.to_dict(), 'evaluation': e.to_dict()},
   )
+  if networks is not None and e.pretext_batches:
+    pretext = runs.held_out_pretext(config, *networks)
+    if pretext and is_main:
+      pretext_lib.write_results(
+        os.path.join(out_dir, 'pretext'),
+        pretext,
+        {'split': config.data.eval_split, 'batches': e.pretext_batches, 'step': networks[3]},
+      )
+    results.update(pretext)
   if finetune or e.finetune:
     results.update(
       finetune_run(

@@ -7,6 +7,7 @@ same on a pretrained checkpoint and on a random-init backbone.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -21,6 +22,8 @@ from jaxvssl import checkpointing, errors, optim, parallel, state as state_lib
 from jaxvssl import config as config_lib
 from jaxvssl import methods as methods_lib
 from jaxvssl.evaluation import features as features_lib
+from jaxvssl.evaluation import pretext as pretext_lib
+from jaxvssl.inputs import device as input_device
 from jaxvssl.inputs import pipeline
 
 # The view name of the natural clips that `natural_clip_batches` reads.
@@ -198,3 +201,51 @@ def natural_clip_batches(
   )
   for batch in ds.take(n).as_numpy_iterator():
     yield batch[NATURAL_VIEW]
+
+
+def held_out_pretext(
+  config: ml_collections.ConfigDict,
+  method: methods_lib.Method,
+  params: Any,
+  state: Any,
+  step: int,
+  num_batches: int | None = None,
+  source: Any = None,
+) -> dict[str, float]:
+  """The method's training metrics on its training views of the test videos (no update).
+
+  `num_batches` (default `config.evaluation.pretext_batches`) batches of `config.batch_size`
+  clips built by the method's own training pipeline (`Method.train_dataset`, seed
+  `config.seed`) from `config.data.eval_split` (or `source`), each through `method.loss_fn`
+  with `params` / `state` at `step`; `jaxvssl.evaluation.pretext` averages the scalars.
+  Returns {} when the split holds fewer videos than one batch.
+  """
+  n = config.evaluation.pretext_batches if num_batches is None else num_batches
+  if n <= 0:
+    return {}
+  if source is None:
+    source = pipeline.load_split(config.data, config.data.eval_split, 0, 1)
+  try:
+    ds = method.train_dataset(
+      global_batch_size=config.batch_size,
+      seed=config.seed,
+      process_index=0,
+      process_count=1,
+      start_step=0,
+      source=source,
+    )
+  except ValueError as e:  # e.g. fewer test videos than one training batch
+    print(f'[jaxvssl] pretext diagnostics skipped: {e}', flush=True)
+    return {}
+  prepare = functools.partial(input_device.prepare_batch, data_cfg=config.data)
+
+  @jax.jit
+  def metrics_fn(params, state, batch, rng):
+    _, (metrics, _) = method.loss_fn(params, state, prepare(batch), rng, step)
+    return metrics
+
+  return pretext_lib.pretext_diagnostics(
+    lambda batch, rng: metrics_fn(params, state, batch, rng),
+    ds.take(n).as_numpy_iterator(),
+    seed=config.seed,
+  )

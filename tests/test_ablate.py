@@ -126,7 +126,12 @@ class FakeJaxvssl:
       assert '--random_init' in argv
       assert args['workdir'].endswith(os.path.join('a', f'seed{seed}'))
     os.makedirs(args['out'], exist_ok=True)
-    metrics = {'retrieval/R@1': R1[(row, seed)], 'linear_probe/video_top1': 0.5}
+    # Held-out pretext diagnostics (raw numbers, as `jaxvssl evaluate` writes them).
+    metrics = {
+      'retrieval/R@1': R1[(row, seed)],
+      'linear_probe/video_top1': 0.5,
+      'pretext/loss': 2.0 + seed,
+    }
     with open(os.path.join(args['out'], 'summary.json'), 'w') as f:
       json.dump({'run': row, 'metrics': metrics}, f)
     return 0
@@ -158,6 +163,7 @@ def test_mean_std_is_numpys_sample_std_and_has_no_std_for_one_seed():
   assert ablate.format_cell('retrieval/R@1', single, 1) == '50.0'
   assert ablate.format_cell('retrieval/R@1', single, 3) == '50.0 (n=1)'
   assert ablate.format_cell('train/loss', {'mean': 8.5, 'std': 1.0, 'n': 2}, 2) == '8.5 ± 1'
+  assert ablate.format_cell('pretext/order_accuracy', single, 1) == '0.5'  # raw, not percent
 
 
 def test_full_run_aggregates_every_metric_over_seeds(tmp_path):
@@ -204,7 +210,10 @@ def test_full_run_aggregates_every_metric_over_seeds(tmp_path):
   assert f'| Row A | 3/3 | {a[0]:.1f} ± {a[1]:.1f} | ' in md
   assert '| random init | 3/3 |' in md
   assert '| Row B | 2 | ok | 20.0 | 50.0 |' in md  # per-seed table: seed 2 of row b
-  assert '| Row A | 9 ± 1 |' in md  # diagnostics: train/loss of the seeds = 8, 9, 10
+  # Diagnostics: train/loss of the seeds = 8, 9, 10 next to the held-out pretext/loss = 2, 3, 4
+  # (raw, not percent); random init has only the held-out one.
+  assert '| run | loss | pretext/loss |' in md
+  assert '| Row A | 9 ± 1 | 3 ± 1 |' in md and '| random init | - | 3 ± 1 |' in md
 
 
 # --- resume ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from jaxvssl import cli
@@ -56,6 +57,15 @@ def test_train_evaluate_compare_through_the_cli(tiny_data, tmp_path, capsys):
     'shuffle/clip_drop',
   ):
     assert 0.0 <= summary['metrics'][key] <= 1.0 or key.startswith('shuffle'), key
+  # Pretext diagnostics on held-out clips: MoCo's own loss metrics on its views of test videos.
+  assert 0.0 <= summary['metrics']['pretext/contrastive_accuracy'] <= 1.0
+  assert np.isfinite(summary['metrics']['pretext/contrastive_loss'])
+  held_out = json.load(open(os.path.join(out, 'pretext', 'results.json')))
+  assert (
+    held_out['metrics']['pretext/contrastive_loss']
+    == summary['metrics']['pretext/contrastive_loss']
+  )
+  assert held_out['details']['split'] == 'test'
   rows = json.load(open(os.path.join(out, 'retrieval', 'retrieval_per_query.json')))
   assert len(rows) == 32  # every test video of synthetic_motion/tiny is a query: none dropped
   for png in ('retrieval_gallery.png', 'embedding_test.png'):
@@ -64,6 +74,8 @@ def test_train_evaluate_compare_through_the_cli(tiny_data, tmp_path, capsys):
 
   random_out = str(tmp_path / 'eval_random')
   assert cli.main(['evaluate', f'--workdir={workdir}', '--random_init', f'--out={random_out}']) == 0
+  random_summary = json.load(open(os.path.join(random_out, 'summary.json')))['metrics']
+  assert 'pretext/contrastive_loss' in random_summary  # the chance baseline of the diagnostics
   capsys.readouterr()
   assert (
     cli.main(['compare', random_out, out, '--out', str(tmp_path), '--names', 'random,moco']) == 0

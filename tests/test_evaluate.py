@@ -52,7 +52,9 @@ def test_evaluate_run_recomputes_bn_statistics_only_when_asked(tmp_path, monkeyp
   embedding as before). The protocols themselves are stubbed: this checks the wiring only."""
   from jaxvssl import config as config_lib, runs  # pylint: disable=g-import-not-at-top
 
-  config = tiny_config('moco', **{'evaluation.recompute_bn_batches': batches})
+  config = tiny_config(
+    'moco', **{'evaluation.recompute_bn_batches': batches, 'evaluation.pretext_batches': 0}
+  )
   config_lib.save_config(config, str(tmp_path))
   seen = {}
   natural = object()
