@@ -172,7 +172,8 @@ def evaluate_run(
     embed_fn = runs.random_init_embed_fn(config, bn_batches=bn_batches, mesh=mesh)
     source = f'random initialisation (seed {config.seed})'
     checkpoint = None
-    networks = (*runs.random_init(config), 0)
+    # The pretext heads at initialisation; built only when they are measured.
+    networks = (*runs.random_init(config), 0) if config.evaluation.pretext_batches else None
   else:
     run = runs.load_run(workdir, step)
     step = run.step
