@@ -8,7 +8,8 @@ An ablation file is a Python file, like a config file, whose `get_ablation()` re
            random_init=False, seeds=(0, 1, 2), description='')
 
 For every seed k, each stage is trained first (`OUT/stages/<stage>/seed<k>`); a row's override
-value may name a stage's workdir of the same seed as `{stage:<name>}`. Then, for every row,
+value may name a stage's workdir of the same seed as `{stage:<name>}`, and a row waits only for the
+stages it names (a stage no unfinished row names is not trained). Then, for every row,
 `python -m jaxvssl train --config=... --workdir=OUT/<row>/seed<k> --config.seed=k ...` and
 `python -m jaxvssl evaluate --workdir=... --out=OUT/<row>/seed<k>/eval`, with their output in
 `train.log` / `eval.log` next to `eval/`. With `random_init`, the first row's architecture is
@@ -17,6 +18,12 @@ also evaluated at random initialisation per seed (`OUT/random_init/seed<k>/eval`
 Resume: a (row, seed) whose `eval/summary.json` exists is skipped; otherwise `train` resumes from
 its own checkpoint (a no-op when finished). A failed subprocess is recorded with its exit code and
 the last lines of its log, the other pairs go on, and the command exits with `EXIT_FAILED`.
+
+Record (`--record DIR`): the light files of every finished pair (`RECORD_SUFFIXES`: config.json,
+metrics.jsonl, eval/summary.json, the results files; never checkpoints) are copied to
+DIR/<row>/seed<k>/ as the pair finishes, and results.json / results.md next to them. A pair
+recorded in DIR but absent from OUT is restored into OUT before planning, so it is skipped: DIR,
+committed to git, carries a table that takes longer than one machine lives to the next machine.
 
 Results: `OUT/results.json` and `OUT/results.md`, rewritten after every finished pair. For each
 row and metric: mean, sample standard deviation over seeds (ddof=1; none with one seed), n and
@@ -39,6 +46,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +75,10 @@ RAW_PREFIXES = (DIAGNOSTIC_PREFIX, HELD_OUT_PREFIX)
 # percent); a column no row has is left out.
 MAIN_COLUMNS: tuple[tuple[str, str], ...] = reports.COLUMNS
 DIAGNOSTIC_FORMAT = '.4g'  # diagnostics are raw numbers (losses, similarities), not percent
+# `--record DIR`: the files of a finished pair that a table is computed from (and that show how
+# it was run), by suffix; never anything under a checkpoints/ directory (weights, optimizer state).
+RECORD_SUFFIXES = ('.json', '.jsonl', '.md')
+RECORD_SKIPPED_DIRS = ('checkpoints',)
 TAIL_LINES = 15  # lines of a failed subprocess's log kept in results.json / results.md
 # Exit status of `jaxvssl ablate` when a pair failed or did not finish (the others finished).
 EXIT_FAILED = 5
@@ -131,7 +143,7 @@ class Ablation:
     name: the default output directory is `runs/ablations/<name>`.
     rows: the rows, in table order.
     overrides: `key=value` overrides of every stage and row (e.g. the data set).
-    stages: trainings done per seed before the rows of that seed.
+    stages: trainings done per seed before the rows of that seed that name them.
     random_init: add a 'random init' row: the first row's backbone, randomly initialised with the
       seed (`jaxvssl evaluate --random_init` on the first row's workdir).
     seeds: the default seeds (`--seeds` replaces them).
@@ -313,7 +325,7 @@ class Phase:
 class Task:
   """One unit of work: a stage, a (row, seed) pair or a random-init evaluation of one seed.
 
-  `deps` must have succeeded first (a row needs its seed's stages); `after` must have finished,
+  `deps` must have succeeded first (a row needs the stages it names); `after` must have finished,
   successfully or not (random init needs the first row's config.json, which a training writes
   even when it fails later).
   """
@@ -427,6 +439,8 @@ def plan(
     for row in rows:
       workdir = pair_dir(out, row.name, seed)
       overrides = row_overrides(ablation, row, seed, out, extra_overrides, data_dir)
+      items = row_items(ablation, row, extra_overrides, data_dir)
+      used = {name for item in items for name in PLACEHOLDER.findall(item)}
       train = _jaxvssl(
         python,
         'train',
@@ -453,10 +467,10 @@ def plan(
             Phase('evaluate', evaluate, os.path.join(workdir, 'eval.log')),
           ),
           summary=os.path.join(workdir, 'eval', 'summary.json'),
-          deps=tuple(stage_keys),
+          deps=tuple(key for key in stage_keys if key[1] in used),  # the stages it names
           config=row.config,
           overrides=overrides,
-          recorded_overrides=row_items(ablation, row, extra_overrides, data_dir),
+          recorded_overrides=items,
         )
       )
     if random_init:
@@ -1103,6 +1117,77 @@ def write_results(out: str, results: Mapping[str, Any]) -> tuple[str, str]:
   return paths
 
 
+# --- records that outlive OUT ------------------------------------------------------------------
+
+
+def record_files(directory: str) -> list[str]:
+  """The `RECORD_SUFFIXES` files under `directory` outside checkpoints/, relative and sorted."""
+  found = []
+  for root, dirs, files in os.walk(directory):
+    dirs[:] = sorted(d for d in dirs if d not in RECORD_SKIPPED_DIRS)
+    found += [
+      os.path.relpath(os.path.join(root, f), directory)
+      for f in files
+      if f.endswith(RECORD_SUFFIXES)
+    ]
+  return sorted(found)
+
+
+def _copy(src: str, dst: str) -> None:
+  """Copies through a temporary file and a rename: a killed copy leaves no half file."""
+  os.makedirs(os.path.dirname(dst), exist_ok=True)
+  shutil.copyfile(src, dst + '.tmp')
+  os.replace(dst + '.tmp', dst)
+
+
+def _finished_pairs(tasks: Sequence[Task]) -> list[Task]:
+  return [t for t in tasks if t.summary and os.path.exists(t.summary)]
+
+
+def restore_records(
+  tasks: Sequence[Task], out: str, record: str, *, copy: bool = True
+) -> list[Task]:
+  """Copies each pair recorded in `record` whose summary is missing from `out` into `out`.
+
+  Returns the restored tasks (then skipped like any finished pair); with copy=False (a dry run)
+  only which ones would be. The recorded files replace the pair's: a half-trained run of a pair
+  that finished elsewhere is superseded by the finished one.
+  """
+  restored = []
+  for task in tasks:
+    if not task.summary or os.path.exists(task.summary):
+      continue
+    relative = os.path.relpath(task.dir, out)
+    source = os.path.join(record, relative)
+    if not os.path.exists(os.path.join(source, os.path.relpath(task.summary, task.dir))):
+      continue
+    for name in record_files(source) if copy else ():
+      _copy(os.path.join(source, name), os.path.join(task.dir, name))
+    restored.append(task)
+  return restored
+
+
+def save_records(tasks: Sequence[Task], out: str, record: str) -> None:
+  """Copies the light files of every finished pair, and OUT's results files, into `record`."""
+  for task in _finished_pairs(tasks):
+    target = os.path.join(record, os.path.relpath(task.dir, out))
+    for name in record_files(task.dir):
+      _copy(os.path.join(task.dir, name), os.path.join(target, name))
+  for name in ('results.json', 'results.md'):
+    if os.path.exists(os.path.join(out, name)):
+      _copy(os.path.join(out, name), os.path.join(record, name))
+
+
+def check_record(record: str, out: str) -> str:
+  """The absolute record directory; a ConfigError when it is OUT or lies inside it."""
+  record = os.path.abspath(record)
+  if os.path.commonpath([record, out]) == out:
+    raise errors.ConfigError(
+      f'--record {record}: must lie outside --out {out} (it keeps what OUT may lose)'
+    )
+  return record
+
+
 # --- the command -------------------------------------------------------------------------------
 
 
@@ -1129,6 +1214,7 @@ def run_ablation(
   extra_overrides: Sequence[str] = (),
   data_dir: str | None = None,
   dry_run: bool = False,
+  record: str | None = None,
   command: str | None = None,
   run_command: RunCommand = run_subprocess,
   machine: Callable[[], dict[str, Any]] = machine_info,
@@ -1138,7 +1224,7 @@ def run_ablation(
 
   The payload's 'exit_code' is 0 when every pair finished, `EXIT_FAILED` when one failed, and
   128 + the signal when SIGINT / SIGTERM stopped it. `run_command(argv, log) -> exit status`
-  runs each subprocess (injectable for tests).
+  runs each subprocess (injectable for tests). `record`: see `--record` in the module docstring.
   """
   ablation = load_ablation(path)
   seeds = check_seeds(list(seeds), '--seeds') if seeds is not None else ablation.seeds
@@ -1159,16 +1245,20 @@ def run_ablation(
     python=python,
   )
   configs = check_configs(ablation, path, tasks)
+  record = check_record(record, out) if record else None
+  restored = restore_records(tasks, out, record, copy=not dry_run) if record else []
 
   outcomes: dict[tuple[str, str, int], Outcome] = {}
   for task in tasks:
-    if task.summary and os.path.exists(task.summary):
+    if task in restored:
+      outcomes[task.key] = Outcome('skipped', reason=f'restored from {record}')
+    elif task.summary and os.path.exists(task.summary):
       outcomes[task.key] = Outcome('skipped', reason='eval/summary.json exists')
-  for task in tasks:  # a stage is needed only while a row of its seed is unfinished
-    if task.kind == 'stage' and all(
-      t.key in outcomes for t in tasks if t.kind == 'row' and t.seed == task.seed
-    ):
-      outcomes[task.key] = Outcome('skipped', reason=f'every row of seed {task.seed} is done')
+  for task in tasks:  # a stage is needed only while a row that names it is unfinished
+    if task.kind == 'stage' and all(t.key in outcomes for t in tasks if task.key in t.deps):
+      outcomes[task.key] = Outcome(
+        'skipped', reason=f'no unfinished row of seed {task.seed} names {{stage:{task.name}}}'
+      )
   builds = data_builds(configs, out, python) if len(outcomes) < len(tasks) else []
 
   if dry_run:
@@ -1196,6 +1286,8 @@ def run_ablation(
 
   def update() -> None:
     write_results(out, collect(ablation, tasks, outcomes, header))
+    if record:
+      save_records(tasks, out, record)
 
   stop = _Stop()
   with _handle_signals(stop):
@@ -1217,6 +1309,8 @@ def run_ablation(
     execute(tasks, outcomes, jobs=jobs, run_command=run_command, on_update=update, stop=stop)
   results = collect(ablation, tasks, outcomes, header)
   json_path, md_path = write_results(out, results)
+  if record:
+    save_records(tasks, out, record)
   if stop.signum:
     results['exit_code'] = 128 + stop.signum
   else:
@@ -1237,7 +1331,7 @@ def _relative_to_cwd(arg: str) -> str:
 
 def ablate_main(argv: Sequence[str]) -> int:
   """`jaxvssl ablate FILE [--seeds 0,1,2] [--rows a,b] [--out DIR] [--jobs N] [--data_dir DIR]
-  [--dry_run] [--config.key=value ...]`; returns the exit status."""
+  [--record DIR] [--dry_run] [--config.key=value ...]`; returns the exit status."""
   overrides = [a.removeprefix('--config.') for a in argv if a.startswith('--config.')]
   rest = [a for a in argv if not a.startswith('--config.')]
   parser = argparse.ArgumentParser(
@@ -1251,6 +1345,11 @@ def ablate_main(argv: Sequence[str]) -> int:
   parser.add_argument('--out', default=None, help='default runs/ablations/<name>')
   parser.add_argument('--jobs', type=int, default=1, help='pairs run at the same time')
   parser.add_argument('--data_dir', default=None, help='data.data_dir of every stage and row')
+  parser.add_argument(
+    '--record',
+    default=None,
+    help='keep the light files of finished pairs here too (restored into OUT when missing)',
+  )
   parser.add_argument('--dry_run', action='store_true', help='print the commands, run nothing')
   args = parser.parse_args(rest)
   results = run_ablation(
@@ -1262,6 +1361,7 @@ def ablate_main(argv: Sequence[str]) -> int:
     extra_overrides=overrides,
     data_dir=args.data_dir,
     dry_run=args.dry_run,
+    record=args.record,
     command=shlex.join(['jaxvssl', 'ablate', *(_relative_to_cwd(a) for a in argv)]),
   )
   if not args.dry_run:

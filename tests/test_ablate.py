@@ -115,6 +115,9 @@ class FakeJaxvssl:
       os.makedirs(workdir, exist_ok=True)
       with open(os.path.join(workdir, 'config.json'), 'w') as f:
         json.dump({'seed': seed}, f)
+      os.makedirs(os.path.join(workdir, 'checkpoints', '10'), exist_ok=True)
+      with open(os.path.join(workdir, 'checkpoints', '10', 'metadata.json'), 'w') as f:
+        json.dump({'weights': 'heavy'}, f)  # a checkpoint's own json: never recorded
       with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
         for step in range(1, 11):  # loss = step + seed: the last 5 average 8 + seed
           record = {'step': step, 'loss': step + seed, 'perf/clips_per_sec': 100.0 * step}
@@ -255,6 +258,67 @@ def test_resume_skips_finished_pairs_without_calling_the_runner(tmp_path):
   third = FakeJaxvssl()
   again = run(path, third, seeds=[0, 1])
   assert third.calls == [] and again['rows'] == results['rows']
+
+
+def _tree(directory: Path) -> set[str]:
+  return {str(p.relative_to(directory)) for p in directory.rglob('*') if p.is_file()}
+
+
+def test_record_keeps_light_files_and_restores_them_into_a_fresh_out(tmp_path):
+  """--record: a table survives the loss of OUT (a machine that went away) and resumes."""
+  path = two_rows(tmp_path)
+  record = tmp_path / 'record'
+  first = run(path, FakeJaxvssl(), seeds=[0], record=str(record))
+  recorded = _tree(record)
+  assert {
+    'results.json',
+    'results.md',
+    'a/seed0/config.json',
+    'a/seed0/metrics.jsonl',
+    'a/seed0/eval/summary.json',
+    'random_init/seed0/eval/summary.json',
+  } <= recorded
+  assert not [p for p in recorded if 'checkpoints' in p or p.endswith('.log')]
+  assert json.loads((record / 'results.json').read_text())['status'] == 'complete'
+
+  # OUT is lost; the next machine asks for one more seed: only seed 1 runs.
+  out = tmp_path / 'out'
+  for p in sorted(out.rglob('*'), reverse=True):
+    p.unlink() if p.is_file() else p.rmdir()
+  out.rmdir()
+  fake = FakeJaxvssl()
+  results = run(path, fake, seeds=[0, 1], record=str(record))
+  seeds_run = {int(_args(c)['config.seed']) for c in fake.commands('train')}
+  assert seeds_run == {1}
+  random_inits = [_args(c)['out'] for c in fake.commands('evaluate') if '--random_init' in c]
+  assert random_inits == [str(out / 'random_init' / 'seed1' / 'eval')]
+  statuses = {(p['name'], p['seed']): p['status'] for p in results['pairs']}
+  assert statuses[('a', 0)] == statuses[('random_init', 0)] == 'skipped'
+  assert statuses[('a', 1)] == 'done'
+  for key in ('train/loss', 'retrieval/R@1'):  # seed 0's numbers came back from the record
+    values = results['rows']['a']['metrics'][key]['values']
+    assert values['0'] == first['rows']['a']['metrics'][key]['values']['0'] and '1' in values
+  assert 'a/seed1/eval/summary.json' in _tree(record)
+  assert json.loads((record / 'results.json').read_text())['seeds'] == [0, 1]
+
+
+def test_record_dry_run_says_what_it_would_restore_and_copies_nothing(tmp_path, capsys):
+  path = two_rows(tmp_path, random_init=False)
+  record = tmp_path / 'record'
+  run(path, FakeJaxvssl(), seeds=[0], record=str(record), out=str(tmp_path / 'first'))
+  capsys.readouterr()
+  fake = FakeJaxvssl()
+  result = run(path, fake, seeds=[0], record=str(record), dry_run=True)
+  printed = capsys.readouterr().out
+  assert fake.calls == [] and result['skipped'] == 2
+  assert printed.count(f'# skipped (restored from {record})') == 4  # train + evaluate, 2 rows
+  assert not (tmp_path / 'out').exists()
+
+
+def test_record_inside_out_is_a_config_error(tmp_path):
+  path = two_rows(tmp_path)
+  with pytest.raises(errors.ConfigError, match=r'--record .*must lie outside --out'):
+    run(path, FakeJaxvssl(), record=str(tmp_path / 'out' / 'kept'))
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -400,6 +464,40 @@ def test_stage_placeholders_are_replaced_by_the_stage_workdir_of_the_same_seed(t
     'cacl.frame_encoder_workdir={stage:frames}',
     'data.data_dir=/d',
   )
+
+
+def test_a_stage_is_trained_only_for_the_rows_that_name_it(tmp_path):
+  """Rows without `{stage:...}` do not wait for a stage; a stage no selected row names is skipped."""
+  path = write_ablation(
+    tmp_path,
+    f"""\
+    from jaxvssl.ablate import Ablation, Row, Stage
+
+    def get_ablation():
+      return Ablation(
+        name='partly_staged',
+        stages=(Stage('pre', {MOCO!r}),),
+        rows=(
+          Row('plain', {MOCO!r}, ('moco.temperature=0.2',)),
+          Row('staged', {MOCO!r}, ('moco.temperature=0.5', 'init_from={{stage:pre}}')),
+        ),
+        overrides=('data.name=synthetic_motion/tiny', 'data.data_dir={tmp_path}/tfds'),
+        seeds=(0,),
+      )
+    """,
+  )
+  ablation = ablate.load_ablation(path)
+  tasks = ablate.plan(ablation, str(tmp_path / 'out'), [0], ablation.rows, random_init=False)
+  deps = {t.name: t.deps for t in tasks if t.kind == 'row'}
+  assert deps == {'plain': (), 'staged': (('stage', 'pre', 0),)}
+
+  fake = FakeJaxvssl()
+  results = run(path, fake, rows=['plain'])
+  assert [_args(c)['workdir'] for c in fake.commands('train')] == [
+    str(tmp_path / 'out' / 'plain' / 'seed0')
+  ]
+  (stage,) = results['stages']
+  assert stage['status'] == 'skipped'
 
 
 def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
