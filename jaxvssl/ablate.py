@@ -411,6 +411,9 @@ def plan(
 ) -> list[Task]:
   """Every task, seed by seed: the stages, the rows, then random init."""
   out = os.path.abspath(out)
+  # Evaluations read the data set from the run's config.json unless told: `--data_dir` is passed
+  # on, so a run restored from a record made on another machine is evaluated on this one's data.
+  eval_data = (f'--config.data.data_dir={data_dir}',) if data_dir else ()
   tasks = []
   for seed in seeds:
     stage_keys = []
@@ -454,6 +457,7 @@ def plan(
         'evaluate',
         f'--workdir={workdir}',
         f'--out={os.path.join(workdir, "eval")}',
+        *eval_data,
         env=row.env,
       )
       tasks.append(
@@ -482,6 +486,7 @@ def plan(
         f'--workdir={pair_dir(out, first.name, seed)}',
         '--random_init',
         f'--out={os.path.join(workdir, "eval")}',
+        *eval_data,
         env=first.env,
       )
       selected = {r.name for r in rows}

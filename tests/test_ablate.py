@@ -300,6 +300,11 @@ def test_record_keeps_light_files_and_restores_them_into_a_fresh_out(tmp_path):
     assert values['0'] == first['rows']['a']['metrics'][key]['values']['0'] and '1' in values
   assert 'a/seed1/eval/summary.json' in _tree(record)
   assert json.loads((record / 'results.json').read_text())['seeds'] == [0, 1]
+  # Evaluations read this machine's data, not the data_dir of a restored config.json.
+  data_dir = str(tmp_path / 'moved_data')
+  seed2 = FakeJaxvssl()
+  run(path, seed2, seeds=[2], rows=['a', 'random_init'], data_dir=data_dir, record=str(record))
+  assert {_args(c)['config.data.data_dir'] for c in seed2.commands('evaluate')} == {data_dir}
 
 
 def test_record_dry_run_says_what_it_would_restore_and_copies_nothing(tmp_path, capsys):
