@@ -19,8 +19,8 @@ Resume: a (row, seed) whose `eval/summary.json` exists is skipped; otherwise `tr
 its own checkpoint (a no-op when finished). A failed subprocess is recorded with its exit code and
 the last lines of its log, the other pairs go on, and the command exits with `EXIT_FAILED`.
 
-Record (`--record DIR`): the light files of every finished pair (`RECORD_SUFFIXES`: config.json,
-metrics.jsonl, eval/summary.json, the results files; never checkpoints) are copied to
+Record (`--record DIR`): the light files of every finished pair (`record_files`: config.json,
+metrics.jsonl, eval/summary.json, the small results files; never checkpoints) are copied to
 DIR/<row>/seed<k>/ as the pair finishes, and results.json / results.md next to them. A pair
 recorded in DIR but absent from OUT is restored into OUT before planning, so it is skipped: DIR,
 committed to git, carries a table that takes longer than one machine lives to the next machine.
@@ -75,9 +75,12 @@ RAW_PREFIXES = (DIAGNOSTIC_PREFIX, HELD_OUT_PREFIX)
 # percent); a column no row has is left out.
 MAIN_COLUMNS: tuple[tuple[str, str], ...] = reports.COLUMNS
 DIAGNOSTIC_FORMAT = '.4g'  # diagnostics are raw numbers (losses, similarities), not percent
-# `--record DIR`: the files of a finished pair that a table is computed from (and that show how
-# it was run), by suffix; never anything under a checkpoints/ directory (weights, optimizer state).
+# `--record DIR`: the files of a finished pair that a table is computed from, always, and the other
+# small ones that show how it was run (by suffix and size: not e.g. retrieval_per_query.json, 0.7
+# MB a pair); never anything under a checkpoints/ directory (weights, optimizer state).
+RECORD_REQUIRED = ('config.json', 'metrics.jsonl', os.path.join('eval', 'summary.json'))
 RECORD_SUFFIXES = ('.json', '.jsonl', '.md')
+RECORD_MAX_BYTES = 100_000
 RECORD_SKIPPED_DIRS = ('checkpoints',)
 TAIL_LINES = 15  # lines of a failed subprocess's log kept in results.json / results.md
 # Exit status of `jaxvssl ablate` when a pair failed or did not finish (the others finished).
@@ -1126,15 +1129,18 @@ def write_results(out: str, results: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def record_files(directory: str) -> list[str]:
-  """The `RECORD_SUFFIXES` files under `directory` outside checkpoints/, relative and sorted."""
+  """What `--record` keeps of `directory`, relative and sorted: `RECORD_REQUIRED`, and every
+  other `RECORD_SUFFIXES` file of at most `RECORD_MAX_BYTES` outside checkpoints/."""
   found = []
   for root, dirs, files in os.walk(directory):
     dirs[:] = sorted(d for d in dirs if d not in RECORD_SKIPPED_DIRS)
-    found += [
-      os.path.relpath(os.path.join(root, f), directory)
-      for f in files
-      if f.endswith(RECORD_SUFFIXES)
-    ]
+    for name in files:
+      path = os.path.join(root, name)
+      relative = os.path.relpath(path, directory)
+      if relative in RECORD_REQUIRED or (
+        name.endswith(RECORD_SUFFIXES) and os.path.getsize(path) <= RECORD_MAX_BYTES
+      ):
+        found.append(relative)
   return sorted(found)
 
 

@@ -129,6 +129,8 @@ class FakeJaxvssl:
       assert '--random_init' in argv
       assert args['workdir'].endswith(os.path.join('a', f'seed{seed}'))
     os.makedirs(args['out'], exist_ok=True)
+    with open(os.path.join(args['out'], 'per_query.json'), 'w') as f:
+      f.write(' ' * (ablate.RECORD_MAX_BYTES + 1))  # per-query details: too big to record
     # Held-out pretext diagnostics (raw numbers, as `jaxvssl evaluate` writes them).
     metrics = {
       'retrieval/R@1': R1[(row, seed)],
@@ -278,7 +280,7 @@ def test_record_keeps_light_files_and_restores_them_into_a_fresh_out(tmp_path):
     'a/seed0/eval/summary.json',
     'random_init/seed0/eval/summary.json',
   } <= recorded
-  assert not [p for p in recorded if 'checkpoints' in p or p.endswith('.log')]
+  assert not [p for p in recorded if 'checkpoints' in p or p.endswith(('.log', 'per_query.json'))]
   assert json.loads((record / 'results.json').read_text())['status'] == 'complete'
 
   # OUT is lost; the next machine asks for one more seed: only seed 1 runs.
