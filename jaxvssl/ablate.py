@@ -1225,6 +1225,7 @@ def run_ablation(
   extra_overrides: Sequence[str] = (),
   data_dir: str | None = None,
   dry_run: bool = False,
+  collect_only: bool = False,
   record: str | None = None,
   command: str | None = None,
   run_command: RunCommand = run_subprocess,
@@ -1236,6 +1237,8 @@ def run_ablation(
   The payload's 'exit_code' is 0 when every pair finished, `EXIT_FAILED` when one failed, and
   128 + the signal when SIGINT / SIGTERM stopped it. `run_command(argv, log) -> exit status`
   runs each subprocess (injectable for tests). `record`: see `--record` in the module docstring.
+  `collect_only`: run nothing, write the results of the pairs already finished (status
+  'partial' while some are missing).
   """
   ablation = load_ablation(path)
   seeds = check_seeds(list(seeds), '--seeds') if seeds is not None else ablation.seeds
@@ -1270,7 +1273,8 @@ def run_ablation(
       outcomes[task.key] = Outcome(
         'skipped', reason=f'no unfinished row of seed {task.seed} names {{stage:{task.name}}}'
       )
-  builds = data_builds(configs, out, python) if len(outcomes) < len(tasks) else []
+  needed = len(outcomes) < len(tasks) and not collect_only
+  builds = data_builds(configs, out, python) if needed else []
 
   if dry_run:
     for phase in builds:
@@ -1317,15 +1321,22 @@ def run_ablation(
           f'building the data set failed (exit {code}): {shlex.join(phase.argv[3:])}; see '
           f'{phase.log}' + (f': {last[0]}' if last else '')
         )
-    execute(tasks, outcomes, jobs=jobs, run_command=run_command, on_update=update, stop=stop)
+    if collect_only:
+      for task in tasks:
+        outcomes.setdefault(task.key, Outcome('not_run', reason='not finished (--collect)'))
+    else:
+      execute(tasks, outcomes, jobs=jobs, run_command=run_command, on_update=update, stop=stop)
   results = collect(ablation, tasks, outcomes, header)
+  if collect_only and results['status'] != 'complete':
+    results['status'] = 'partial'  # what has finished so far, nothing was stopped
   json_path, md_path = write_results(out, results)
   if record:
     save_records(tasks, out, record)
   if stop.signum:
     results['exit_code'] = 128 + stop.signum
   else:
-    results['exit_code'] = 0 if results['status'] == 'complete' else EXIT_FAILED
+    ok = ('complete', 'partial') if collect_only else ('complete',)
+    results['exit_code'] = 0 if results['status'] in ok else EXIT_FAILED
   _say(f'written {json_path} and {md_path}')
   return results
 
@@ -1342,7 +1353,7 @@ def _relative_to_cwd(arg: str) -> str:
 
 def ablate_main(argv: Sequence[str]) -> int:
   """`jaxvssl ablate FILE [--seeds 0,1,2] [--rows a,b] [--out DIR] [--jobs N] [--data_dir DIR]
-  [--record DIR] [--dry_run] [--config.key=value ...]`; returns the exit status."""
+  [--record DIR] [--collect] [--dry_run] [--config.key=value ...]`; returns the exit status."""
   overrides = [a.removeprefix('--config.') for a in argv if a.startswith('--config.')]
   rest = [a for a in argv if not a.startswith('--config.')]
   parser = argparse.ArgumentParser(
@@ -1361,6 +1372,11 @@ def ablate_main(argv: Sequence[str]) -> int:
     default=None,
     help='keep the light files of finished pairs here too (restored into OUT when missing)',
   )
+  parser.add_argument(
+    '--collect',
+    action='store_true',
+    help='run nothing; write the results of the pairs finished so far',
+  )
   parser.add_argument('--dry_run', action='store_true', help='print the commands, run nothing')
   args = parser.parse_args(rest)
   results = run_ablation(
@@ -1372,6 +1388,7 @@ def ablate_main(argv: Sequence[str]) -> int:
     extra_overrides=overrides,
     data_dir=args.data_dir,
     dry_run=args.dry_run,
+    collect_only=args.collect,
     record=args.record,
     command=shlex.join(['jaxvssl', 'ablate', *(_relative_to_cwd(a) for a in argv)]),
   )

@@ -7,7 +7,8 @@
   jaxvssl export    --workdir=RUN [--step=N] --out=FILE [--format=npz|msgpack|torch]
                                                 the backbone's weights + FILE.json (docs/interop.md)
   jaxvssl ablate    configs/ablations/cacl_table1.py [--seeds 0,1,2] [--rows a,b] [--jobs N]
-                    [--out DIR] [--data_dir DIR] [--record DIR] [--dry_run] [--config.key=value ...]
+                    [--out DIR] [--data_dir DIR] [--record DIR] [--collect] [--dry_run]
+                    [--config.key=value ...]
                                                 every row x seed: train + evaluate, mean ± std
   jaxvssl build-data [--data_dir=DIR] [--variant=default]
   jaxvssl export-videos ...                     synthetic_motion as UCF101/HMDB51-style files

@@ -322,6 +322,25 @@ def test_record_dry_run_says_what_it_would_restore_and_copies_nothing(tmp_path, 
   assert not (tmp_path / 'out').exists()
 
 
+def test_collect_writes_the_finished_pairs_and_runs_nothing(tmp_path, capsys):
+  """--collect: the table of what has finished (e.g. a record filled by several machines)."""
+  path = two_rows(tmp_path)
+  record = tmp_path / 'record'
+  run(path, FakeJaxvssl(), seeds=[0], record=str(record), out=str(tmp_path / 'elsewhere'))
+  out = tmp_path / 'fresh'
+  code = cli.main(
+    ['ablate', path, '--seeds', '0,1', '--record', str(record), '--out', str(out), '--collect']
+  )
+  assert code == 0
+  results = json.loads((out / 'results.json').read_text())
+  assert results['status'] == 'partial'
+  assert (results['rows']['a']['n'], results['rows']['a']['n_total']) == (1, 2)
+  assert results['rows']['a']['not_run'] == [1]
+  assert json.loads((record / 'results.json').read_text())['seeds'] == [0, 1]
+  assert 'status: partial' in capsys.readouterr().out
+  assert not (out / 'a' / 'seed1').exists() and not (out / 'build-data.log').exists()  # no run
+
+
 def test_record_inside_out_is_a_config_error(tmp_path):
   path = two_rows(tmp_path)
   with pytest.raises(errors.ConfigError, match=r'--record .*must lie outside --out'):
