@@ -90,6 +90,20 @@ def test_bench_pipeline_tiny_modes(tmp_path):
   assert all(m['clips_per_cpu_s'] > 0 and m['device_ms_per_batch'] > 0 for m in modes.values())
 
 
+def test_bench_pipeline_a_methods_own_input(tmp_path):
+  """`--config`: rate_order's views and segment extras through its own `train_dataset`."""
+  result = _run(
+    'bench_pipeline.py',
+    '--tiny',
+    '--config=configs/rate_order.py:tiny',
+    '--set=data.crop_size=24',
+    tmp_path=tmp_path,
+  )
+  (mode,) = result['modes']
+  assert mode['mode'] == 'configs/rate_order.py:tiny data.crop_size=24' and mode['batch_size'] == 2
+  assert mode['cpu_s_per_batch'] > 0 and mode['clips_per_cpu_s'] > 0 and mode['bytes_per_clip'] > 0
+
+
 def test_bench_torch_reference_paper_tiny(tmp_path):
   pytest.importorskip('torch')
   result = _run(
