@@ -10,7 +10,8 @@ spare). The embedding (60) divides by every n. Order classes: 2, 6, 24, 120.
 Paper (R(2+1)D, UCF101; order acc., rate error, contrastive loss, retrieval top-1, finetune):
 n=2 96.78 / 1.55 / 0.72 / 38.5 / 78.8; n=3 93.12 / 1.66 / 0.66 / 39.7 / 80.1;
 n=4 89.02 / 1.88 / 0.69 / 38.1 / 79.0; n=5 84.36 / 2.23 / 0.75 / 37.7 / 78.3.
-Not measured yet (docs/methods/rate_order.md).
+Being measured across machines with `--record results/ablations/rate_order_table3` (what
+has finished is in that directory; progress in docs/methods/rate_order.md).
 """
 
 from jaxvssl.ablate import Ablation, Row

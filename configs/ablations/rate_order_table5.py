@@ -8,7 +8,9 @@ segment's rate as one of the 8 classes 1..8 (cross entropy, weight 0.3), `regres
 method) regresses it (MSE). Pretext diagnostic train/rate_error: the mean absolute error of the
 predicted rates (for classification, of the arg-max class).
 Paper (UCF101; retrieval top-1 / finetune): C3D 34.7 / 74.5 vs 35.6 / 75.9, R(2+1)D 38.6 / 79.3
-vs 39.7 / 80.1. Not measured yet (docs/methods/rate_order.md).
+vs 39.7 / 80.1.
+Being measured across machines with `--record results/ablations/rate_order_table5` (what
+has finished is in that directory; progress in docs/methods/rate_order.md).
 """
 
 from jaxvssl.ablate import Ablation, Row

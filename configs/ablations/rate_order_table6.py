@@ -13,7 +13,9 @@ set, then the first row's backbone at random initialisation. Rows, as in the pap
                   method, `configs/rate_order.py:tiny` unchanged)
 Paper (R(2+1)D, UCF101, retrieval top-1 / finetune): 10.2 / 73.5, 11.4 / 75.6, 38.0 / 77.2,
 38.5 / 77.8, 39.7 / 80.1. Pretext diagnostics (train/order_accuracy, train/rate_error,
-train/contrastive_loss) come with every row. Not measured yet (docs/methods/rate_order.md).
+train/contrastive_loss) come with every row.
+Being measured across machines with `--record results/ablations/rate_order_table6` (what
+has finished is in that directory; progress in docs/methods/rate_order.md).
 """
 
 from jaxvssl.ablate import Ablation, Row, Stage
