@@ -82,6 +82,18 @@ RECORD_REQUIRED = ('config.json', 'metrics.jsonl', os.path.join('eval', 'summary
 RECORD_SUFFIXES = ('.json', '.jsonl', '.md')
 RECORD_MAX_BYTES = 100_000
 RECORD_SKIPPED_DIRS = ('checkpoints',)
+# "Against the row above": a row's mean minus the mean of the row before it (random init first, then
+# the file's order, as in a component-by-component table), on these metrics. A change counts only
+# when it is larger than the seeds' spread, the larger of the two rows' sample standard deviations;
+# with fewer than MIN_SEEDS_FOR_VERDICT seeds on either side there is no verdict.
+DIFFERENCE_METRICS = (
+  'retrieval/R@1',
+  'linear_probe/clip_top1',
+  'linear_probe/video_top1',
+  'finetune/clip_top1',
+  'finetune/video_top1',
+)
+MIN_SEEDS_FOR_VERDICT = 2
 TAIL_LINES = 15  # lines of a failed subprocess's log kept in results.json / results.md
 # Exit status of `jaxvssl ablate` when a pair failed or did not finish (the others finished).
 EXIT_FAILED = 5
@@ -988,10 +1000,47 @@ def collect(
       ),
     },
     'rows': rows_out,
+    'differences': row_differences(rows_out),
     'failures': failures,
     'pairs': pairs,
     'stages': stages,
   }
+
+
+def difference(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+  """`after - before` of two `mean_std` results: `{delta, spread, verdict}`.
+
+  spread = max of the two sample stds; verdict 'higher' / 'lower' when |delta| > spread, 'no
+  difference' when not, 'too few seeds' (spread None) when either side has < 2 seeds.
+  """
+  delta = after['mean'] - before['mean']
+  if min(before['n'], after['n']) < MIN_SEEDS_FOR_VERDICT:
+    return {'delta': delta, 'spread': None, 'verdict': 'too few seeds'}
+  spread = max(before['std'], after['std'])
+  verdict = 'no difference' if abs(delta) <= spread else ('higher' if delta > 0 else 'lower')
+  return {'delta': delta, 'spread': spread, 'verdict': verdict}
+
+
+def row_differences(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+  """Every row but the first against the row above it, on `DIFFERENCE_METRICS` both rows have."""
+  names = list(rows)
+  out = {}
+  for before, after in zip(names, names[1:]):
+    a, b = rows[before]['metrics'], rows[after]['metrics']
+    out[after] = {
+      'against': before,
+      'metrics': {k: difference(a[k], b[k]) for k in DIFFERENCE_METRICS if k in a and k in b},
+    }
+  return out
+
+
+def format_difference(d: Mapping[str, Any]) -> str:
+  """'+11.2 > 1.4: higher', '-0.8 <= 1.4: no difference', '+3.0 (too few seeds)' (percent)."""
+  delta = f'{100 * d["delta"]:+.1f}'
+  if d['spread'] is None:
+    return f'{delta} ({d["verdict"]})'
+  sign = '<=' if d['verdict'] == 'no difference' else '>'
+  return f'{delta} {sign} {100 * d["spread"]:.1f}: {d["verdict"]}'
 
 
 def _n_cell(row: Mapping[str, Any]) -> str:
@@ -1057,6 +1106,25 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     for row in rows.values()
   ]
   lines += [reports.comparison_table(table, [('n', 'n'), *columns])]
+  differences = results.get('differences') or {}
+  compared = [(k, h) for k, h in columns if k in DIFFERENCE_METRICS]
+  if any(d['metrics'] for d in differences.values()) and compared:
+    lines += [
+      '## Against the row above (percent points)',
+      '',
+      "Each cell: mean minus the mean of the row above, then the seeds' spread (the larger of the "
+      "two rows' std); a difference no larger than the spread is no difference. Fewer than "
+      f'{MIN_SEEDS_FOR_VERDICT} seeds on either side: no verdict.',
+      '',
+    ]
+    table = [
+      (
+        f'{rows[name]["display"]} vs {rows[d["against"]]["display"]}',
+        {k: format_difference(d['metrics'][k]) for k, _ in compared if k in d['metrics']},
+      )
+      for name, d in differences.items()
+    ]
+    lines += [reports.comparison_table(table, compared)]
   if results['failures']:
     lines += ['## Failures', '']
     for failure in results['failures']:

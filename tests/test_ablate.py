@@ -171,6 +171,25 @@ def test_mean_std_is_numpys_sample_std_and_has_no_std_for_one_seed():
   assert ablate.format_cell('pretext/order_accuracy', single, 1) == '0.5'  # raw, not percent
 
 
+def test_a_difference_counts_only_beyond_the_larger_std_and_needs_two_seeds():
+  low = ablate.mean_std({0: 0.10, 1: 0.12, 2: 0.14})  # std 0.02
+  high = ablate.mean_std({0: 0.30, 1: 0.40, 2: 0.50})  # std 0.10
+  near = ablate.mean_std({0: 0.20, 1: 0.22, 2: 0.24})  # +0.10 above low, std 0.02
+  up = ablate.difference(low, high)
+  assert up['delta'] == pytest.approx(0.28) and up['spread'] == pytest.approx(0.10)
+  assert up['verdict'] == 'higher' and ablate.format_difference(up) == '+28.0 > 10.0: higher'
+  down = ablate.difference(high, low)
+  assert down['verdict'] == 'lower' and ablate.format_difference(down) == '-28.0 > 10.0: lower'
+  beyond = ablate.difference(near, high)  # +0.18 against the spread 0.10 (the larger std)
+  assert beyond['verdict'] == 'higher'
+  same = ablate.difference(high, ablate.mean_std({0: 0.30, 1: 0.45, 2: 0.40}))
+  assert same['verdict'] == 'no difference' and same['spread'] == pytest.approx(0.10)
+  assert ablate.format_difference(same).endswith('<= 10.0: no difference')
+  one = ablate.difference(low, ablate.mean_std({0: 0.9}))
+  assert one == {'delta': pytest.approx(0.78), 'spread': None, 'verdict': 'too few seeds'}
+  assert ablate.format_difference(one) == '+78.0 (too few seeds)'
+
+
 def test_full_run_aggregates_every_metric_over_seeds(tmp_path):
   path = two_rows(tmp_path)
   fake = FakeJaxvssl()
@@ -215,6 +234,14 @@ def test_full_run_aggregates_every_metric_over_seeds(tmp_path):
   assert f'| Row A | 3/3 | {a[0]:.1f} ± {a[1]:.1f} | ' in md
   assert '| random init | 3/3 |' in md
   assert '| Row B | 2 | ok | 20.0 | 50.0 |' in md  # per-seed table: seed 2 of row b
+  # Each row against the row above: a (25.0 ± 15.0) beats random init (6.0 ± 1.0) by more than
+  # the spread 15.0; b (33.3 ± 15.3) against a: +8.3 within 15.3, no difference.
+  diffs = results['differences']
+  assert list(diffs) == ['a', 'b'] and diffs['a']['against'] == 'random_init'
+  assert diffs['a']['metrics']['retrieval/R@1']['verdict'] == 'higher'
+  assert diffs['b']['metrics']['retrieval/R@1']['verdict'] == 'no difference'
+  assert '| Row A vs random init | +19.0 > 15.0: higher |' in md
+  assert '| Row B vs Row A | +8.3 <= 15.3: no difference |' in md
   # Diagnostics: train/loss of the seeds = 8, 9, 10 next to the held-out pretext/loss = 2, 3, 4
   # (raw, not percent); random init has only the held-out one.
   assert '| run | loss | pretext/loss |' in md
