@@ -1106,7 +1106,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     for row in rows.values()
   ]
   lines += [reports.comparison_table(table, [('n', 'n'), *columns])]
-  differences = results.get('differences') or {}
+  differences = results['differences']
   compared = [(k, h) for k, h in columns if k in DIFFERENCE_METRICS]
   if any(d['metrics'] for d in differences.values()) and compared:
     lines += [
