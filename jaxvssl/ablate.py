@@ -342,7 +342,8 @@ class Task:
 
   `deps` must have succeeded first (a row needs the stages it names); `after` must have finished,
   successfully or not (random init needs the first row's config.json, which a training writes
-  even when it fails later).
+  even when it fails later); `requires`: a file that must exist when the task starts (that
+  config.json), or it is not run.
   """
 
   kind: str  # 'stage' | 'row' | 'random_init'
@@ -353,6 +354,7 @@ class Task:
   summary: str | None  # the task is done when this exists (None: always run)
   deps: tuple[tuple[str, str, int], ...] = ()
   after: tuple[tuple[str, str, int], ...] = ()
+  requires: str | None = None
   config: str = ''
   overrides: tuple[str, ...] = ()  # what the config is loaded with (placeholders replaced, seed)
   recorded_overrides: tuple[str, ...] = ()  # for results.json: as written, without the seed
@@ -495,10 +497,11 @@ def plan(
     if random_init:
       first = ablation.rows[0]
       workdir = pair_dir(out, RANDOM_INIT, seed)
+      source = pair_dir(out, first.name, seed)
       argv = _jaxvssl(
         python,
         'evaluate',
-        f'--workdir={pair_dir(out, first.name, seed)}',
+        f'--workdir={source}',
         '--random_init',
         f'--out={os.path.join(workdir, "eval")}',
         *eval_data,
@@ -514,6 +517,7 @@ def plan(
           (Phase('evaluate', argv, os.path.join(workdir, 'eval.log')),),
           summary=os.path.join(workdir, 'eval', 'summary.json'),
           after=(('row', first.name, seed),) if first.name in selected else (),
+          requires=os.path.join(source, 'config.json'),
           config=first.config,
         )
       )
@@ -535,6 +539,26 @@ def check_configs(
       kind = 'stage' if task.kind == 'stage' else 'row'
       raise errors.ConfigError(f'ablation file {path}: {kind} {task.name!r}: {e}') from None
   return configs
+
+
+def check_requirements(
+  ablation: Ablation,
+  tasks: Sequence[Task],
+  outcomes: Mapping[tuple[str, str, int], Outcome],
+  path: str,
+) -> None:
+  """A task that waits for no other and `requires` a file that is not there (nor restored from
+  `--record`) can never run: random init of a seed whose first row `--rows` leaves out and that
+  never ran. Says so before anything runs, instead of failing that pair after the others."""
+  first = ablation.rows[0].name
+  for task in tasks:
+    if task.requires and not task.after and task.key not in outcomes:
+      if not os.path.exists(task.requires):
+        raise errors.ConfigError(
+          f'--rows: random init of seed {task.seed} evaluates the first row {first!r} of '
+          f'{path}, and {task.requires} does not exist; add {first!r} to --rows (a finished '
+          'run of it is restored from --record, not trained again)'
+        )
 
 
 def data_builds(
@@ -716,6 +740,22 @@ def _handle_signals(stop: _Stop) -> Iterator[None]:
       signal.signal(s, h)
 
 
+def _blocked(task: Task, outcomes: Mapping[tuple[str, str, int], Outcome]) -> Outcome | None:
+  """Why `task` can never run (a dependency failed, a required file is missing), or None."""
+  failed = [d for d in task.deps if d in outcomes and not outcomes[d].ok]
+  if failed:
+    kind, name, seed = failed[0]
+    what = f'stage {name}' if kind == 'stage' else name
+    return Outcome(
+      'failed' if outcomes[failed[0]].status == 'failed' else 'not_run',
+      reason=f'{what} seed {seed}: {outcomes[failed[0]].why()}',
+    )
+  ready = all(d in outcomes for d in task.after)
+  if task.requires and ready and not os.path.exists(task.requires):
+    return Outcome('not_run', reason=f'{task.requires} does not exist')
+  return None
+
+
 def execute(
   tasks: Sequence[Task],
   outcomes: dict[tuple[str, str, int], Outcome],
@@ -727,8 +767,8 @@ def execute(
 ) -> None:
   """Runs every task without an outcome yet, `jobs` at a time, in order as dependencies allow.
 
-  A task whose `deps` failed fails without running; `outcomes` is filled in place and
-  `on_update` is called after each change.
+  A task whose `deps` failed, or whose `requires` is missing when it could start, is not run;
+  `outcomes` is filled in place and `on_update` is called after each change.
   """
   stop = stop or _Stop()
   pending = [t for t in tasks if t.key not in outcomes]
@@ -737,17 +777,12 @@ def execute(
   with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
     while pending or running:
       for task in list(pending):
-        failed = [d for d in task.deps if d in outcomes and not outcomes[d].ok]
-        if failed:
-          kind, name, seed = failed[0]
-          what = f'stage {name}' if kind == 'stage' else name
-          outcomes[task.key] = Outcome(
-            'failed' if outcomes[failed[0]].status == 'failed' else 'not_run',
-            reason=f'{what} seed {seed}: {outcomes[failed[0]].why()}',
-          )
+        blocked = _blocked(task, outcomes)
+        if blocked:
+          outcomes[task.key] = blocked
           pending.remove(task)
           finished += 1
-          _say(f'not running {task.label()}: {outcomes[task.key].reason}')
+          _say(f'not running {task.label()}: {blocked.reason}')
           on_update()
       if not stop.signum:
         for task in [t for t in pending if all(d in outcomes for d in t.deps + t.after)]:
@@ -1342,6 +1377,8 @@ def run_ablation(
         'skipped', reason=f'no unfinished row of seed {task.seed} names {{stage:{task.name}}}'
       )
   needed = len(outcomes) < len(tasks) and not collect_only
+  if needed and not dry_run:
+    check_requirements(ablation, tasks, outcomes, path)
   builds = data_builds(configs, out, python) if needed else []
 
   if dry_run:

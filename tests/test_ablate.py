@@ -407,7 +407,7 @@ def test_a_failed_pair_is_reported_excluded_from_the_mean_and_the_rest_runs(tmp_
   assert '| Row B | 2 | failed: train exit 3 |' in md
 
 
-def test_a_failed_stage_fails_the_rows_of_its_seed_only(tmp_path):
+def test_a_failed_stage_fails_the_rows_of_its_seed_only(tmp_path, capsys):
   path = write_ablation(
     tmp_path,
     f"""\
@@ -419,6 +419,7 @@ def test_a_failed_stage_fails_the_rows_of_its_seed_only(tmp_path):
         stages=(Stage('pre', {MOCO!r}),),
         rows=(Row('a', {MOCO!r}, ('data.data_dir={{stage:pre}}/x',)),),
         overrides=('data.name=synthetic_motion/tiny', 'data.data_dir={tmp_path}/tfds'),
+        random_init=True,
         seeds=(0, 1),
       )
     """,
@@ -435,6 +436,14 @@ def test_a_failed_stage_fails_the_rows_of_its_seed_only(tmp_path):
   assert results['rows']['a']['n'] == 1 and results['exit_code'] == ablate.EXIT_FAILED
   kinds = sorted((f['kind'], f['name'], f['seed']) for f in results['failures'])
   assert kinds == [('row', 'a', 1), ('stage', 'pre', 1)]
+  # Random init of seed 1 would read a/seed1/config.json, which never came: not run (it used to
+  # run and fail with "config.json does not exist").
+  random_inits = [_args(c)['out'] for c in fake.commands('evaluate') if '--random_init' in c]
+  assert random_inits == [str(out / 'random_init' / 'seed0' / 'eval')]
+  pairs = {(p['name'], p['seed']): p['status'] for p in results['pairs']}
+  assert pairs[('random_init', 0)] == 'done' and pairs[('random_init', 1)] == 'not_run'
+  said = ''.join(capsys.readouterr())
+  assert f'not running random_init seed 1: {out}/a/seed1/config.json does not exist' in said
 
 
 def test_an_interrupted_child_is_not_averaged_and_not_a_success(tmp_path):
@@ -796,3 +805,24 @@ def test_recorded_command_has_paths_under_the_checkout_relative(tmp_path, monkey
   assert ablate._relative_to_cwd(f'--out={inside}') == f'--out={os.path.join("data", "tfds")}'
   assert ablate._relative_to_cwd(outside) == outside
   assert ablate._relative_to_cwd('--seeds=0,1') == '--seeds=0,1'
+
+
+def test_random_init_without_its_first_rows_run_fails_up_front_naming_the_row(tmp_path, capsys):
+  """`--rows random_init` alone on a seed whose first row never ran: exit 2 before anything runs
+  (it used to fail that pair after the others, with a data error in eval.log)."""
+  path = two_rows(tmp_path)
+  fake = FakeJaxvssl()
+  assert (
+    cli.main(
+      ['ablate', path, '--rows', 'b,random_init', '--seeds', '1', '--out', str(tmp_path / 'out')]
+    )
+    == 2
+  )
+  err = capsys.readouterr().err
+  assert "random init of seed 1 evaluates the first row 'a'" in err and path in err
+  assert "add 'a' to --rows" in err and '\n' not in err.strip()
+  assert not (tmp_path / 'out' / 'b').exists()
+  # Once the first row's run exists (here: run alone), random init alone is fine.
+  run(path, fake, seeds=[1], rows=['a'])
+  results = run(path, fake, seeds=[1], rows=['random_init'])
+  assert results['exit_code'] == 0
