@@ -9,9 +9,9 @@ that raises: what does the contrast learn on its own on this data set? Its row i
 `contrast` row with the order and rate heads switched off, so it reads against Table VI's rows
 seed by seed (same config, data and seeds):
   contrast_alone  MoCo with cosine similarity alone (order and rate weights 0)
-If the contrast alone retrieves about as well as order + rate + contrast, the combined features
-follow the contrast's solution, which on this data is the weaker one for retrieval; if it is far
-below, the two objectives interfere instead.
+If the contrast alone retrieves worse than the order row, and order + rate + contrast lands
+between the two, the combined features are pulled toward the contrast's weaker solution; if the
+combination falls below both, the two objectives interfere.
 Being measured across machines with `--record results/ablations/rate_order_contrast`.
 """
 
