@@ -541,24 +541,25 @@ def check_configs(
   return configs
 
 
-def check_requirements(
+def check_random_init_sources(
   ablation: Ablation,
   tasks: Sequence[Task],
   outcomes: Mapping[tuple[str, str, int], Outcome],
   path: str,
 ) -> None:
-  """A task that waits for no other and `requires` a file that is not there (nor restored from
-  `--record`) can never run: random init of a seed whose first row `--rows` leaves out and that
-  never ran. Says so before anything runs, instead of failing that pair after the others."""
+  """Random init of a seed whose first row `--rows` leaves out, never ran and is not restored from
+  `--record` has no config to evaluate and can never run. Says so before anything runs, instead
+  of failing that pair after the others."""
   first = ablation.rows[0].name
   for task in tasks:
-    if task.requires and not task.after and task.key not in outcomes:
-      if not os.path.exists(task.requires):
-        raise errors.ConfigError(
-          f'--rows: random init of seed {task.seed} evaluates the first row {first!r} of '
-          f'{path}, and {task.requires} does not exist; add {first!r} to --rows (a finished '
-          'run of it is restored from --record, not trained again)'
-        )
+    if task.kind != RANDOM_INIT or task.after or task.key in outcomes:
+      continue
+    if task.requires and not os.path.exists(task.requires):
+      raise errors.ConfigError(
+        f'--rows: random init of seed {task.seed} evaluates the first row {first!r} of '
+        f'{path}, and {task.requires} does not exist; add {first!r} to --rows (a finished '
+        'run of it is restored from --record, not trained again)'
+      )
 
 
 def data_builds(
@@ -1378,7 +1379,7 @@ def run_ablation(
       )
   needed = len(outcomes) < len(tasks) and not collect_only
   if needed and not dry_run:
-    check_requirements(ablation, tasks, outcomes, path)
+    check_random_init_sources(ablation, tasks, outcomes, path)
   builds = data_builds(configs, out, python) if needed else []
 
   if dry_run:
