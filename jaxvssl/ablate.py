@@ -7,7 +7,8 @@ An ablation file is a Python file, like a config file, whose `get_ablation()` re
            overrides=(shared 'key=value', ...), stages=(Stage(name, config, overrides), ...),
            random_init=False, seeds=(0, 1, 2), description='')
 
-For every seed k, each stage is trained first (`OUT/stages/<stage>/seed<k>`); a row's override
+For every seed k, each stage is trained first (`STAGES/<stage>/seed<k>`, STAGES = `--stages`,
+default `OUT/stages`, which ablations with the same stage may share); a row's override
 value may name a stage's workdir of the same seed as `{stage:<name>}`, and a row waits only for the
 stages it names (a stage no unfinished row names is not trained). Then, for every row,
 `python -m jaxvssl train --config=... --workdir=OUT/<row>/seed<k> --config.seed=k ...` and
@@ -118,7 +119,7 @@ class Stage:
   """A training that rows of the same seed build on (e.g. CACL's frame encoder); not evaluated.
 
   Attributes:
-    name: directory name (`OUT/stages/<name>/seed<k>`) and the `{stage:<name>}` placeholder.
+    name: directory name (`STAGES/<name>/seed<k>`) and the `{stage:<name>}` placeholder.
     config: `path/to/config.py[:variant]`.
     overrides: `key=value` config overrides, after the ablation's shared ones.
   """
@@ -377,8 +378,9 @@ def _substitute(item: str, stage_dirs: Mapping[str, str]) -> str:
   return PLACEHOLDER.sub(lambda m: stage_dirs[m.group(1)], item)
 
 
-def stage_dir(out: str, stage: str, seed: int) -> str:
-  return os.path.join(out, STAGES_DIR, stage, f'seed{seed}')
+def stage_dir(stages: str, stage: str, seed: int) -> str:
+  """A stage's run directory under `stages` (`--stages`, default `OUT/stages`)."""
+  return os.path.join(stages, stage, f'seed{seed}')
 
 
 def pair_dir(out: str, row: str, seed: int) -> str:
@@ -405,12 +407,12 @@ def row_overrides(
   ablation: Ablation,
   row: Row,
   seed: int,
-  out: str,
+  stages: str,
   extra: Sequence[str] = (),
   data_dir: str | None = None,
 ) -> tuple[str, ...]:
   """`row_items` with `{stage:<name>}` replaced by this seed's stage workdir, then the seed."""
-  stage_dirs = {s.name: stage_dir(out, s.name, seed) for s in ablation.stages}
+  stage_dirs = {s.name: stage_dir(stages, s.name, seed) for s in ablation.stages}
   items = row_items(ablation, row, extra, data_dir)
   return tuple(_substitute(item, stage_dirs) for item in items) + (f'seed={seed}',)
 
@@ -424,10 +426,13 @@ def plan(
   random_init: bool,
   extra_overrides: Sequence[str] = (),
   data_dir: str | None = None,
+  stages: str | None = None,
   python: str = sys.executable,
 ) -> list[Task]:
-  """Every task, seed by seed: the stages, the rows, then random init."""
+  """Every task, seed by seed: the stages (under `stages`, default `OUT/stages`), the rows, then
+  random init."""
   out = os.path.abspath(out)
+  stages = os.path.abspath(stages) if stages else os.path.join(out, STAGES_DIR)
   # Evaluations read the data set from the run's config.json unless told: `--data_dir` is passed
   # on, so a run restored from a record made on another machine is evaluated on this one's data.
   eval_data = (f'--config.data.data_dir={data_dir}',) if data_dir else ()
@@ -435,7 +440,7 @@ def plan(
   for seed in seeds:
     stage_keys = []
     for stage in ablation.stages:
-      workdir = stage_dir(out, stage.name, seed)
+      workdir = stage_dir(stages, stage.name, seed)
       overrides = stage_overrides(ablation, stage, seed, data_dir)
       argv = _jaxvssl(
         python,
@@ -458,7 +463,7 @@ def plan(
       stage_keys.append(task.key)
     for row in rows:
       workdir = pair_dir(out, row.name, seed)
-      overrides = row_overrides(ablation, row, seed, out, extra_overrides, data_dir)
+      overrides = row_overrides(ablation, row, seed, stages, extra_overrides, data_dir)
       items = row_items(ablation, row, extra_overrides, data_dir)
       used = {name for item in items for name in PLACEHOLDER.findall(item)}
       train = _jaxvssl(
@@ -526,15 +531,15 @@ def plan(
 
 def check_configs(
   ablation: Ablation, path: str, tasks: Sequence[Task]
-) -> list[config_lib.ConfigDict]:
-  """Loads every stage's and row's config of every seed with its overrides, naming the task on a
-  ConfigError: a typo fails before hours of training, not in the middle."""
-  configs = []
+) -> dict[tuple[str, str, int], config_lib.ConfigDict]:
+  """Loads every stage's and row's config of every seed with its overrides (by task key), naming
+  the task on a ConfigError: a typo fails before hours of training, not in the middle."""
+  configs = {}
   for task in tasks:
     if task.kind == RANDOM_INIT:
       continue
     try:
-      configs.append(config_lib.load_config(task.config, task.overrides))
+      configs[task.key] = config_lib.load_config(task.config, task.overrides)
     except errors.ConfigError as e:
       kind = 'stage' if task.kind == 'stage' else 'row'
       raise errors.ConfigError(f'ablation file {path}: {kind} {task.name!r}: {e}') from None
@@ -559,6 +564,38 @@ def check_random_init_sources(
         f'--rows: random init of seed {task.seed} evaluates the first row {first!r} of '
         f'{path}, and {task.requires} does not exist; add {first!r} to --rows (a finished '
         'run of it is restored from --record, not trained again)'
+      )
+
+
+def check_stage_workdirs(
+  tasks: Sequence[Task],
+  configs: Mapping[tuple[str, str, int], config_lib.ConfigDict],
+  outcomes: Mapping[tuple[str, str, int], Outcome],
+) -> None:
+  """A stage to run whose workdir holds a run of another config (an edited ablation file, or a
+  `--stages` directory shared with an ablation whose stage differs) would be refused by `train`
+  and fail every row of its seed: says so before anything runs. The same rule as train's resume
+  (`config_lib.config_diff` against the run's config.json)."""
+  for task in tasks:
+    if task.kind != 'stage' or task.key in outcomes:
+      continue
+    saved = os.path.join(task.dir, 'config.json')
+    if not os.path.exists(saved):
+      continue
+    try:
+      with open(saved) as f:
+        old = json.load(f)
+    except (OSError, ValueError) as e:
+      raise errors.ConfigError(
+        f'stage {task.name!r} seed {task.seed}: unreadable {saved} ({errors.summary(e)}); move '
+        f'{task.dir} away to train the stage again'
+      ) from None
+    changed = config_lib.config_diff(old, json.loads(configs[task.key].to_json_best_effort()))
+    if changed:
+      raise errors.ConfigError(
+        f'stage {task.name!r} seed {task.seed}: {task.dir} holds a run of another config '
+        f'({"; ".join(changed)}); give this ablation its own --stages directory, or move that '
+        'one away to train the stage again'
       )
 
 
@@ -1328,6 +1365,7 @@ def run_ablation(
   jobs: int = 1,
   extra_overrides: Sequence[str] = (),
   data_dir: str | None = None,
+  stages: str | None = None,
   dry_run: bool = False,
   collect_only: bool = False,
   record: str | None = None,
@@ -1360,6 +1398,7 @@ def run_ablation(
     random_init=random_init,
     extra_overrides=extra,
     data_dir=data_dir,
+    stages=stages,
     python=python,
   )
   configs = check_configs(ablation, path, tasks)
@@ -1380,7 +1419,8 @@ def run_ablation(
   needed = len(outcomes) < len(tasks) and not collect_only
   if needed and not dry_run:
     check_random_init_sources(ablation, tasks, outcomes, path)
-  builds = data_builds(configs, out, python) if needed else []
+    check_stage_workdirs(tasks, configs, outcomes)
+  builds = data_builds(list(configs.values()), out, python) if needed else []
 
   if dry_run:
     for phase in builds:
@@ -1459,7 +1499,8 @@ def _relative_to_cwd(arg: str) -> str:
 
 def ablate_main(argv: Sequence[str]) -> int:
   """`jaxvssl ablate FILE [--seeds 0,1,2] [--rows a,b] [--out DIR] [--jobs N] [--data_dir DIR]
-  [--record DIR] [--collect] [--dry_run] [--config.key=value ...]`; returns the exit status."""
+  [--stages DIR] [--record DIR] [--collect] [--dry_run] [--config.key=value ...]`; returns the
+  exit status."""
   overrides = [a.removeprefix('--config.') for a in argv if a.startswith('--config.')]
   rest = [a for a in argv if not a.startswith('--config.')]
   parser = argparse.ArgumentParser(
@@ -1473,6 +1514,11 @@ def ablate_main(argv: Sequence[str]) -> int:
   parser.add_argument('--out', default=None, help='default runs/ablations/<name>')
   parser.add_argument('--jobs', type=int, default=1, help='pairs run at the same time')
   parser.add_argument('--data_dir', default=None, help='data.data_dir of every stage and row')
+  parser.add_argument(
+    '--stages',
+    default=None,
+    help='where stages are trained (default OUT/stages); ablations with the same stage may share it',
+  )
   parser.add_argument(
     '--record',
     default=None,
@@ -1493,6 +1539,7 @@ def ablate_main(argv: Sequence[str]) -> int:
     jobs=args.jobs,
     extra_overrides=overrides,
     data_dir=args.data_dir,
+    stages=args.stages,
     dry_run=args.dry_run,
     collect_only=args.collect,
     record=args.record,

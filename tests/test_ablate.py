@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from jaxvssl import ablate, cli, errors
+from jaxvssl import config as config_lib
 from tests.test_cli import TINY_RUN
 
 REPO_ROOT = Path(__file__).parents[1]
@@ -113,8 +114,8 @@ class FakeJaxvssl:
       return code
     if command == 'train':
       os.makedirs(workdir, exist_ok=True)
-      with open(os.path.join(workdir, 'config.json'), 'w') as f:
-        json.dump({'seed': seed}, f)
+      overrides = [a.removeprefix('--config.') for a in argv if a.startswith('--config.')]
+      config_lib.save_config(config_lib.load_config(args['config'], overrides), workdir)
       os.makedirs(os.path.join(workdir, 'checkpoints', '10'), exist_ok=True)
       with open(os.path.join(workdir, 'checkpoints', '10', 'metadata.json'), 'w') as f:
         json.dump({'weights': 'heavy'}, f)  # a checkpoint's own json: never recorded
@@ -562,6 +563,59 @@ def test_a_stage_is_trained_only_for_the_rows_that_name_it(tmp_path):
   assert stage['status'] == 'skipped'
 
 
+def staged(tmp_path: Path, name: str, temperature: float) -> str:
+  """An ablation `name` whose one row builds on a stage 'pre' (a MoCo run at `temperature`)."""
+  return write_ablation(
+    tmp_path,
+    f"""\
+    from jaxvssl.ablate import Ablation, Row, Stage
+
+    def get_ablation():
+      return Ablation(
+        name={name!r},
+        stages=(Stage('pre', {MOCO!r}, ('moco.temperature={temperature}',)),),
+        rows=(Row('a', {MOCO!r}, ('init_from={{stage:pre}}',)),),
+        overrides=('data.name=synthetic_motion/tiny', 'data.data_dir={tmp_path}/tfds'),
+        seeds=(0,),
+      )
+    """,
+    name=f'{name}.py',
+  )
+
+
+def test_ablations_sharing_a_stages_directory_train_an_identical_stage_once(tmp_path):
+  shared = str(tmp_path / 'shared_stages')
+  first, second = staged(tmp_path, 'first', 0.2), staged(tmp_path, 'second', 0.2)
+  fake = FakeJaxvssl()
+  run(first, fake, out=str(tmp_path / 'out1'), stages=shared)
+  stage_workdir = os.path.join(shared, 'pre', 'seed0')
+  trains = [_args(c)['workdir'] for c in fake.commands('train')]
+  assert trains == [stage_workdir, str(tmp_path / 'out1' / 'a' / 'seed0')]
+  assert not (tmp_path / 'out1' / 'stages').exists()
+  fake.calls.clear()
+  results = run(second, fake, out=str(tmp_path / 'out2'), stages=shared)
+  # The stage is run again (train resumes it: a no-op once finished), in the same directory,
+  # and the second ablation's row builds on it.
+  trains = fake.commands('train')
+  assert [_args(c)['workdir'] for c in trains] == [stage_workdir, str(tmp_path / 'out2/a/seed0')]
+  assert _args(trains[1])['config.init_from'] == stage_workdir
+  assert results['stages'][0]['dir'] == stage_workdir and results['exit_code'] == 0
+
+
+def test_a_stage_directory_holding_another_config_fails_up_front_naming_the_key(tmp_path, capsys):
+  shared = str(tmp_path / 'shared_stages')
+  run(staged(tmp_path, 'first', 0.2), FakeJaxvssl(), out=str(tmp_path / 'out1'), stages=shared)
+  other = staged(tmp_path, 'other', 0.5)
+  argv = ['ablate', other, '--out', str(tmp_path / 'out2'), '--stages', shared]
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err.strip()
+  assert f"stage 'pre' seed 0: {shared}/pre/seed0 holds a run of another config" in err
+  assert 'moco.temperature: 0.2 -> 0.5' in err and '--stages' in err and '\n' not in err
+  assert not (tmp_path / 'out2' / 'a').exists()  # nothing ran
+  # Its own --stages directory (here the default, OUT/stages) is fine.
+  assert run(other, FakeJaxvssl(), out=str(tmp_path / 'out2'))['exit_code'] == 0
+
+
 def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
   path = two_rows(tmp_path)
   fake = FakeJaxvssl()
@@ -697,21 +751,22 @@ def test_shipped_ablation_files_load_and_every_config_validates(name, tmp_path):
   ablation = ablate.load_ablation(path)
   assert ablation.name == name and ablation.seeds == (0, 1, 2)
   tasks = ablate.plan(ablation, str(tmp_path), [0], ablation.rows, random_init=ablation.random_init)
-  configs = ablate.check_configs(ablation, path, tasks)
-  assert len(configs) == len(ablation.rows) + len(ablation.stages)
-  for config in configs:
+  by_task = ablate.check_configs(ablation, path, tasks)
+  assert len(by_task) == len(ablation.rows) + len(ablation.stages)
+  row_configs = [by_task[t.key] for t in tasks if t.kind == 'row']
+  stage_configs = [by_task[t.key] for t in tasks if t.kind == 'stage']
+  for config in by_task.values():
     assert config.data.name == 'synthetic_motion/default'
     assert os.path.isabs(config.data.data_dir)
   if name.startswith('cacl'):
     assert ablation.random_init
-    row_configs = configs[len(ablation.stages) :]
     assert all(config.method == 'cacl' for config in row_configs)
     uses_t = [any(p != 'gq_gk' for p in c.cacl.positive_pairs) for c in row_configs]
     # The frame encoder of T is a frames stage of the same seed; rows without T need none.
     # (cacl_t_collapse also trains one on difference images, for its row `t_difference`.)
     stages = [s.name for s in ablation.stages]
     assert stages[:1] == (['frames'] if any(uses_t) else [])
-    assert all(config.method == 'frames' for config in configs[: len(ablation.stages)])
+    assert all(config.method == 'frames' for config in stage_configs)
     for config, t in zip(row_configs, uses_t):
       if t:
         stage = 'frames_diff' if config.cacl.frame_input == 'difference' else 'frames'

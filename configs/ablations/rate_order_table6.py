@@ -3,7 +3,8 @@
   jaxvssl ablate configs/ablations/rate_order_table6.py [--jobs N] [--rows order,shuffle]
 
 Per seed: the view-synthesis stage (`configs/view_synthesis.py:tiny`, in
-OUT/stages/view_synthesis/seed<k>), then every row `configs/rate_order.py:tiny` with one change
+OUT/stages/view_synthesis/seed<k>, or DIR/view_synthesis/seed<k> with `--stages DIR`: Tables V
+and III train the same stage and may share DIR), then every row `configs/rate_order.py:tiny` with one change
 set, then the first row's backbone at random initialisation. Rows, as in the paper's Table VI:
   order           order prediction alone (no rate, no contrast)
   order_rate      + sampling-rate prediction (weight 0.3)
