@@ -21,6 +21,8 @@ import pytest
 
 from jaxvssl import ablate, cli, errors
 from jaxvssl import config as config_lib
+from jaxvssl.ablate import aggregate, planning, provenance, records, report
+from jaxvssl.ablate import command as ablate_command
 from tests.test_cli import TINY_RUN
 
 REPO_ROOT = Path(__file__).parents[1]
@@ -131,7 +133,7 @@ class FakeJaxvssl:
       assert args['workdir'].endswith(os.path.join('a', f'seed{seed}'))
     os.makedirs(args['out'], exist_ok=True)
     with open(os.path.join(args['out'], 'per_query.json'), 'w') as f:
-      f.write(' ' * (ablate.RECORD_MAX_BYTES + 1))  # per-query details: too big to record
+      f.write(' ' * (records.RECORD_MAX_BYTES + 1))  # per-query details: too big to record
     # Held-out pretext diagnostics (raw numbers, as `jaxvssl evaluate` writes them).
     metrics = {
       'retrieval/R@1': R1[(row, seed)],
@@ -156,39 +158,39 @@ def run(path, fake, **kwargs):
 
 def test_mean_std_is_numpys_sample_std_and_has_no_std_for_one_seed():
   values = {0: 0.1, 1: 0.25, 2: 0.4, 5: 0.33}
-  stats = ablate.mean_std(values)
+  stats = aggregate.mean_std(values)
   array = np.array([0.1, 0.25, 0.4, 0.33])
   assert stats['mean'] == pytest.approx(np.mean(array), abs=1e-15)
   assert stats['std'] == pytest.approx(np.std(array, ddof=1), abs=1e-15)
   assert stats['n'] == 4 and stats['values'] == {'0': 0.1, '1': 0.25, '2': 0.4, '5': 0.33}
-  single = ablate.mean_std({3: 0.5})
+  single = aggregate.mean_std({3: 0.5})
   assert single == {'mean': 0.5, 'std': None, 'n': 1, 'values': {'3': 0.5}}
-  assert ablate.format_cell('retrieval/R@1', stats, 4) == (
+  assert report.format_cell('retrieval/R@1', stats, 4) == (
     f'{100 * np.mean(array):.1f} ± {100 * np.std(array, ddof=1):.1f}'
   )
-  assert ablate.format_cell('retrieval/R@1', single, 1) == '50.0'
-  assert ablate.format_cell('retrieval/R@1', single, 3) == '50.0 (n=1)'
-  assert ablate.format_cell('train/loss', {'mean': 8.5, 'std': 1.0, 'n': 2}, 2) == '8.5 ± 1'
-  assert ablate.format_cell('pretext/order_accuracy', single, 1) == '0.5'  # raw, not percent
+  assert report.format_cell('retrieval/R@1', single, 1) == '50.0'
+  assert report.format_cell('retrieval/R@1', single, 3) == '50.0 (n=1)'
+  assert report.format_cell('train/loss', {'mean': 8.5, 'std': 1.0, 'n': 2}, 2) == '8.5 ± 1'
+  assert report.format_cell('pretext/order_accuracy', single, 1) == '0.5'  # raw, not percent
 
 
 def test_a_difference_counts_only_beyond_the_larger_std_and_needs_two_seeds():
-  low = ablate.mean_std({0: 0.10, 1: 0.12, 2: 0.14})  # std 0.02
-  high = ablate.mean_std({0: 0.30, 1: 0.40, 2: 0.50})  # std 0.10
-  near = ablate.mean_std({0: 0.20, 1: 0.22, 2: 0.24})  # +0.10 above low, std 0.02
-  up = ablate.difference(low, high)
+  low = aggregate.mean_std({0: 0.10, 1: 0.12, 2: 0.14})  # std 0.02
+  high = aggregate.mean_std({0: 0.30, 1: 0.40, 2: 0.50})  # std 0.10
+  near = aggregate.mean_std({0: 0.20, 1: 0.22, 2: 0.24})  # +0.10 above low, std 0.02
+  up = aggregate.difference(low, high)
   assert up['delta'] == pytest.approx(0.28) and up['spread'] == pytest.approx(0.10)
-  assert up['verdict'] == 'higher' and ablate.format_difference(up) == '+28.0 > 10.0: higher'
-  down = ablate.difference(high, low)
-  assert down['verdict'] == 'lower' and ablate.format_difference(down) == '-28.0 > 10.0: lower'
-  beyond = ablate.difference(near, high)  # +0.18 against the spread 0.10 (the larger std)
+  assert up['verdict'] == 'higher' and report.format_difference(up) == '+28.0 > 10.0: higher'
+  down = aggregate.difference(high, low)
+  assert down['verdict'] == 'lower' and report.format_difference(down) == '-28.0 > 10.0: lower'
+  beyond = aggregate.difference(near, high)  # +0.18 against the spread 0.10 (the larger std)
   assert beyond['verdict'] == 'higher'
-  same = ablate.difference(high, ablate.mean_std({0: 0.30, 1: 0.45, 2: 0.40}))
+  same = aggregate.difference(high, aggregate.mean_std({0: 0.30, 1: 0.45, 2: 0.40}))
   assert same['verdict'] == 'no difference' and same['spread'] == pytest.approx(0.10)
-  assert ablate.format_difference(same).endswith('<= 10.0: no difference')
-  one = ablate.difference(low, ablate.mean_std({0: 0.9}))
+  assert report.format_difference(same).endswith('<= 10.0: no difference')
+  one = aggregate.difference(low, aggregate.mean_std({0: 0.9}))
   assert one == {'delta': pytest.approx(0.78), 'spread': None, 'verdict': 'too few seeds'}
-  assert ablate.format_difference(one) == '+78.0 (too few seeds)'
+  assert report.format_difference(one) == '+78.0 (too few seeds)'
 
 
 def test_full_run_aggregates_every_metric_over_seeds(tmp_path):
@@ -509,7 +511,7 @@ def test_stage_placeholders_are_replaced_by_the_stage_workdir_of_the_same_seed(t
   )
   ablation = ablate.load_ablation(path)
   out = str(tmp_path / 'out')
-  tasks = ablate.plan(ablation, out, [0, 2], ablation.rows, random_init=False, data_dir='/d')
+  tasks = planning.plan(ablation, out, [0, 2], ablation.rows, random_init=False, data_dir='/d')
   assert [t.key for t in tasks] == [
     ('stage', 'frames', 0),
     ('row', 'full', 0),
@@ -550,7 +552,7 @@ def test_a_stage_is_trained_only_for_the_rows_that_name_it(tmp_path):
     """,
   )
   ablation = ablate.load_ablation(path)
-  tasks = ablate.plan(ablation, str(tmp_path / 'out'), [0], ablation.rows, random_init=False)
+  tasks = planning.plan(ablation, str(tmp_path / 'out'), [0], ablation.rows, random_init=False)
   deps = {t.name: t.deps for t in tasks if t.kind == 'row'}
   assert deps == {'plain': (), 'staged': (('stage', 'pre', 0),)}
 
@@ -645,7 +647,7 @@ def test_a_rows_environment_prefixes_its_commands_and_the_random_init_of_the_fir
   )
   ablation = ablate.load_ablation(path)
   out = str(tmp_path / 'out')
-  tasks = ablate.plan(ablation, out, [0], ablation.rows, random_init=True, data_dir='/d')
+  tasks = planning.plan(ablation, out, [0], ablation.rows, random_init=True, data_dir='/d')
   argvs = {t.name: [p.argv for p in t.phases] for t in tasks}
   for argv in argvs['a'] + argvs['random_init']:
     assert argv[:2] == ('env', 'JAXVSSL_CONV_IMPL=xla') and argv[3:5] == ('-m', 'jaxvssl'), argv
@@ -750,8 +752,10 @@ def test_shipped_ablation_files_load_and_every_config_validates(name, tmp_path):
   path = str(REPO_ROOT / 'configs' / 'ablations' / f'{name}.py')
   ablation = ablate.load_ablation(path)
   assert ablation.name == name and ablation.seeds == (0, 1, 2)
-  tasks = ablate.plan(ablation, str(tmp_path), [0], ablation.rows, random_init=ablation.random_init)
-  by_task = ablate.check_configs(ablation, path, tasks)
+  tasks = planning.plan(
+    ablation, str(tmp_path), [0], ablation.rows, random_init=ablation.random_init
+  )
+  by_task = planning.check_configs(ablation, path, tasks)
   assert len(by_task) == len(ablation.rows) + len(ablation.stages)
   row_configs = [by_task[t.key] for t in tasks if t.kind == 'row']
   stage_configs = [by_task[t.key] for t in tasks if t.kind == 'stage']
@@ -796,7 +800,7 @@ def test_cacl_table_files_have_the_papers_rows():
 
 
 def test_git_commit_names_this_checkout():
-  commit = ablate.git_commit()
+  commit = provenance.git_commit()
   assert re.fullmatch(r'[0-9a-f]{40}(-dirty)?', commit), commit
 
 
@@ -856,10 +860,12 @@ def test_ablate_end_to_end_two_rows_two_seeds(tmp_path, capsys):
 def test_recorded_command_has_paths_under_the_checkout_relative(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   inside, outside = str(tmp_path / 'data' / 'tfds'), '/elsewhere/data'
-  assert ablate._relative_to_cwd(inside) == os.path.join('data', 'tfds')
-  assert ablate._relative_to_cwd(f'--out={inside}') == f'--out={os.path.join("data", "tfds")}'
-  assert ablate._relative_to_cwd(outside) == outside
-  assert ablate._relative_to_cwd('--seeds=0,1') == '--seeds=0,1'
+  assert ablate_command._relative_to_cwd(inside) == os.path.join('data', 'tfds')
+  assert (
+    ablate_command._relative_to_cwd(f'--out={inside}') == f'--out={os.path.join("data", "tfds")}'
+  )
+  assert ablate_command._relative_to_cwd(outside) == outside
+  assert ablate_command._relative_to_cwd('--seeds=0,1') == '--seeds=0,1'
 
 
 def test_random_init_without_its_first_rows_run_fails_up_front_naming_the_row(tmp_path, capsys):
