@@ -26,7 +26,7 @@ from jaxvssl import methods as methods_lib
 from jaxvssl import models
 from jaxvssl.errors import ConfigError
 from jaxvssl.evaluation import finetune as finetune_lib
-from jaxvssl.inputs import pipeline
+from jaxvssl.inputs import data_config
 
 ConfigDict = ml_collections.ConfigDict
 
@@ -36,8 +36,8 @@ FREE_FORM_SECTIONS = ('model.kwargs', 'optim.lr_multipliers')
 
 
 def data_defaults() -> ConfigDict:
-  """The data section (`jaxvssl.inputs.pipeline.default_data_config()`)."""
-  return pipeline.default_data_config()
+  """The data section (`jaxvssl.inputs.data_config.default_data_config()`)."""
+  return data_config.default_data_config()
 
 
 def model_defaults() -> ConfigDict:
@@ -283,7 +283,7 @@ def check_values(config: ConfigDict) -> None:
     m.input_group_size,
     f'must be >= 2 and divide data.num_frames={config.data.num_frames}',
   )
-  pipeline.check_data_config(config.data)  # the one check of every data key
+  data_config.check_data_config(config.data)  # the one check of every data key
   e = config.evaluation
   _require(
     e.feature in ('pooled', 'pool5'), 'evaluation.feature', e.feature, "must be 'pooled' or 'pool5'"

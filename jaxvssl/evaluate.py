@@ -38,7 +38,7 @@ from jaxvssl.evaluation import features as features_lib
 from jaxvssl.evaluation import finetune as finetune_lib
 from jaxvssl.evaluation import plots, reports, suite
 from jaxvssl.evaluation import pretext as pretext_lib
-from jaxvssl.inputs import pipeline
+from jaxvssl.inputs import pipeline, reading
 from jaxvssl.methods import base
 from jaxvssl.tf_setup import import_tensorflow
 
@@ -70,7 +70,7 @@ def _first_clips(
   """The first eval clip `[T, H, W, 3]` of a few videos, decoding only those videos."""
   tf = import_tensorflow()
   wanted = tf.constant(sorted(set(video_ids)))
-  source = pipeline.load_split(config.data, split).filter(
+  source = reading.load_split(config.data, split).filter(
     lambda ex: tf.reduce_any(tf.equal(ex['video_id'], wanted))
   )
   out = {}
@@ -292,7 +292,7 @@ def finetune_run(
       raise KeyError(f'finetune_run: unknown FinetuneConfig keys {unknown}')
   fields['input_key'] = finetune_lib.FINETUNE_VIEW
   fields.setdefault('progress_bar', config.progress_bar)
-  fields['num_train_examples'] = pipeline.local_split(
+  fields['num_train_examples'] = reading.local_split(
     config.data, config.data.train_split
   ).num_examples
   cfg = finetune_lib.FinetuneConfig(**fields)

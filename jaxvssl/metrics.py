@@ -107,7 +107,7 @@ def throughput(
   """Steps/s, clips/s and the split of wall time into data wait and compute for one interval.
 
   `wait_seconds` is how long the host blocked on the input pipeline
-  (`jaxvssl.inputs.pipeline.TimedIterator.pop_wait()`); compute is the rest (dispatch, the device
+  (`jaxvssl.inputs.timing.TimedIterator.pop_wait()`); compute is the rest (dispatch, the device
   time the host waits for when it reads metrics, checkpointing).
   """
   elapsed = max(elapsed_seconds, 1e-9)

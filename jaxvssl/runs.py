@@ -18,13 +18,14 @@ import ml_collections
 import numpy as np
 from etils import epath
 
-from jaxvssl import checkpointing, errors, optim, parallel, state as state_lib
+from jaxvssl import checkpointing, errors, optim, parallel
 from jaxvssl import config as config_lib
 from jaxvssl import methods as methods_lib
+from jaxvssl import state as state_lib
 from jaxvssl.evaluation import features as features_lib
 from jaxvssl.evaluation import pretext as pretext_lib
 from jaxvssl.inputs import device as input_device
-from jaxvssl.inputs import pipeline
+from jaxvssl.inputs import pipeline, reading
 
 # The view name of the natural clips that `natural_clip_batches` reads.
 NATURAL_VIEW = 'clips'
@@ -224,7 +225,7 @@ def held_out_pretext(
   if n <= 0:
     return {}
   if source is None:
-    source = pipeline.load_split(config.data, config.data.eval_split, 0, 1)
+    source = reading.load_split(config.data, config.data.eval_split, 0, 1)
   try:
     ds = method.train_dataset(
       global_batch_size=config.batch_size,

@@ -26,13 +26,13 @@ from etils import epath
 
 from jaxvssl import checkpointing, errors, optim, parallel, runs
 from jaxvssl import config as config_lib
-from jaxvssl import metrics as metrics_lib
 from jaxvssl import methods as methods_lib
+from jaxvssl import metrics as metrics_lib
 from jaxvssl import state as state_lib
 from jaxvssl import workdir as workdir_lib
 from jaxvssl.evaluation import monitor as monitor_lib
 from jaxvssl.inputs import device as input_device
-from jaxvssl.inputs import pipeline
+from jaxvssl.inputs import pipeline, reading, timing
 from jaxvssl.state import TrainState
 
 
@@ -288,7 +288,7 @@ def train_and_evaluate(
       )
     # Global batches, `config.data.device_prefetch` of them put on the devices ahead; the timer
     # sees what the step waits for (host pipeline and the start of the transfer).
-    batches = pipeline.TimedIterator(
+    batches = timing.TimedIterator(
       input_device.prefetch(
         make_batches(config, method, start_step, source)
         if batches_fn is None
@@ -459,7 +459,7 @@ def _make_monitor(config: ml_collections.ConfigDict, method: methods_lib.Method)
   m = config.monitor
 
   def subset(split: str, count: int):
-    source = pipeline.load_split(config.data, split, 0, 1).take(count)
+    source = reading.load_split(config.data, split, 0, 1).take(count)
     return lambda: pipeline.make_eval_dataset(
       config.data,
       split,

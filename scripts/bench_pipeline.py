@@ -51,7 +51,7 @@ import time
 import cv2
 import numpy as np
 
-from jaxvssl.inputs import pipeline
+from jaxvssl.inputs import data_config, pipeline, timing
 from jaxvssl.inputs import views as V
 from jaxvssl.tf_setup import import_tensorflow
 
@@ -146,7 +146,7 @@ def measure(cfg, views, source, args, mode: str) -> dict:
   cfg = copy.deepcopy(cfg)
   for key, value in MODES[mode].items():
     cfg[key] = value
-  pipeline.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
+  data_config.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
   ds = pipeline.make_train_dataset(
     cfg, views, global_batch_size=args.batch_size, seed=0, source=source, device_transfer=True
   )
@@ -180,7 +180,7 @@ def measure_config(args, source) -> dict:
 
 def _time_batches(ds, views, batch_size: int, args, data_cfg) -> dict:
   """Throughput of `args.steps` batches of `ds` after `args.warmup`, by wall and CPU time."""
-  batches = pipeline.TimedIterator(ds.as_numpy_iterator())
+  batches = timing.TimedIterator(ds.as_numpy_iterator())
   for _ in range(args.warmup):
     batch = next(batches)
   batches.pop_wait()
@@ -255,7 +255,7 @@ def main(argv=None):
   if unknown:
     p.error(f'unknown modes {unknown}; choose from {tuple(MODES)}')
 
-  cfg = pipeline.default_data_config()
+  cfg = data_config.default_data_config()
   cfg.crop_size, cfg.num_frames, cfg.stride = args.crop_size, args.num_frames, args.stride
   cfg.num_parallel_calls = args.num_parallel_calls
   cfg.shuffle_buffer = 64

@@ -117,14 +117,15 @@ def build(root: str, data_dir: str, short_side: int, num_workers: int, beam: boo
 def pipeline_clips_per_second(data_dir: str, num_batches: int, batch_size: int) -> float | None:
   try:
     from jaxvssl.inputs import pipeline  # pylint: disable=g-import-not-at-top
+    from jaxvssl.inputs import data_config  # pylint: disable=g-import-not-at-top
   except ImportError:
     return None
   if not hasattr(pipeline, 'make_train_dataset'):
     return None
-  cfg = pipeline.default_data_config()
+  cfg = data_config.default_data_config()
   cfg.name, cfg.data_dir = 'ucf101/split1', data_dir
   cfg.crop_size = 112
-  pipeline.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
+  data_config.check_data_config(cfg)  # what loading a config does; the pipeline trusts it
   views = [pipeline.ViewSpec(name='clip', num_frames=16, stride=2)]
   ds = pipeline.make_train_dataset(cfg, views, global_batch_size=batch_size, seed=0)
   it = iter(ds)

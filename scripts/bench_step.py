@@ -499,12 +499,12 @@ def _data_wait(config, method, step_fn, ts, steps: int) -> float:
   from bench_pipeline import synthetic_source
   from jaxvssl import parallel, train
   from jaxvssl.inputs import device as input_device
-  from jaxvssl.inputs import pipeline
+  from jaxvssl.inputs import timing  # pylint: disable=g-import-not-at-top
 
   mesh = parallel.make_mesh()
   source = synthetic_source(max(2 * config.batch_size, 8), 96, 128, 171, 90).cache()
   host = train.make_batches(config, method, 0, source)
-  batches = pipeline.TimedIterator(
+  batches = timing.TimedIterator(
     input_device.prefetch(
       host, config.data.device_prefetch, lambda b: parallel.global_batch(b, mesh)
     )

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvssl.inputs import device, pipeline
+from jaxvssl.inputs import data_config, device, pipeline
 from jaxvssl.inputs import views as V
 from jaxvssl.tf_setup import import_tensorflow
 from tests.test_inputs_pipeline import make_cfg, make_source
@@ -25,7 +25,7 @@ VIEWS = (
   V.ViewSpec('key', 4, 2, augment_group=1),
 )
 # Pixels rounded to 1/255 and divided by the smallest std: the uint8 transfer's error bound.
-UINT8_ATOL = 0.5 / 255 / min(pipeline.default_data_config().std) + 1e-4
+UINT8_ATOL = 0.5 / 255 / min(data_config.default_data_config().std) + 1e-4
 
 
 def _batches(n=4, batch=4, **cfg):

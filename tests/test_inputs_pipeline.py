@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from jaxvssl.errors import ConfigError
-from jaxvssl.inputs import ops, pipeline
+from jaxvssl.inputs import data_config, input_checks, ops, pipeline, reading, timing
 from jaxvssl.inputs import views as V
 from jaxvssl.tf_setup import import_tensorflow
 
@@ -62,7 +62,7 @@ def make_source(lengths=LENGTHS, scores=None):
 
 
 def make_cfg(photometric=False, **overrides):
-  c = pipeline.default_data_config()
+  c = data_config.default_data_config()
   c.crop_size, c.num_frames, c.stride = 16, 4, 2
   c.num_parallel_calls, c.prefetch, c.shuffle_buffer, c.frame_shuffle_buffer = 2, 1, 16, 64
   if not photometric:
@@ -382,7 +382,7 @@ def test_frame_dataset_difference_images():
 
 def test_timed_iterator_records_waits():
   ticks = iter([0.0, 0.5, 1.0, 1.25, 2.0, 2.0])
-  it = pipeline.TimedIterator(iter([1, 2, 3]), clock=lambda: next(ticks))
+  it = timing.TimedIterator(iter([1, 2, 3]), clock=lambda: next(ticks))
   assert [next(it), next(it)] == [1, 2]
   assert it.last_wait == 0.25 and it.total_wait == 0.75
   assert it.pop_wait() == (0.75, 2) and it.pop_wait() == (0.0, 0)
@@ -448,30 +448,30 @@ BAD_DATA = [
 
 
 def test_check_data_config_accepts_the_defaults_and_the_test_config():
-  pipeline.check_data_config(pipeline.default_data_config())
-  pipeline.check_data_config(make_cfg(photometric=True))
-  pipeline.check_data_config(make_cfg(resize_short_side=36, targeted_beta=float('inf')))
+  data_config.check_data_config(data_config.default_data_config())
+  data_config.check_data_config(make_cfg(photometric=True))
+  data_config.check_data_config(make_cfg(resize_short_side=36, targeted_beta=float('inf')))
 
 
 def test_every_data_key_has_a_failure_case():
-  assert {key for _, key in BAD_DATA} == set(pipeline.default_data_config().keys())
+  assert {key for _, key in BAD_DATA} == set(data_config.default_data_config().keys())
 
 
 @pytest.mark.parametrize('overrides,key', BAD_DATA, ids=[f'{k}={o[k]!r}' for o, k in BAD_DATA])
 def test_check_data_config_names_the_bad_key(overrides, key):
-  cfg = pipeline.default_data_config()
+  cfg = data_config.default_data_config()
   with cfg.ignore_type():
     for k, v in overrides.items():
       cfg[k] = v
   with pytest.raises(ConfigError, match=re.escape(f'config.data.{key}={overrides[key]!r}: ')):
-    pipeline.check_data_config(cfg)
+    data_config.check_data_config(cfg)
 
 
 def test_check_data_config_names_a_missing_key():
-  cfg = pipeline.default_data_config().to_dict()
+  cfg = data_config.default_data_config().to_dict()
   del cfg['blur_truncate']
   with pytest.raises(ConfigError, match=r'config\.data\.blur_truncate is missing'):
-    pipeline.check_data_config(ml_collections.ConfigDict(cfg))
+    data_config.check_data_config(ml_collections.ConfigDict(cfg))
 
 
 def test_pipelines_do_not_check_the_data_config_again():
@@ -483,7 +483,7 @@ def test_pipelines_do_not_check_the_data_config_again():
 
 
 def test_eval_dataset_needs_num_clips_from_the_caller():
-  assert 'eval_num_clips' not in pipeline.default_data_config()
+  assert 'eval_num_clips' not in data_config.default_data_config()
   with pytest.raises(TypeError, match='num_clips'):
     pipeline.make_eval_dataset(make_cfg(), batch_size=2, source=make_source())
 
@@ -529,16 +529,16 @@ def test_load_split_tfds_sharding(tmp_path):
 
   PipelineTestVideos(data_dir=str(tmp_path)).download_and_prepare()
   cfg = make_cfg(name='pipeline_test_videos', data_dir=str(tmp_path))
-  whole = list(pipeline.load_split(cfg, 'train').as_numpy_iterator())
+  whole = list(reading.load_split(cfg, 'train').as_numpy_iterator())
   assert whole[0]['video'].dtype == object  # JPEG bytes, not decoded
   assert [int(r['index']) for r in whole] == list(range(5))
   stored_ids = [r['video_id'].decode() for r in whole]  # TFDS fixes the stored order
   assert sorted(stored_ids) == [f'vid{v}' for v in range(5)]
-  rows = [list(pipeline.load_split(cfg, 'train', p, 2).as_numpy_iterator()) for p in range(2)]
+  rows = [list(reading.load_split(cfg, 'train', p, 2).as_numpy_iterator()) for p in range(2)]
   idx = [int(r['index']) for shard in rows for r in shard]
   assert idx == list(range(5))  # contiguous shards, disjoint and complete
   assert [r['video_id'].decode() for shard in rows for r in shard] == stored_ids
-  local = pipeline.local_split(cfg, 'train', process_index=1, process_count=2)
+  local = reading.local_split(cfg, 'train', process_index=1, process_count=2)
   assert (local.num_examples, local.total_examples) == (len(rows[1]), 5)
   batches = list(
     pipeline.make_eval_dataset(
@@ -554,7 +554,7 @@ def test_load_split_tfds_sharding(tmp_path):
 @pytest.fixture
 def no_earlier_warnings(monkeypatch):
   """Each cause warns once per process: start every test with none reported."""
-  monkeypatch.setattr(pipeline, '_warned', set())
+  monkeypatch.setattr(input_checks, '_warned', set())
 
 
 def warning_lines(capsys):
@@ -572,7 +572,7 @@ def test_overlong_clip_warns_once_and_changes_no_tensor(no_earlier_warnings, cap
       cfg, views, global_batch_size=2, seed=5, source=make_source()
     )
 
-  with pytest.warns(pipeline.InputWarning, match=r'config\.data\.num_frames=16') as record:
+  with pytest.warns(input_checks.InputWarning, match=r'config\.data\.num_frames=16') as record:
     ds = train()
     train()  # the same cause: reported once
   assert len(record) == 1
@@ -586,12 +586,12 @@ def test_overlong_clip_warns_once_and_changes_no_tensor(no_earlier_warnings, cap
     '--min_frames 31',
   ):
     assert part in line, part
-  with pytest.warns(pipeline.InputWarning, match='evaluation clips are longer'):
+  with pytest.warns(input_checks.InputWarning, match='evaluation clips are longer'):
     pipeline.make_eval_dataset(cfg, batch_size=2, num_clips=2, source=make_source())
   assert 'num_frames=16, stride=2 need a window of 31 frames' in warning_lines(capsys)[0]
   # The check reads on the side: batches equal those of a pipeline that never probes.
   batches = take(ds, 3)
-  monkeypatch.setattr(pipeline, '_probe', lambda *args, **kwargs: None)
+  monkeypatch.setattr(input_checks, 'probe', lambda *args, **kwargs: None)
   assert_batches_equal(take(train(), 3), batches)
   assert warning_lines(capsys) == []
 
@@ -599,7 +599,7 @@ def test_overlong_clip_warns_once_and_changes_no_tensor(no_earlier_warnings, cap
 def test_oversize_crop_warns_for_train_eval_and_frames(no_earlier_warnings, capsys):
   cfg = make_cfg(crop_size=40)  # frames are 32 x 40
   views = (V.ViewSpec('clip', 4, 2),)
-  with pytest.warns(pipeline.InputWarning, match=r'config\.data\.crop_size=40'):
+  with pytest.warns(input_checks.InputWarning, match=r'config\.data\.crop_size=40'):
     pipeline.make_train_dataset(cfg, views, global_batch_size=2, seed=0, source=make_source())
     pipeline.make_eval_dataset(cfg, batch_size=2, num_clips=1, source=make_source())
     pipeline.make_frame_dataset(cfg, global_batch_size=2, seed=0, source=make_source())
@@ -613,7 +613,7 @@ def test_oversize_crop_warns_for_train_eval_and_frames(no_earlier_warnings, caps
   assert all('--short_side 40' in line for line in lines)
   # A resize below the crop names its key; eval's centre crop then pads.
   cfg = make_cfg(crop_size=16, eval_resize_short_side=12)
-  with pytest.warns(pipeline.InputWarning, match='zero-padded'):
+  with pytest.warns(input_checks.InputWarning, match='zero-padded'):
     pipeline.make_eval_dataset(cfg, batch_size=2, num_clips=1, source=make_source())
   (line,) = warning_lines(capsys)
   assert 'config.data.eval_resize_short_side=12' in line and 'to 16 or more' in line
@@ -624,7 +624,7 @@ def test_fitting_config_does_not_warn(no_earlier_warnings, capsys):
 
   cfg = make_cfg(crop_size=32, num_frames=8, stride=3)  # window 22 <= 24 frames, crop = short side
   with warnings.catch_warnings():
-    warnings.simplefilter('error', pipeline.InputWarning)
+    warnings.simplefilter('error', input_checks.InputWarning)
     pipeline.make_train_dataset(
       cfg, (V.ViewSpec('clip', 8, 3),), global_batch_size=2, seed=0, source=make_source()
     )

@@ -24,9 +24,9 @@ Gaussian blur with radius ceil(truncate * sigma) capped inside the frame).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 import collections
 import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax

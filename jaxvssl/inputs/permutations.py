@@ -16,7 +16,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-
 # Up to this many frames the banks enumerate all F! permutations (8! = 40320).
 _ENUMERATE_MAX_FRAMES = 8
 # 'paper': uniform classes from per-class banks (SDP) / uniformly random permutations (SDP*);

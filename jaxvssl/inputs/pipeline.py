@@ -31,634 +31,42 @@ fixed-seed frame shuffle for shuffle sensitivity), last batch padded with
 valid=False rows so no video is dropped; every process yields the same number
 of batches (multi-host collectives stay in step).
 
-Input checks (warnings only): every `make_*_dataset` compares the config with
-the first `PROBE_EXAMPLES` videos of its shard, read on the host with a separate
-iterator that parses JPEG headers only (`_probe`), and warns when
-  * a clip window is longer than a video (its frames past the end repeat the
-    last frame, `pad_mode`), naming config.data.num_frames / stride, or
-  * a crop is larger than the frames' short side (every crop is upsampled, or
-    zero-padded by an eval resize below the crop), naming config.data.crop_size
-    and the resize keys.
-Each cause is reported once per process: a `[jaxvssl] warning: ...` line on
-stdout and a `warnings.warn(..., InputWarning)`. The pipeline's graph and every
-tensor it yields are the same with or without the check. It only samples: a
-short video after the first PROBE_EXAMPLES goes unnoticed, and a source of
-unknown cardinality (a filtered split, where finding the first examples may
-read the whole split) is not probed.
+Input checks (warnings only, `input_checks`): every `make_*_dataset` compares the config with the
+first videos of its shard and warns when a clip or crop does not fit them.
+
+The data section of the config (`config.data`) is `data_config`; reading a split, `reading`;
+the data-wait measurement around the batches, `timing`.
 
 TensorFlow is the input pipeline only: GPUs are hidden from it on import.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
-from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Sequence
 
 import ml_collections
-from ml_collections import config_dict
 
-from jaxvssl.errors import ConfigError
 from jaxvssl.tf_setup import import_tensorflow
 
 # TF must never grab an accelerator that JAX owns: hide GPUs before TFDS (or
 # anything else) touches TF.
 tf = import_tensorflow()
-import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from jaxvssl.inputs import (
+  data_config,  # pylint: disable=g-import-not-at-top,wrong-import-position
+  input_checks,  # pylint: disable=g-import-not-at-top,wrong-import-position
+  ops,  # pylint: disable=g-import-not-at-top,wrong-import-position
+  reading,  # pylint: disable=g-import-not-at-top,wrong-import-position
+)
 from jaxvssl.inputs import device as device_keys  # pylint: disable=g-import-not-at-top,wrong-import-position
-from jaxvssl.inputs import ops  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxvssl.inputs import views as views_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ViewSpec = views_lib.ViewSpec
 Extra = views_lib.Extra
-
-EVAL_CROPS = {'center': 1, 'three_crop': 3}
-# Training crops: 'random_resized' (Inception-style: area and aspect jitter, resized to the
-# output size) | 'random' (a plain crop of the output size, no resampling: C3D/CACL style).
-TRAIN_CROPS = ('random_resized', 'random')
-# What training views cross to the device as (`default_data_config`, transfer_dtype).
-TRANSFER_DTYPES = ('float32', 'uint8')
 # How far the host augments a training view (`_augment`, `host_stage`).
 AUGMENT_STAGES = ('normalized', 'unit', 'crop')
 # Label of the padding rows of an evaluation batch (valid=False).
 PAD_LABEL = -1
-
-
-def default_data_config() -> ml_collections.ConfigDict:
-  """Every setting of the input pipeline, with its default.
-
-  Data set:
-    name, data_dir          TFDS builder name and directory (None = TFDS default).
-    train_split, eval_split TFDS split strings ('train', 'test', 'train[:90%]', ...).
-  Clips:
-    num_frames, stride      default clip length / frame interval (eval, and
-                            what method configs usually copy into ViewSpecs).
-    pad_mode                'clamp' (repeat the last frame) | 'loop' (wrap
-                            around) for videos shorter than a clip, ops doc.
-    temporal_jitter         max frames each index moves (0 = off; order kept).
-    targeted_beta           SCVRL softmax temperature of targeted sampling
-                            (inf = uniform over windows).
-    motion_window_seconds   window length the stored motion scores used.
-  Spatial (training):
-    crop_size               output side of every view.
-    resize_short_side       resize frames (short side) before cropping; None =
-                            keep the stored size (builders store 128).
-    crop                    'random_resized' (area and aspect jitter, then
-                            resized to crop_size) | 'random' (a plain
-                            crop_size crop, no scale jitter: CACL's crop).
-    min_area, max_area      random resized crop area fraction range.
-    min_aspect_ratio, max_aspect_ratio  crop width/height range.
-    crop_max_attempts       draws before the whole frame is used.
-    flip_prob               horizontal flip probability.
-    color_jitter_strength   (brightness, contrast, saturation, hue).
-    color_jitter_prob       probability the jitter is applied.
-    color_jitter_random_order  apply the four adjustments in random order.
-    grayscale_prob          probability of converting to grayscale.
-    blur_prob, blur_sigma   Gaussian blur probability and sigma range.
-    blur_truncate           kernel radius = ceil(blur_truncate * sigma).
-    mean, std               per-channel normalisation of [0, 1] pixels.
-  Evaluation (the number of clips per video is the caller's `num_clips`):
-    eval_crop               'center' | 'three_crop'.
-    eval_resize_short_side  short side before the eval crop; None = use
-                            resize_short_side (then the stored size).
-    eval_shuffle_seed       seed of the frame permutations of shuffle_frames.
-  Frame data set (CACL's image MoCo):
-    frame_step              take every frame_step-th frame of each video.
-    frame_shuffle_buffer    shuffle buffer in frames.
-  tf.data:
-    shuffle_buffer          examples (whole videos as JPEG bytes: memory!).
-    num_parallel_calls      map parallelism (-1 = AUTOTUNE).
-    prefetch                batches prefetched.
-    cache                   cache the skip-decoded examples in memory (small
-                            data sets such as synthetic_motion).
-    num_threads             private thread pool size (0 = TF's default pool).
-  Host -> device (docs/input_pipeline.md, "Accelerator input"; the defaults are the
-  original host-only path):
-    transfer_dtype          'float32' (the host normalises) | 'uint8' (training views
-                            cross as uint8 pixels, normalised on the device inside the
-                            jitted step: a quarter of the bytes).
-    device_augment          True: the host decodes and crops only; flip, colour jitter,
-                            grayscale, blur and normalisation run on the device with
-                            parameters drawn on the host from the same seeds.
-    decode_crop             True: decode only the crop window of each frame
-                            (tf.image.decode_and_crop_jpeg) where the crop is known
-                            before decoding (resize_short_side None).
-    device_prefetch         batches put on the device ahead of the step (0: each batch
-                            is put when the step before it has been dispatched).
-
-  `check_data_config` checks every value (when a config loads); the functions of this module
-  assume a checked section.
-  """
-  c = ml_collections.ConfigDict()
-  c.name = 'synthetic_motion'
-  c.data_dir = config_dict.placeholder(str)
-  c.train_split = 'train'
-  c.eval_split = 'test'
-
-  c.num_frames = 16
-  c.stride = 2
-  c.pad_mode = 'clamp'
-  c.temporal_jitter = 0
-  c.targeted_beta = 5.0
-  c.motion_window_seconds = 1.0
-
-  c.crop_size = 112
-  c.resize_short_side = config_dict.placeholder(int)
-  c.crop = 'random_resized'
-  c.min_area = 0.3
-  c.max_area = 1.0
-  c.min_aspect_ratio = 3 / 4
-  c.max_aspect_ratio = 4 / 3
-  c.crop_max_attempts = 10
-  c.flip_prob = 0.5
-  c.color_jitter_strength = (0.4, 0.4, 0.4, 0.1)
-  c.color_jitter_prob = 0.8
-  c.color_jitter_random_order = True
-  c.grayscale_prob = 0.2
-  c.blur_prob = 0.5
-  c.blur_sigma = (0.1, 2.0)
-  c.blur_truncate = 3.0
-  c.mean = (0.485, 0.456, 0.406)
-  c.std = (0.229, 0.224, 0.225)
-
-  c.eval_crop = 'center'
-  c.eval_resize_short_side = config_dict.placeholder(int)
-  c.eval_shuffle_seed = 0
-
-  c.frame_step = 10
-  c.frame_shuffle_buffer = 16384
-
-  c.shuffle_buffer = 1024
-  c.num_parallel_calls = -1
-  c.prefetch = 2
-  c.cache = False
-  c.num_threads = 0
-
-  c.transfer_dtype = 'float32'
-  c.device_augment = False
-  c.decode_crop = False
-  c.device_prefetch = 0
-  return c
-
-
-def _is_int(value: Any) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _numbers(value: Any, count: int) -> bool:
-  return (
-    isinstance(value, (tuple, list)) and len(value) == count and all(_is_number(v) for v in value)
-  )
-
-
-def _probability(value: Any, data: ml_collections.ConfigDict) -> bool:
-  return _is_number(value) and 0 <= value <= 1
-
-
-def _optional_side(value: Any, data: ml_collections.ConfigDict) -> bool:
-  return value is None or (_is_int(value) and value >= 1)
-
-
-def _name(value: Any, data: ml_collections.ConfigDict) -> bool:
-  return isinstance(value, str) and bool(value)
-
-
-def _int_at_least(low: int) -> Callable[[Any, ml_collections.ConfigDict], bool]:
-  return lambda value, data: _is_int(value) and value >= low
-
-
-def _flag(value: Any, data: ml_collections.ConfigDict) -> bool:
-  return isinstance(value, bool)
-
-
-# (key, is the value valid given the whole data section, what to do otherwise), in the order of
-# `default_data_config`; every key of the data section has at least one entry. `{key}` fields of
-# the message are filled from the section.
-_DATA_CHECKS: tuple[tuple[str, Callable[[Any, ml_collections.ConfigDict], bool], str], ...] = (
-  ('name', _name, "set the TFDS builder name, e.g. 'synthetic_motion/default'"),
-  (
-    'data_dir',
-    lambda v, d: v is None or _name(v, d),
-    'set a TFDS data directory, or None for the TFDS default',
-  ),
-  ('train_split', _name, "set a TFDS split string, e.g. 'train' or 'train[:90%]'"),
-  ('eval_split', _name, "set a TFDS split string, e.g. 'test'"),
-  ('num_frames', _int_at_least(1), 'use an integer >= 1 (frames per clip)'),
-  ('stride', _int_at_least(1), 'use an integer >= 1 (frame interval)'),
-  ('pad_mode', lambda v, d: v in ops.PAD_MODES, f'use one of {ops.PAD_MODES}'),
-  ('temporal_jitter', _int_at_least(0), 'use an integer >= 0 (0 disables the jitter)'),
-  (
-    'targeted_beta',
-    lambda v, d: _is_number(v) and v > 0,
-    "use a number > 0 (float('inf') samples windows uniformly)",
-  ),
-  ('motion_window_seconds', lambda v, d: _is_number(v) and v > 0, 'use a number > 0 (seconds)'),
-  ('crop_size', _int_at_least(1), 'use an integer >= 1 (output side in pixels)'),
-  ('resize_short_side', _optional_side, 'use None (keep the stored size) or an integer >= 1'),
-  ('crop', lambda v, d: v in TRAIN_CROPS, f'use one of {TRAIN_CROPS}'),
-  ('min_area', lambda v, d: _is_number(v) and 0 < v <= 1, 'use a fraction in (0, 1]'),
-  ('max_area', lambda v, d: _is_number(v) and 0 < v <= 1, 'use a fraction in (0, 1]'),
-  ('min_area', lambda v, d: v <= d.max_area, 'use a value <= config.data.max_area={max_area!r}'),
-  ('min_aspect_ratio', lambda v, d: _is_number(v) and v > 0, 'use a number > 0 (width / height)'),
-  ('max_aspect_ratio', lambda v, d: _is_number(v) and v > 0, 'use a number > 0 (width / height)'),
-  (
-    'min_aspect_ratio',
-    lambda v, d: v <= d.max_aspect_ratio,
-    'use a value <= config.data.max_aspect_ratio={max_aspect_ratio!r}',
-  ),
-  ('crop_max_attempts', _int_at_least(1), 'use an integer >= 1'),
-  ('flip_prob', _probability, 'use a probability in [0, 1]'),
-  (
-    'color_jitter_strength',
-    lambda v, d: _numbers(v, 4) and all(s >= 0 for s in v) and v[3] <= 0.5,
-    'use 4 numbers >= 0 (brightness, contrast, saturation, hue), hue <= 0.5',
-  ),
-  ('color_jitter_prob', _probability, 'use a probability in [0, 1]'),
-  ('color_jitter_random_order', _flag, 'use True or False'),
-  ('grayscale_prob', _probability, 'use a probability in [0, 1]'),
-  ('blur_prob', _probability, 'use a probability in [0, 1]'),
-  (
-    'blur_sigma',
-    lambda v, d: _numbers(v, 2) and 0 < v[0] <= v[1],
-    'use (min, max) with 0 < min <= max',
-  ),
-  ('blur_truncate', lambda v, d: _is_number(v) and v > 0, 'use a number > 0'),
-  ('mean', lambda v, d: _numbers(v, 3), 'use 3 numbers, one per RGB channel'),
-  (
-    'std',
-    lambda v, d: _numbers(v, 3) and all(s > 0 for s in v),
-    'use 3 numbers > 0, one per RGB channel',
-  ),
-  ('eval_crop', lambda v, d: v in EVAL_CROPS, f'use one of {tuple(EVAL_CROPS)}'),
-  (
-    'eval_resize_short_side',
-    _optional_side,
-    'use None (then resize_short_side applies) or an integer >= 1',
-  ),
-  ('eval_shuffle_seed', lambda v, d: _is_int(v), 'use an integer'),
-  ('frame_step', _int_at_least(1), 'use an integer >= 1'),
-  ('frame_shuffle_buffer', _int_at_least(0), 'use an integer >= 0 (0 or 1: no shuffling)'),
-  ('shuffle_buffer', _int_at_least(0), 'use an integer >= 0 (0 or 1: no shuffling)'),
-  (
-    'num_parallel_calls',
-    lambda v, d: _is_int(v) and (v == -1 or v >= 1),
-    'use -1 (AUTOTUNE) or an integer >= 1',
-  ),
-  ('prefetch', _int_at_least(0), 'use an integer >= 0'),
-  ('cache', _flag, 'use True or False'),
-  ('num_threads', _int_at_least(0), "use an integer >= 0 (0: TF's default thread pool)"),
-  ('transfer_dtype', lambda v, d: v in TRANSFER_DTYPES, f'use one of {TRANSFER_DTYPES}'),
-  ('device_augment', _flag, 'use True or False'),
-  ('decode_crop', _flag, 'use True or False'),
-  (
-    'decode_crop',
-    lambda v, d: not v or d.resize_short_side is None,
-    'decode_crop needs config.data.resize_short_side=None (the crop window must be known in '
-    'the stored frame before decoding); set one of them off',
-  ),
-  ('device_prefetch', _int_at_least(0), 'use an integer >= 0 (0: no batches ahead)'),
-)
-
-
-def check_data_config(data: ml_collections.ConfigDict) -> None:
-  """The one check of the values of the data section (`config.data`), done when a config loads.
-
-  Every key of `default_data_config` must be present and have a possible value, alone and
-  together with the others (e.g. min_area <= max_area). The pipeline functions do not check the
-  section again.
-
-  Raises:
-    ConfigError: naming the first bad key, as `config.data.<key>=<value>: <what to do>`.
-  """
-  missing = sorted(set(default_data_config().keys()) - set(data.keys()))
-  if missing:
-    raise ConfigError(
-      f'config.data.{missing[0]} is missing: start from '
-      'jaxvssl.inputs.pipeline.default_data_config(), which has every key'
-    )
-  for key, is_valid, what in _DATA_CHECKS:
-    value = data[key]
-    try:
-      valid = bool(is_valid(value, data))
-    except TypeError:  # e.g. a string compared with a number
-      valid = False
-    if not valid:
-      raise ConfigError(f'config.data.{key}={value!r}: {what.format_map(data)}')
-
-
-# ----------------------------------------------------------------------------
-# Reading.
-
-
-class LocalSplit(NamedTuple):
-  """This process's shard of a split.
-
-  dataset: examples in a FIXED order, skip-decoded ('video' tf.string [T]),
-    each with 'index' int32: its position in the whole split.
-  num_examples: examples in this shard.
-  total_examples: examples in the whole split.
-  max_examples: the largest shard over all processes (eval padding target).
-  """
-
-  dataset: tf.data.Dataset
-  num_examples: int
-  total_examples: int
-  max_examples: int
-
-
-def _graph_fn(fn):
-  """Marks a tf.data function as plain graph code: it has no tensor-dependent
-  Python control flow (tf.cond / while_loop are explicit), so AutoGraph's
-  conversion would only slow down every pipeline build."""
-  return tf.autograph.experimental.do_not_convert(fn)
-
-
-def _with_index(ds: tf.data.Dataset, offset: int = 0, step: int = 1) -> tf.data.Dataset:
-  """Adds 'index' = offset + step * position, unless examples already carry one
-  (a filtered `load_split` keeps its split positions, so seeds derived from
-  the index do not depend on the filter)."""
-  if 'index' in ds.element_spec:
-    return ds
-  return ds.enumerate().map(
-    _graph_fn(lambda i, ex: {**ex, 'index': tf.cast(i * step + offset, tf.int32)})
-  )
-
-
-def load_split(
-  data_cfg: ml_collections.ConfigDict, split: str, process_index: int = 0, process_count: int = 1
-) -> tf.data.Dataset:
-  """This process's shard of a TFDS split, frames undecoded ('video' tf.string [T]).
-
-  Examples keep the TFDS features and gain 'index' (int32 position in the
-  split). The result can be filtered / taken and passed back as `source`
-  to any `make_*_dataset`. See `local_split` for the counts.
-  """
-  return _tfds_local_split(data_cfg, split, process_index, process_count).dataset
-
-
-def _tfds_local_split(
-  data_cfg: ml_collections.ConfigDict, split: str, process_index: int, process_count: int
-) -> LocalSplit:
-  """Sharding uses `tfds.split_for_jax_process`: each process reads only its
-  contiguous part of the split; shards are disjoint and cover it. Records are
-  read in a fixed order (shuffle_files=False): shuffling happens in the
-  pipeline with explicit seeds, which is what makes resume exact.
-  """
-  _check_process(process_index, process_count)
-  builder = tfds.builder(data_cfg.name, data_dir=data_cfg.data_dir)
-  subsplits = [
-    tfds.split_for_jax_process(split, process_index=i, process_count=process_count)
-    for i in range(process_count)
-  ]
-  sizes = [builder.info.splits[s].num_examples for s in subsplits]
-  ds = builder.as_dataset(
-    split=subsplits[process_index],
-    shuffle_files=False,
-    decoders={'video': tfds.decode.SkipDecoding()},
-  )
-  offset = sum(sizes[:process_index])
-  return LocalSplit(_with_index(ds, offset), sizes[process_index], sum(sizes), max(sizes))
-
-
-def _count(ds: tf.data.Dataset) -> int:
-  n = int(ds.cardinality())
-  if n >= 0:
-    return n
-  if n == tf.data.INFINITE_CARDINALITY:
-    raise ValueError('pipeline: source must be finite (one pass over the data set).')
-  return int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
-
-
-def _source_local_split(
-  source: tf.data.Dataset, process_index: int, process_count: int
-) -> LocalSplit:
-  """Process p takes examples p, p + P, p + 2P, ... of a finite `source`;
-  'index' is the position in `source` unless examples have one. Counting a
-  source of unknown cardinality (e.g. a filtered `load_split`) reads it once.
-  """
-  _check_process(process_index, process_count)
-  total = _count(source)
-  ds = _with_index(source.shard(process_count, process_index), process_index, process_count)
-  return LocalSplit(
-    ds, len(range(process_index, total, process_count)), total, -(-total // process_count)
-  )
-
-
-def _check_process(process_index: int, process_count: int) -> None:
-  if not 0 <= process_index < process_count:
-    raise ValueError(
-      f'pipeline: process_index={process_index} not in [0, process_count={process_count}).'
-    )
-
-
-def local_split(
-  data_cfg: ml_collections.ConfigDict,
-  split: str | None,
-  *,
-  source: tf.data.Dataset | None = None,
-  process_index: int = 0,
-  process_count: int = 1,
-) -> LocalSplit:
-  """This process's shard with its counts: of `source` if given, else of the
-  TFDS split `split` of data set `data_cfg.name`."""
-  if source is not None:
-    return _source_local_split(source, process_index, process_count)
-  return _tfds_local_split(data_cfg, split, process_index, process_count)
-
-
-def _require(example: Mapping[str, Any], key: str, why: str) -> tf.Tensor:
-  if key not in example:
-    raise KeyError(
-      f'pipeline: examples have no {key!r} (needed for {why}); keys are {sorted(example)}.'
-    )
-  return example[key]
-
-
-# ----------------------------------------------------------------------------
-# Input checks: warnings only, never a change of the pipeline (module doc).
-
-# Videos of a shard whose length and frame size are compared with the config.
-PROBE_EXAMPLES = 16
-# Causes already reported by this process (see _warn_once).
-_warned: set[tuple[Any, ...]] = set()
-
-
-class InputWarning(UserWarning):
-  """The data serve the config only by padding clips or upsampling crops (module doc)."""
-
-
-class _Probe(NamedTuple):
-  """What the first videos of a shard look like.
-
-  lengths: frames of each probed video.
-  short_side: smallest short side of their (first) frames, in pixels.
-  """
-
-  lengths: list[int]
-  short_side: int
-
-
-def _warn_once(cause: tuple[Any, ...], message: str) -> None:
-  """Reports `message` once per process and cause: on stdout and as an InputWarning."""
-  if cause in _warned:
-    return
-  _warned.add(cause)
-  print(f'[jaxvssl] warning: {message}', flush=True)
-  warnings.warn(message, InputWarning, stacklevel=3)
-
-
-def _probe(ds: tf.data.Dataset, count: int = PROBE_EXAMPLES) -> _Probe | None:
-  """Lengths and frame short side of the first `count` examples of `ds`; None if unknown.
-
-  A separate iterator reads the records and parses one JPEG header per video
-  (`tf.io.extract_jpeg_shape`, no decoding): the pipeline built on `ds` is
-  untouched. Sources of unknown cardinality and unreadable frames are skipped.
-  """
-  spec = ds.element_spec
-  if not isinstance(spec, Mapping) or 'video' not in spec:
-    return None
-  if int(ds.cardinality()) == tf.data.UNKNOWN_CARDINALITY:
-    return None
-
-  def fn(example):
-    video = example['video']
-    n = tf.shape(video)[0]
-    height_width = tf.cond(
-      n > 0,
-      lambda: tf.io.extract_jpeg_shape(video[0])[:2],
-      lambda: tf.zeros([2], tf.int32),
-    )
-    return n, tf.reduce_min(height_width)
-
-  try:
-    rows = [(int(n), int(side)) for n, side in ds.take(count).map(_graph_fn(fn))]
-  except (tf.errors.OpError, ValueError, TypeError):
-    return None  # e.g. frames that are not JPEG: the check is advisory
-  rows = [(n, side) for n, side in rows if n > 0]
-  if not rows:
-    return None
-  return _Probe([n for n, _ in rows], min(side for _, side in rows))
-
-
-def _data_name(data_cfg: ml_collections.ConfigDict, split: str | None, source) -> str:
-  if source is not None:
-    return 'the source data set'
-  return f'{data_cfg.name}[{split}]'
-
-
-def _pad_effect(pad_mode: str) -> str:
-  if pad_mode == 'loop':
-    return "replay the video from its first frame (config.data.pad_mode='loop')"
-  return "repeat the video's last frame (config.data.pad_mode='clamp')"
-
-
-def _frames_past_end(length: int, num_frames: int, stride: int, offset: int = 0) -> int:
-  """Frames of a clip at window start 0 (the only start then) beyond a `length`-frame video."""
-  return sum(offset + i * stride >= length for i in range(num_frames))
-
-
-def _check_clip_length(
-  stage: str,
-  probe: _Probe,
-  span: int,
-  views: Sequence[tuple[str, int, int, int]],
-  data_cfg: ml_collections.ConfigDict,
-  name: str,
-) -> None:
-  """Warns when a `span`-frame window is longer than a probed video.
-
-  Args:
-    views: (name, num_frames, stride, offset) of the clips read from the window.
-  """
-  shortest = min(probe.lengths)
-  if span <= shortest:
-    return
-  num_short = sum(n < span for n in probe.lengths)
-  view, num_frames, stride, offset = max(views, key=lambda v: _frames_past_end(shortest, *v[1:]))
-  past = _frames_past_end(shortest, num_frames, stride, offset)
-  shapes = '; '.join(
-    f'{v[0]!r} num_frames={v[1]}, stride={v[2]}' + (f', offset={v[3]}' if v[3] else '')
-    for v in views
-  )
-  _warn_once(
-    ('clip', stage, span),
-    f'{stage} clips are longer than the videos: {shapes} need a window of {span} frames, '
-    f'and {num_short} of the first {len(probe.lengths)} videos of {name} are shorter '
-    f'(shortest: {shortest} frames), so in the shortest {past} of the {num_frames} frames of '
-    f'{view!r} {_pad_effect(data_cfg.pad_mode)}. To fix: lower num_frames or stride '
-    f'(config.data.num_frames={data_cfg.num_frames}, config.data.stride={data_cfg.stride}; '
-    'methods and evaluations copy them) so that (num_frames - 1) * stride + 1 <= '
-    f'{shortest}, or rebuild the data set (jaxvssl prepare: --fps 0 keeps every frame, '
-    f'--min_frames {span} drops the shorter videos).',
-  )
-
-
-def _check_crop(
-  stage: str,
-  probe: _Probe,
-  crops: Mapping[str, int],
-  resize: int | None,
-  resize_key: str,
-  name: str,
-  effect: str = 'upsampled',
-) -> None:
-  """Warns when a crop is larger than the frames' short side (after an optional resize).
-
-  Args:
-    crops: what sets each crop size (e.g. 'config.data.crop_size') -> pixels.
-    resize: the short side frames are resized to first (None: the stored size).
-  """
-  frame = resize or probe.short_side
-  large = {key: size for key, size in crops.items() if size > frame}
-  if not large:
-    return
-  crop = max(large.values())
-  sizes = ', '.join(f'{key}={size}' for key, size in large.items())
-  if resize:
-    found = f'{resize_key}={resize} resizes the frames to a short side of {resize} pixels'
-    fix = f'set {resize_key} to {crop} or more'
-  else:
-    found = (
-      f'the frames of {name} have a short side of {probe.short_side} pixels (smallest of '
-      f'the first {len(probe.lengths)} videos; {resize_key}=None keeps it)'
-    )
-    fix = f'rebuild the data set with larger frames (e.g. jaxvssl prepare --short_side {crop})'
-  if effect == 'upsampled':
-    effect = f'{crop / frame:.2f}x upsampled (even a crop of the whole frame)'
-  _warn_once(
-    ('crop', stage, crop, frame),
-    f'{stage} crops are larger than the frames: {sizes} pixels, while {found}, so every '
-    f'{stage} crop is {effect}. To fix: lower {" and ".join(large)} to {frame} or less, '
-    f'or {fix}.',
-  )
-
-
-def _check_train_fit(
-  data_cfg: ml_collections.ConfigDict, plan: views_lib.ViewPlan, probe: _Probe | None, name: str
-) -> None:
-  if probe is None:
-    return
-  for group in plan.temporal_groups:
-    _check_clip_length(
-      'training',
-      probe,
-      group.span,
-      [(v.name, v.num_frames, v.stride, v.offset) for v in group.views],
-      data_cfg,
-      name,
-    )
-  crops = {'config.data.crop_size': data_cfg.crop_size}
-  for v in plan.views:
-    if v.crop_size:
-      crops[f'ViewSpec {v.name!r} crop_size'] = v.crop_size
-  _check_crop(
-    'training', probe, crops, data_cfg.resize_short_side, 'config.data.resize_short_side', name
-  )
 
 
 # ----------------------------------------------------------------------------
@@ -710,9 +118,9 @@ def _example_stream(
       tf.where(epoch == start_epoch, tf.constant(skip, tf.int64), tf.constant(0, tf.int64))
     )
     epoch_seed = ops.fold_in(element_root, epoch)
-    return epoch_ds.map(_graph_fn(lambda i, el: (el, ops.fold_in(epoch_seed, i))))
+    return epoch_ds.map(reading.graph_fn(lambda i, el: (el, ops.fold_in(epoch_seed, i))))
 
-  return tf.data.Dataset.counter(start_epoch).flat_map(_graph_fn(epoch_dataset))
+  return tf.data.Dataset.counter(start_epoch).flat_map(reading.graph_fn(epoch_dataset))
 
 
 def _options(cfg: ml_collections.ConfigDict) -> tf.data.Options:
@@ -957,8 +365,8 @@ def _decode_crop_or_full(
 def _group_start(group: views_lib.TemporalGroup, example, num_available, seed, cfg):
   if group.sampler == 'random':
     return ops.sample_start(num_available, group.span, seed)
-  scores = _require(example, 'motion_scores', f'targeted sampling of {group.key}')
-  fps = _require(example, 'fps', f'targeted sampling of {group.key}')
+  scores = reading.require(example, 'motion_scores', f'targeted sampling of {group.key}')
+  fps = reading.require(example, 'fps', f'targeted sampling of {group.key}')
   return ops.targeted_start(
     num_available,
     group.span,
@@ -979,7 +387,7 @@ def make_train_example_fn(
   augment = _Augmenter(cfg, stage)
 
   def fn(example, seed):
-    video = _require(example, 'video', 'decoding')
+    video = reading.require(example, 'video', 'decoding')
     n = tf.shape(video)[0]
     example = {**example, 'num_frames': n}
     out = {}
@@ -1026,7 +434,7 @@ def make_train_example_fn(
           tf.cast(aug_seed, tf.int64), cfg
         )
       out[v.name] = tf.ensure_shape(clip, [v.num_frames, size, size, 3])
-    out['label'] = tf.cast(_require(example, 'label', 'the label'), tf.int32)
+    out['label'] = tf.cast(reading.require(example, 'label', 'the label'), tf.int32)
     out['index'] = tf.cast(example['index'], tf.int32)
     return out
 
@@ -1084,7 +492,7 @@ def make_train_dataset(
     raise ValueError(f'make_train_dataset: start_step={start_step} must be >= 0.')
   local_batch = global_batch_size // process_count
   plan = views_lib.plan_views(views, extras)
-  local = local_split(
+  local = reading.local_split(
     data_cfg,
     data_cfg.train_split,
     source=source,
@@ -1096,8 +504,11 @@ def make_train_dataset(
       f'make_train_dataset: {local.num_examples} examples in process '
       f'{process_index} cannot fill a local batch of {local_batch}.'
     )
-  _check_train_fit(
-    data_cfg, plan, _probe(local.dataset), _data_name(data_cfg, data_cfg.train_split, source)
+  input_checks.check_train_fit(
+    data_cfg,
+    plan,
+    input_checks.probe(local.dataset),
+    input_checks.data_name(data_cfg, data_cfg.train_split, source),
   )
   ds = local.dataset
   if data_cfg.cache:
@@ -1111,7 +522,7 @@ def make_train_dataset(
     shuffle_buffer=data_cfg.shuffle_buffer,
   )
   ds = ds.map(
-    _graph_fn(make_train_example_fn(data_cfg, plan, device_transfer)),
+    reading.graph_fn(make_train_example_fn(data_cfg, plan, device_transfer)),
     num_parallel_calls=_parallel(data_cfg),
     deterministic=True,
   )
@@ -1132,14 +543,14 @@ def make_eval_example_fn(
   """`fn(example) -> row` with N = num_clips x crops clips (clip-major order)."""
   cfg = data_cfg
   size = cfg.crop_size
-  num_crops = EVAL_CROPS[crop]
+  num_crops = data_config.EVAL_CROPS[crop]
   resize = cfg.eval_resize_short_side or cfg.resize_short_side
   shuffle_root = views_lib.named_seed(
     tf.constant([cfg.eval_shuffle_seed, 0], tf.int64), 'eval_shuffle'
   )
 
   def fn(example):
-    video = _require(example, 'video', 'decoding')
+    video = reading.require(example, 'video', 'decoding')
     n = tf.shape(video)[0]
     idx = ops.eval_clip_indices(n, num_clips, num_frames, stride, cfg.pad_mode)
     frames = _decode(video, tf.reshape(idx, [-1]), resize)  # [N*T, H, W, 3]
@@ -1170,7 +581,7 @@ def make_eval_example_fn(
       video_id = tf.strings.as_string(example['index'])
     return {
       'clips': tf.ensure_shape(clips, [num_clips * num_crops, num_frames, size, size, 3]),
-      'label': tf.cast(_require(example, 'label', 'the label'), tf.int32),
+      'label': tf.cast(reading.require(example, 'label', 'the label'), tf.int32),
       'video_id': tf.ensure_shape(tf.cast(video_id, tf.string), []),
       'valid': tf.constant(True),
     }
@@ -1219,8 +630,8 @@ def make_eval_dataset(
   num_frames = data_cfg.num_frames if num_frames is None else num_frames
   stride = data_cfg.stride if stride is None else stride
   crop = data_cfg.eval_crop if crop is None else crop
-  if crop not in EVAL_CROPS:
-    raise ValueError(f'make_eval_dataset: crop={crop!r} not in {tuple(EVAL_CROPS)}.')
+  if crop not in data_config.EVAL_CROPS:
+    raise ValueError(f'make_eval_dataset: crop={crop!r} not in {tuple(data_config.EVAL_CROPS)}.')
   if batch_size < 1 or num_clips < 1 or num_frames < 1 or stride < 1:
     raise ValueError(
       f'make_eval_dataset: batch_size={batch_size}, num_clips={num_clips}, '
@@ -1228,25 +639,27 @@ def make_eval_dataset(
     )
   if shuffle_frames and num_frames < 2:
     raise ValueError('make_eval_dataset: shuffle_frames needs num_frames >= 2.')
-  local = local_split(
+  local = reading.local_split(
     data_cfg,
     split or data_cfg.eval_split,
     source=source,
     process_index=process_index,
     process_count=process_count,
   )
-  probe = _probe(local.dataset)
+  probe = input_checks.probe(local.dataset)
   if probe is not None:
-    name = _data_name(data_cfg, split or data_cfg.eval_split, source)
+    name = input_checks.data_name(data_cfg, split or data_cfg.eval_split, source)
     clip = [('evaluation clip', num_frames, stride, 0)]
-    _check_clip_length('evaluation', probe, ops.clip_span(num_frames, stride), clip, data_cfg, name)
+    input_checks.check_clip_length(
+      'evaluation', probe, ops.clip_span(num_frames, stride), clip, data_cfg, name
+    )
     resize_key = (
       'config.data.eval_resize_short_side'
       if data_cfg.eval_resize_short_side
       else 'config.data.resize_short_side'
     )
     resize = data_cfg.eval_resize_short_side or data_cfg.resize_short_side
-    _check_crop(
+    input_checks.check_crop(
       'evaluation',
       probe,
       {'config.data.crop_size': data_cfg.crop_size},
@@ -1264,7 +677,9 @@ def make_eval_dataset(
     crop=crop,
     shuffle_frames=shuffle_frames,
   )
-  ds = local.dataset.map(_graph_fn(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True)
+  ds = local.dataset.map(
+    reading.graph_fn(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True
+  )
   num_batches = -(-local.max_examples // batch_size)
   num_pad = num_batches * batch_size - local.num_examples
   if num_pad:
@@ -1329,29 +744,29 @@ def make_frame_dataset(
       f'divisible by process_count={process_count}.'
     )
   local_batch = global_batch_size // process_count
-  local = local_split(
+  local = reading.local_split(
     data_cfg,
     split or data_cfg.train_split,
     source=source,
     process_index=process_index,
     process_count=process_count,
   )
-  probe = _probe(local.dataset)
+  probe = input_checks.probe(local.dataset)
   if probe is not None:
     crop_key = 'config.data.crop_size' if crop_size is None else 'crop_size (argument)'
-    _check_crop(
+    input_checks.check_crop(
       'frame',
       probe,
       {crop_key: size},
       data_cfg.resize_short_side,
       'config.data.resize_short_side',
-      _data_name(data_cfg, split or data_cfg.train_split, source),
+      input_checks.data_name(data_cfg, split or data_cfg.train_split, source),
     )
 
   last = difference_stride  # frames t need t + difference_stride inside the video
 
   def video_frames(example):
-    video = _require(example, 'video', 'decoding')
+    video = reading.require(example, 'video', 'decoding')
     frame_index = tf.range(0, tf.shape(video)[0] - last, k, dtype=tf.int32)
     count = tf.shape(frame_index)[0]
     later = tf.gather(video, frame_index + difference_stride) if difference_stride else None
@@ -1360,12 +775,14 @@ def make_frame_dataset(
         'frame': tf.gather(video, frame_index),
         **({'later_frame': later} if difference_stride else {}),
         'frame_index': frame_index,
-        'label': tf.fill([count], tf.cast(_require(example, 'label', 'the label'), tf.int32)),
+        'label': tf.fill(
+          [count], tf.cast(reading.require(example, 'label', 'the label'), tf.int32)
+        ),
         'index': tf.fill([count], example['index']),
       }
     )
 
-  frames = local.dataset.flat_map(_graph_fn(video_frames))
+  frames = local.dataset.flat_map(reading.graph_fn(video_frames))
   if data_cfg.cache:
     frames = frames.cache()
   num_per_epoch = None
@@ -1414,56 +831,6 @@ def make_frame_dataset(
     out.update(label=element['label'], index=element['index'], frame_index=element['frame_index'])
     return out
 
-  ds = ds.map(_graph_fn(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True)
+  ds = ds.map(reading.graph_fn(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True).prefetch(data_cfg.prefetch)
   return ds.with_options(_options(data_cfg))
-
-
-# ----------------------------------------------------------------------------
-# Data-wait measurement.
-
-
-class TimedIterator:
-  """Wraps an iterator and records the seconds each `next()` waited.
-
-  The training loop wraps `tfds.as_numpy(ds)` (or any iterator) and reads
-  `pop_wait()` every log interval to log the data-wait share:
-
-      batches = TimedIterator(iter(tfds.as_numpy(ds)))
-      ...
-      wait_s, n = batches.pop_wait()
-      share = wait_s / elapsed_s
-
-  Attributes:
-    last_wait: seconds of the latest next().
-    total_wait: seconds over the iterator's life.
-    num_batches: next() calls that returned a batch.
-  """
-
-  def __init__(self, iterator: Iterator[Any], clock=time.perf_counter):
-    self._iterator = iter(iterator)
-    self._clock = clock
-    self.last_wait = 0.0
-    self.total_wait = 0.0
-    self.num_batches = 0
-    self._window_wait = 0.0
-    self._window_batches = 0
-
-  def __iter__(self) -> 'TimedIterator':
-    return self
-
-  def __next__(self) -> Any:
-    t0 = self._clock()
-    batch = next(self._iterator)  # StopIteration passes through
-    self.last_wait = self._clock() - t0
-    self.total_wait += self.last_wait
-    self._window_wait += self.last_wait
-    self.num_batches += 1
-    self._window_batches += 1
-    return batch
-
-  def pop_wait(self) -> tuple[float, int]:
-    """(seconds waited, batches) since the previous pop_wait(); resets both."""
-    out = (self._window_wait, self._window_batches)
-    self._window_wait, self._window_batches = 0.0, 0
-    return out

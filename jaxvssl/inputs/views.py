@@ -66,8 +66,7 @@ from jaxvssl.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
 
-from jaxvssl.inputs import ops
-from jaxvssl.inputs import segments
+from jaxvssl.inputs import ops, segments
 
 SAMPLERS = ('random', 'targeted', 'extra')
 # Keys every training batch has besides the views.
