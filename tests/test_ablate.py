@@ -47,6 +47,9 @@ R1 = {
   ('random_init', 0): 0.05,
   ('random_init', 1): 0.07,
   ('random_init', 2): 0.06,
+  ('a', 5): 0.15,  # a seed outside the files' (0, 1, 2)
+  ('b', 5): 0.35,
+  ('random_init', 5): 0.04,
 }
 
 
@@ -311,7 +314,9 @@ def test_record_keeps_light_files_and_restores_them_into_a_fresh_out(tmp_path):
     'random_init/seed0/eval/summary.json',
   } <= recorded
   assert not [p for p in recorded if 'checkpoints' in p or p.endswith(('.log', 'per_query.json'))]
-  assert json.loads((record / 'results.json').read_text())['status'] == 'complete'
+  assert not [p for p in recorded if p.endswith('.tmp')]
+  table = json.loads((record / 'results.json').read_text())  # the file's 3 seeds, 1 finished
+  assert (table['seeds'], table['status'], first['status']) == ([0, 1, 2], 'partial', 'complete')
 
   # OUT is lost; the next machine asks for one more seed: only seed 1 runs.
   out = tmp_path / 'out'
@@ -331,7 +336,7 @@ def test_record_keeps_light_files_and_restores_them_into_a_fresh_out(tmp_path):
     values = results['rows']['a']['metrics'][key]['values']
     assert values['0'] == first['rows']['a']['metrics'][key]['values']['0'] and '1' in values
   assert 'a/seed1/eval/summary.json' in _tree(record)
-  assert json.loads((record / 'results.json').read_text())['seeds'] == [0, 1]
+  assert json.loads((record / 'results.json').read_text())['rows']['a']['ok'] == [0, 1]
   # Evaluations read this machine's data, not the data_dir of a restored config.json.
   data_dir = str(tmp_path / 'moved_data')
   seed2 = FakeJaxvssl()
@@ -366,9 +371,34 @@ def test_collect_writes_the_finished_pairs_and_runs_nothing(tmp_path, capsys):
   assert results['status'] == 'partial'
   assert (results['rows']['a']['n'], results['rows']['a']['n_total']) == (1, 2)
   assert results['rows']['a']['not_run'] == [1]
-  assert json.loads((record / 'results.json').read_text())['seeds'] == [0, 1]
+  assert json.loads((record / 'results.json').read_text())['seeds'] == [0, 1, 2]
   assert 'status: partial' in capsys.readouterr().out
   assert not (out / 'a' / 'seed1').exists() and not (out / 'build-data.log').exists()  # no run
+
+
+def test_runners_sharing_a_record_each_write_the_table_of_everything_recorded(tmp_path):
+  """Two machines, one record, each its own seeds (and a stray seed 5): whichever writes last,
+  the record's table holds every recorded pair, never only the writer's seeds."""
+  path = two_rows(tmp_path)
+  record = tmp_path / 'record'
+  run(path, FakeJaxvssl(), seeds=[0, 2], record=str(record), out=str(tmp_path / 'machine0'))
+  run(path, FakeJaxvssl(), seeds=[5], rows=['a'], record=str(record), out=str(tmp_path / 'm5'))
+  partial = json.loads((record / 'results.json').read_text())
+  assert (partial['seeds'], partial['status']) == ([0, 1, 2, 5], 'partial')
+  assert partial['rows']['a']['ok'] == [0, 2, 5] and partial['rows']['a']['not_run'] == [1]
+  assert partial['rows']['b']['ok'] == [0, 2] and partial['rows']['b']['not_run'] == [1, 5]
+  assert not partial['stages'] and partial['recorded_in'] == str(record)
+  mine = run(path, FakeJaxvssl(), seeds=[1], record=str(record), out=str(tmp_path / 'machine1'))
+  assert mine['seeds'] == [1] and mine['rows']['b']['ok'] == [1]  # OUT: this run's seeds
+  table = json.loads((record / 'results.json').read_text())
+  assert table['status'] == 'partial' and table['rows']['b']['not_run'] == [5]
+  values = table['rows']['b']['metrics']['retrieval/R@1']['values']
+  assert values == {str(s): R1[('b', s)] for s in (0, 1, 2)}
+  assert table['rows']['a']['metrics']['retrieval/R@1']['n'] == 4
+  assert f'recorded in `{record}`' in (record / 'results.md').read_text()
+  complete = run(path, FakeJaxvssl(), seeds=[5], record=str(record), out=str(tmp_path / 'm5'))
+  assert complete['rows']['b']['ok'] == [5]
+  assert json.loads((record / 'results.json').read_text())['status'] == 'complete'
 
 
 def test_record_inside_out_is_a_config_error(tmp_path):

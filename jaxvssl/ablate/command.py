@@ -25,15 +25,59 @@ def select_rows(
   """(rows, random_init) chosen by `--rows` (all of them, and random init, when None)."""
   if names is None:
     return list(ablation.rows), ablation.random_init
-  known = [r.name for r in ablation.rows] + (
-    [definition.RANDOM_INIT] if ablation.random_init else []
-  )
+  known = ablation.row_names
   unknown = [n for n in names if n not in known]
   if unknown or not names:
     raise errors.ConfigError(
       f'--rows: unknown row {unknown[0] if unknown else "(none)"!r} of {path}; rows: {known}'
     )
   return [r for r in ablation.rows if r.name in names], definition.RANDOM_INIT in names
+
+
+def record_results(
+  ablation: definition.Ablation,
+  record: str,
+  seeds: Sequence[int],
+  header: dict[str, Any],
+  *,
+  extra_overrides: Sequence[str] = (),
+  data_dir: str | None = None,
+  python: str = sys.executable,
+) -> dict[str, Any]:
+  """The record's results.json payload: every row of the file over the file's seeds, `seeds`
+  (this run's) and any other seed recorded, from the pairs finished in `record`.
+
+  Runners on several machines (each `--seeds` its own) share one record; each writes this same
+  table of everything recorded, never only its own seeds. Status 'complete' when no pair is
+  missing, else 'partial' (another runner may be at work on it).
+  """
+  recorded = records.recorded_seeds(record, ablation.row_names)
+  seeds = sorted(set(ablation.seeds) | set(seeds) | recorded)
+  tasks = planning.plan(
+    ablation,
+    record,
+    seeds,
+    ablation.rows,
+    random_init=ablation.random_init,
+    extra_overrides=extra_overrides,
+    data_dir=data_dir,
+    python=python,
+  )
+  tasks = [t for t in tasks if t.kind == 'row']  # stages are never recorded
+  outcomes = {
+    t.key: Outcome('skipped', reason=f'recorded in {record}')
+    for t in tasks
+    if os.path.exists(t.summary)
+  }
+  results = aggregate.collect(
+    ablation,
+    tasks,
+    outcomes,
+    header | {'seeds': seeds, 'out': record, 'recorded_in': _relative_to_cwd(record)},
+  )
+  if results['status'] != 'failed':
+    results['status'] = 'complete' if len(outcomes) == len(tasks) else 'partial'
+  return results
 
 
 def run_ablation(
@@ -125,10 +169,17 @@ def run_ablation(
     f'{list(seeds)}, {jobs} at a time -> {out}'
   )
 
+  def save_record() -> None:
+    records.save_records(tasks, out, record)
+    table = record_results(
+      ablation, record, seeds, header, extra_overrides=extra, data_dir=data_dir, python=python
+    )
+    report.write_results(record, table)
+
   def update() -> None:
     report.write_results(out, aggregate.collect(ablation, tasks, outcomes, header))
     if record:
-      records.save_records(tasks, out, record)
+      save_record()
 
   stop = running.Stop()
   with running.handle_signals(stop):
@@ -159,7 +210,7 @@ def run_ablation(
     results['status'] = 'partial'  # what has finished so far, nothing was stopped
   json_path, md_path = report.write_results(out, results)
   if record:
-    records.save_records(tasks, out, record)
+    save_record()
   if stop.signum:
     results['exit_code'] = 128 + stop.signum
   else:

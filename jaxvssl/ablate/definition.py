@@ -85,6 +85,11 @@ class Ablation:
   seeds: tuple[int, ...] = DEFAULT_SEEDS
   description: str = ''
 
+  @property
+  def row_names(self) -> list[str]:
+    """Every row's name in table order, then `RANDOM_INIT` when the file adds it."""
+    return [r.name for r in self.rows] + ([RANDOM_INIT] if self.random_init else [])
+
 
 def _bad(path: str, what: str) -> errors.ConfigError:
   return errors.ConfigError(f'ablation file {path}: {what} (docs/ablations.md)')

@@ -1,9 +1,12 @@
 """`--record DIR`: the light files of every finished pair (never checkpoints), kept outside OUT
-and restored into a fresh OUT, so a table goes on across machines."""
+and restored into a fresh OUT, so a table goes on across machines (several at once, each with its
+own seeds: every one writes the same table of everything recorded, `command.record_results`)."""
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import shutil
 from collections.abc import Sequence
 
@@ -17,6 +20,7 @@ RECORD_REQUIRED = ('config.json', 'metrics.jsonl', os.path.join('eval', 'summary
 RECORD_SUFFIXES = ('.json', '.jsonl', '.md')
 RECORD_MAX_BYTES = 100_000
 RECORD_SKIPPED_DIRS = ('checkpoints',)
+_SEED_DIR = re.compile(r'seed(\d+)')
 
 
 def record_files(directory: str) -> list[str]:
@@ -35,11 +39,25 @@ def record_files(directory: str) -> list[str]:
   return sorted(found)
 
 
+def recorded_seeds(record: str, rows: Sequence[str]) -> set[int]:
+  """The seeds of the pairs of `rows` finished in `record` (`DIR/<row>/seed<k>/eval/summary.json`)."""
+  seeds = set()
+  for row in rows:
+    directory = os.path.join(glob.escape(record), glob.escape(row))
+    for summary in glob.glob(os.path.join(directory, 'seed*', 'eval', 'summary.json')):
+      match = _SEED_DIR.fullmatch(os.path.basename(os.path.dirname(os.path.dirname(summary))))
+      if match:
+        seeds.add(int(match.group(1)))
+  return seeds
+
+
 def _copy(src: str, dst: str) -> None:
-  """Copies through a temporary file and a rename: a killed copy leaves no half file."""
+  """Copies through a temporary file of this process and a rename: a killed copy leaves no half
+  file, and two runners copying into one record never share a temporary file."""
   os.makedirs(os.path.dirname(dst), exist_ok=True)
-  shutil.copyfile(src, dst + '.tmp')
-  os.replace(dst + '.tmp', dst)
+  tmp = f'{dst}.{os.getpid()}.tmp'
+  shutil.copyfile(src, tmp)
+  os.replace(tmp, dst)
 
 
 def _finished_pairs(tasks: Sequence[Task]) -> list[Task]:
@@ -70,14 +88,12 @@ def restore_records(
 
 
 def save_records(tasks: Sequence[Task], out: str, record: str) -> None:
-  """Copies the light files of every finished pair, and OUT's results files, into `record`."""
+  """Copies the light files of every finished pair into `record` (the record's results files
+  are written by the command: the table of everything recorded, not only this run's seeds)."""
   for task in _finished_pairs(tasks):
     target = os.path.join(record, os.path.relpath(task.dir, out))
     for name in record_files(task.dir):
       _copy(os.path.join(task.dir, name), os.path.join(target, name))
-  for name in ('results.json', 'results.md'):
-    if os.path.exists(os.path.join(out, name)):
-      _copy(os.path.join(out, name), os.path.join(record, name))
 
 
 def check_record(record: str, out: str) -> str:

@@ -69,6 +69,13 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     f'{machine.get("python")}, jax {machine.get("jax")}, backend {machine.get("backend")} '
     f'({machine.get("devices")} x {machine.get("device_kind")})',
     f'- seeds: {", ".join(map(str, results["seeds"]))}; status: {results["status"]}',
+  ]
+  if results.get('recorded_in'):
+    lines.append(
+      f'- pairs: every one recorded in `{results["recorded_in"]}`, by whichever run finished it '
+      '(the command above is the last run that wrote this table)'
+    )
+  lines += [
     '',
     'Evaluation metrics in percent. Each cell is the mean ± the sample standard deviation '
     '(ddof=1) over the seeds that finished (no ± with one seed); `n` = seeds finished / seeds '
@@ -171,7 +178,8 @@ def write_results(out: str, results: Mapping[str, Any]) -> tuple[str, str]:
   paths = (os.path.join(out, 'results.json'), os.path.join(out, 'results.md'))
   texts = (json.dumps(results, indent=2, default=repr) + '\n', render_markdown(results))
   for path, text in zip(paths, texts):
-    with open(path + '.tmp', 'w') as f:
+    tmp = f'{path}.{os.getpid()}.tmp'  # two runners sharing a record never share it
+    with open(tmp, 'w') as f:
       f.write(text)
-    os.replace(path + '.tmp', path)
+    os.replace(tmp, path)
   return paths
