@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvssl.inputs import data_config, device, pipeline
+from jaxvssl.inputs import data_config, device, input_checks, pipeline
 from jaxvssl.inputs import views as V
 from jaxvssl.tf_setup import import_tensorflow
 from tests.test_inputs_pipeline import make_cfg, make_source
@@ -94,10 +94,12 @@ def test_decode_crop_equals_decode_then_crop(crop):
       np.testing.assert_allclose(a[key], b[key], atol=1e-5, err_msg=key)
 
 
-def test_random_decode_crop_of_small_frames_falls_back_to_whole_frames():
-  # The test frames are 32x40: a 36 px 'random' crop upsamples whole frames first.
-  full = _batches(n=1, crop='random', crop_size=36)
-  window = _batches(n=1, crop='random', crop_size=36, decode_crop=True)
+def test_random_decode_crop_of_small_frames_falls_back_to_whole_frames(monkeypatch):
+  # The test frames are 32x40: a 36 px 'random' crop upsamples whole frames first (and says so).
+  monkeypatch.setattr(input_checks, '_warned', set())  # each cause warns once per process
+  with pytest.warns(input_checks.InputWarning, match='training crops are larger than the frames'):
+    full = _batches(n=1, crop='random', crop_size=36)
+    window = _batches(n=1, crop='random', crop_size=36, decode_crop=True)
   np.testing.assert_allclose(full[0]['query'], window[0]['query'], atol=1e-5)
 
 
