@@ -387,11 +387,14 @@ def test_runners_sharing_a_record_each_write_the_table_of_everything_recorded(tm
   assert (partial['seeds'], partial['status']) == ([0, 1, 2, 5], 'partial')
   assert partial['rows']['a']['ok'] == [0, 2, 5] and partial['rows']['a']['not_run'] == [1]
   assert partial['rows']['b']['ok'] == [0, 2] and partial['rows']['b']['not_run'] == [1, 5]
+  assert list(partial['rows']) == ['random_init', 'a', 'b']
+  assert partial['rows']['random_init']['ok'] == [0, 2]
   assert not partial['stages'] and partial['recorded_in'] == str(record)
   mine = run(path, FakeJaxvssl(), seeds=[1], record=str(record), out=str(tmp_path / 'machine1'))
   assert mine['seeds'] == [1] and mine['rows']['b']['ok'] == [1]  # OUT: this run's seeds
   table = json.loads((record / 'results.json').read_text())
   assert table['status'] == 'partial' and table['rows']['b']['not_run'] == [5]
+  assert table['rows']['random_init']['not_run'] == [5]
   values = table['rows']['b']['metrics']['retrieval/R@1']['values']
   assert values == {str(s): R1[('b', s)] for s in (0, 1, 2)}
   assert table['rows']['a']['metrics']['retrieval/R@1']['n'] == 4

@@ -63,7 +63,7 @@ def record_results(
     data_dir=data_dir,
     python=python,
   )
-  tasks = [t for t in tasks if t.kind == 'row']  # stages are never recorded
+  tasks = [t for t in tasks if t.kind != 'stage']  # stages are never recorded
   outcomes = {
     t.key: Outcome('skipped', reason=f'recorded in {record}')
     for t in tasks
